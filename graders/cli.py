@@ -1,0 +1,39 @@
+"""The `hw5grade` command: one entry point, a subcommand per job."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module holding add_arguments/main, one-line help). Modules load only when their
+# subcommand runs, so `hw5grade stubs` works without the grading stack's heavier imports.
+SUBCOMMANDS = {
+    "fixtures": ("fixtures.command", "build the embedded synthetic data (cached, not committed)"),
+    "stubs": ("graders.stubs", "regenerate student/ from reference/"),
+    "grade": ("graders.grade", "grade one submission and write grade.json"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hw5grade", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            importlib.import_module(module).add_arguments(p)
+        except ImportError as err:
+            p.set_defaults(_unavailable=str(err))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "_unavailable", None):
+        print(f"hw5grade {args.command} is unavailable: {args._unavailable}", file=sys.stderr)
+        return 2
+    return importlib.import_module(args._module).main(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
