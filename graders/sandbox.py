@@ -1,0 +1,776 @@
+"""Run untrusted student code in a sandboxed worker process (the trusted side).
+
+Student code never runs in this process.  A worker (graders/worker.py, copied alone into the
+sandbox) imports the submission and answers requests over dedicated pipes with plain data
+(graders/protocol.py: JSON + NumPy arrays, nothing is ever unpickled here).  On Linux the worker
+runs under bubblewrap: no network, a read-only allowlisted view of the system, a private
+writable copy of the submission, data and images read-only, and nothing of the repository, the
+home folder or the fixture cache.  Limits are enforced partly inside (rlimits set by the worker)
+and partly from here (wall clock, resident memory of the process tree, process count, output and
+disk usage), and every kill is a SIGKILL of the whole tree.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from graders import protocol
+from graders.protocol import ProtocolError, Ref
+
+__all__ = ["Sandbox", "Limits", "Ref", "Outcome", "ScriptOutcome", "SandboxUnavailable", "SandboxError"]
+
+HERE = Path(__file__).resolve().parent
+# The checkout (reference/, tests/) when running from one; an installed copy has none.
+REPO = HERE.parent if (HERE.parent / "pyproject.toml").is_file() else None
+# Fixed paths inside the sandbox: the scripts' ../data and ../images resolve as in a student's copy.
+BOX_WORK = "/sandbox/work"
+BOX_LIB = "/sandbox/lib"
+BOX_MPL = "/sandbox/mplconfig"
+LIB_FILES = {"worker.py": "worker.py", "protocol.py": "hw5sandbox_protocol.py",
+             "capture_backend.py": "hw5sandbox_mplbackend.py"}
+# The few /etc files Python, the dynamic loader and matplotlib's fonts need.
+ETC_ALLOW = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alternatives",
+             "passwd", "group", "nsswitch.conf", "mime.types")
+POLL = 0.05                 # seconds between checks of the worker's memory, processes and disk
+DISK_POLL = 0.2
+NOT_ISOLATED = "none (local feedback)"
+WORKER_ERRORS = ("exception", "crashed", "import", "protocol")   # errors a worker may report itself
+
+
+class SandboxUnavailable(RuntimeError):
+    """isolation="bubblewrap" was required but bubblewrap cannot run here."""
+
+
+class SandboxError(RuntimeError):
+    """The harness's side failed (a worker that cannot start): not the student's fault."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: float = 60        # RLIMIT_CPU
+    wall_seconds: float = 60       # killed from outside
+    memory_mb: int = 4096          # resident memory of the process tree, watched from outside
+    processes: int = 64            # RLIMIT_NPROC inside the user namespace, and counted from outside
+    file_size_mb: int = 256        # RLIMIT_FSIZE
+    open_files: int = 256          # RLIMIT_NOFILE
+    output_bytes: int = 1_000_000  # stdout+stderr kept; the rest dropped (and the worker killed if it floods)
+    disk_mb: int = 1024            # total written into the private copy and /tmp
+
+    @property
+    def flood_bytes(self) -> int:
+        # Some overshoot is tolerated (dropped quietly); only a flood costs the call.
+        return max(10 * self.output_bytes, 10_000_000)
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    value: object = None
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    error: str | None = None
+    message: str = ""
+    traceback: str = ""
+    stdout: str = ""
+    elapsed: float = 0.0
+
+
+@dataclass
+class ScriptOutcome(Outcome):
+    globals: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+    figures: list = field(default_factory=list)
+    stderr: str = ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Processes seen from outside (Linux /proc).
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(k) for k in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and all its descendants (a bwrap sandbox's orphans are reparented to its init)."""
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += _children(p)
+    return tree
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes(pids) -> int:
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * _PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _tmpfs_bytes(pid: int) -> int:
+    """Memory held in the sandbox's own tmpfs mounts (files in /dev and /dev/shm are memory)."""
+    total = 0
+    for mount in ("dev", "dev/shm"):
+        try:
+            st = os.statvfs(f"/proc/{pid}/root/{mount}")
+        except OSError:
+            continue
+        total += (st.f_blocks - st.f_bfree) * st.f_frsize
+    return total
+
+
+def _tree_size(root: Path, cap_entries=20000) -> int:
+    total = entries = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames:
+            entries += 1
+            if entries > cap_entries:
+                return 1 << 62          # a million tiny files is a disk flood too
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# Bubblewrap.
+
+@functools.lru_cache(maxsize=None)
+def bwrap_problem() -> str | None:
+    """None if bubblewrap can run a sandbox here, else the reason it cannot."""
+    exe = shutil.which("bwrap")
+    if exe is None or not sys.platform.startswith("linux"):
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        done = subprocess.run(
+            [*_bwrap_base(), *_system_binds(), sys.executable, "-c", "pass"],
+            capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap failed to start: {exc}"
+    if done.returncode != 0:
+        return f"bubblewrap cannot create a sandbox here: {done.stderr.decode(errors='replace').strip()}"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_options() -> str:
+    try:
+        return subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def _bwrap_base(shm_bytes: int = 64 << 20) -> list[str]:
+    """Namespaces and capabilities: no network, no capabilities even when started by root
+    (bwrap keeps them for root otherwise), and no nested user namespaces."""
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--cap-drop", "ALL",
+            "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
+    if "--disable-userns" in _bwrap_options():
+        args.append("--disable-userns")
+    if "--size" in _bwrap_options():
+        # /dev/shm lives in memory: a small tmpfs of its own (its use counts as memory, too).
+        args += ["--perms", "1777", "--size", str(shm_bytes), "--tmpfs", "/dev/shm"]
+    return args
+
+
+def python_roots() -> list[str]:
+    """The Python installation the worker runs on: the prefixes (a venv and its base) and the
+    site-packages folders."""
+    import site
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    roots.update(p for p in site.getsitepackages() if os.path.isdir(p))
+    return sorted(os.path.realpath(r) for r in roots)
+
+
+def _system_dirs() -> list[str]:
+    """Folders shown read-only at their own paths: the system and the Python installation."""
+    tops = [p for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+            if os.path.isdir(p) and not os.path.islink(p)]
+    return tops + [r for r in python_roots() if not any(Path(t) in Path(r).parents for t in tops)]
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):           # merged-/usr systems: /bin -> usr/bin
+            args += ["--symlink", os.readlink(top), top]
+    for path in _system_dirs():
+        args += ["--ro-bind", path, path]
+    for name in ETC_ALLOW:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def hidden_paths() -> list[Path]:
+    """What a sandbox must never see even when it sits below an allowed system folder."""
+    hidden = [Path.home()] + ([REPO] if REPO else [])
+    try:
+        from fixtures.cache import cache_root
+        hidden.append(cache_root())
+    except ImportError:
+        hidden.append(Path.home() / ".cache" / "hw5grade")
+    # The harness's packages wherever they are installed, also when this process imports them
+    # from a checkout (find_spec then names the checkout, not the installed copy).
+    import site
+    for package in ("graders", "fixtures"):
+        spec = importlib.util.find_spec(package)
+        hidden += [Path(p) for p in (spec.submodule_search_locations or [])] if spec else []
+        hidden += [Path(d) / package for d in site.getsitepackages() if (Path(d) / package).exists()]
+    for d in site.getsitepackages():
+        hidden += Path(d).glob("hw5grade-*.dist-info")
+        hidden += Path(d).glob("__editable__*hw5grade*")
+    hidden += [p for p in (Path(sys.prefix) / "bin" / "hw5grade",) if p.exists()]
+    return list(dict.fromkeys(Path(os.path.realpath(h)) for h in hidden))
+
+
+def _masks(bound: list[str]) -> list[str]:
+    """Cover the hidden paths that lie inside a bound system folder (e.g. a non-editable install
+    of the harness in site-packages, or a repository inside the Python prefix)."""
+    args = []
+    for hidden in hidden_paths():
+        if not any(Path(b) in hidden.parents for b in bound):
+            continue
+        if hidden.is_dir():
+            args += ["--tmpfs", str(hidden)]
+        elif hidden.exists():
+            args += ["--ro-bind", "/dev/null", str(hidden)]
+    return args
+
+
+# ----------------------------------------------------------------------------------------------
+# Output of the worker: read in threads, first N bytes kept, floods reported.
+
+class _Stream(threading.Thread):
+    """Reads one pipe; splits it into per-call segments at the worker's end-of-call marker."""
+
+    def __init__(self, fd: int, marker: bytes, keep: int, flood: int, on_flood):
+        super().__init__(daemon=True)
+        self.fd, self.marker, self.keep, self.flood, self.on_flood = fd, marker, keep, flood, on_flood
+        self.cond = threading.Condition()
+        self.segments: list[tuple[bytes, int]] = []
+        self._buf, self._total, self._tail = bytearray(), 0, b""
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            data = self._tail + chunk
+            while (i := data.find(self.marker)) >= 0:
+                self._add(data[:i])
+                with self.cond:
+                    self.segments.append((bytes(self._buf), self._total))
+                    self._buf, self._total = bytearray(), 0
+                    self.cond.notify_all()
+                data = data[i + len(self.marker):]
+            keep_back = len(self.marker) - 1
+            self._add(data[:-keep_back] if len(data) > keep_back else b"")
+            self._tail = data[-keep_back:] if len(data) > keep_back else data
+        self._add(self._tail)
+        self._tail = b""
+        os.close(self.fd)
+        with self.cond:
+            self.cond.notify_all()
+
+    def _add(self, data: bytes):
+        if not data:
+            return
+        room = self.keep - len(self._buf)
+        if room > 0:
+            self._buf += data[:room]
+        self._total += len(data)
+        if self._total > self.flood:
+            self.on_flood()
+
+    def next_segment(self, timeout: float) -> tuple[bytes, int]:
+        with self.cond:
+            self.cond.wait_for(lambda: self.segments or not self.is_alive(), timeout)
+            if self.segments:
+                return self.segments.pop(0)
+        return self.rest()
+
+    def rest(self) -> tuple[bytes, int]:
+        """Everything not yet taken (all segments and the unfinished one), first bytes kept."""
+        with self.cond:
+            parts = self.segments + [(bytes(self._buf), self._total)]
+            self.segments, self._buf, self._total = [], bytearray(), 0
+        return b"".join(p[0] for p in parts)[:self.keep], sum(p[1] for p in parts)
+
+
+def _text(data: bytes, total: int) -> str:
+    text = data.decode("utf-8", errors="replace")
+    if total > len(data):
+        text += f"\n[... output truncated: {total - len(data)} more bytes were dropped]\n"
+    return text
+
+
+# ----------------------------------------------------------------------------------------------
+# One worker process.
+
+def _pipe():
+    """A pipe with a large buffer: big arrays cross in fewer context switches."""
+    r, w = os.pipe()
+    try:
+        import fcntl
+        fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass            # not Linux, or above the system's pipe-max-size: the default works too
+    return r, w
+
+
+class _Failure(Exception):
+    def __init__(self, error: str, message: str):
+        super().__init__(message)
+        self.error, self.message = error, message
+
+
+class _Worker:
+    """One worker process, its pipes, and a watcher enforcing the limits from outside."""
+
+    def __init__(self, box: "Sandbox", mode: str, limits: Limits):
+        self.box, self.limits = box, limits
+        self.task = "the worker's start-up"      # what is running, for messages
+        self.verdict: _Failure | None = None     # why the watcher stopped the worker
+        self.marker = b"\x00hw5-end-" + secrets.token_hex(8).encode() + b"\x00"
+        req_r, self.req_w = _pipe()
+        self.resp_r, resp_w = _pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe() if mode == "script" else (None, out_w)
+        # "box" names the sandbox in every worker's command line, so leftovers can be found.
+        config = {"box": os.path.basename(box.root), "work": box.box_path("work/python"),
+                  "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
+                  "limits": box.worker_limits(limits)}
+        argv = box.command(config, limits)
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=box.env(),
+                pass_fds=(req_r, resp_w), start_new_session=True, cwd=box.root)
+        finally:
+            for fd in {req_r, resp_w, out_w, err_w}:
+                os.close(fd)
+        keep, flood = limits.output_bytes, limits.flood_bytes
+        self.out = _Stream(out_r, self.marker, keep, flood, self._flood)
+        self.err = _Stream(err_r, self.marker, keep, flood, self._flood) if err_r else None
+        # The watcher runs as long as the worker does: code a student left running between
+        # calls (a thread, a child) is held to the limits too.
+        threading.Thread(target=self._watch, daemon=True).start()
+        self._await_ready()
+
+    def _await_ready(self):
+        """No student code runs before the worker says it is ready: failing here is ours."""
+        try:
+            self.receive(replace(self.limits, wall_seconds=max(60, self.limits.wall_seconds)),
+                         "the worker's start-up")
+        except _Failure as failure:
+            self.close()
+            output = _text(*self.out.rest())
+            raise SandboxError(f"the sandbox worker failed to start ({failure.message}):\n{output}") from None
+
+    # -- limits watched from outside ---------------------------------------------------------
+    def _watch(self):
+        next_disk = time.monotonic() + DISK_POLL
+        while self.proc.poll() is None:
+            time.sleep(POLL)
+            failure = self._check_tree()
+            if failure is None and time.monotonic() > next_disk:
+                next_disk = time.monotonic() + DISK_POLL
+                failure = self._check_disk()
+            if failure:
+                self._stop(failure)
+                return
+
+    def _check_tree(self) -> _Failure | None:
+        limits, tree = self.limits, process_tree(self.proc.pid)
+        if self.proc.poll() is not None:
+            return None
+        # bwrap adds two processes of its own (the outer one and the namespace's init).
+        own = 2 if self.box.isolation == "bubblewrap" else 0
+        if len(tree) - own > limits.processes:
+            return _Failure("crashed", f"{self.task} started more than {limits.processes} "
+                                       "processes (a fork bomb?) and was stopped")
+        rss = resident_bytes(tree)
+        if self.box.isolation == "bubblewrap" and len(tree) > 1:
+            rss += _tmpfs_bytes(tree[1])     # bwrap's init, inside the sandbox's mounts
+        if rss > limits.memory_mb << 20:
+            return _Failure("memory", f"{self.task} used more than {limits.memory_mb} MB of "
+                                      "memory and was stopped")
+        return None
+
+    def _check_disk(self) -> _Failure | None:
+        if self.box.disk_used() > (self.limits.disk_mb << 20) + self.box.disk_at_start:
+            return _Failure("output", f"{self.task} wrote more than {self.limits.disk_mb} MB of "
+                                      "files and was stopped")
+        return None
+
+    def _flood(self):
+        self._stop(_Failure("output", f"{self.task} printed more than "
+                                      f"{self.limits.flood_bytes // 1_000_000} MB and was stopped"))
+
+    def _stop(self, failure: _Failure):
+        if self.verdict is None:        # the first reason wins
+            self.verdict = failure
+        self.kill()
+
+    # -- lifetime --------------------------------------------------------------------------
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL the whole tree: a student's signal handlers cannot delay it."""
+        for _ in range(5):
+            tree = process_tree(self.proc.pid) if self.proc.poll() is None else []
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            for pid in reversed(tree):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            if self.proc.poll() is not None and len(tree) <= 1:
+                break
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self):
+        self.kill()
+        for fd in (self.req_w, self.resp_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.out.join(timeout=2)
+        if self.err:
+            self.err.join(timeout=2)
+
+    # -- requests --------------------------------------------------------------------------
+    def send(self, request: dict, limits: Limits, what: str):
+        self.limits, self.task = limits, what
+        self.out.keep, self.out.flood = limits.output_bytes, limits.flood_bytes
+        try:
+            protocol.write_frame(self.req_w, request)
+        except OSError:
+            raise self._death() from None
+
+    def receive(self, limits: Limits, what: str) -> dict:
+        """The worker's response; raises _Failure (the worker is then killed)."""
+        self.limits, self.task = limits, what
+        start = time.monotonic()
+        try:
+            (size,) = protocol.FRAME_HEADER.unpack(self._read(8, start))
+            if size > (limits.memory_mb << 20) + (64 << 20):
+                raise _Failure("protocol", f"the worker sent an oversized message ({size} bytes)")
+            response = protocol.decode(self._read(size, start))
+            if not isinstance(response, dict) or "ok" not in response:
+                raise _Failure("protocol", "the worker sent a malformed response")
+            return response
+        except ProtocolError as exc:
+            self.kill()
+            raise _Failure("protocol", f"the worker sent a malformed response ({exc})") from None
+        except _Failure:
+            self.kill()
+            raise
+
+    def _read(self, n: int, start: float) -> bytearray:
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        deadline = start + self.limits.wall_seconds
+        while got < n:
+            # Checked on time even while data trickles in, so a slow writer cannot dodge them.
+            if self.verdict:
+                raise self._death()
+            if time.monotonic() > deadline:
+                raise _Failure("timeout", f"{self.task} timed out after {self.limits.wall_seconds:g} s")
+            ready, _, _ = select.select([self.resp_r], [], [], POLL)
+            if ready:
+                k = os.readv(self.resp_r, [view[got:got + (1 << 20)]])
+                if not k:
+                    raise self._death()
+                got += k
+        return buf
+
+    def _death(self) -> _Failure:
+        """Why the worker is gone (it is killed for good measure)."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.kill()
+        if self.verdict:
+            return self.verdict
+        # bwrap's init reports the worker's death by a signal as 128 + signal.
+        sig = -code if code is not None and code < 0 else (
+            code - 128 if code and code > 128 and self.box.isolation == "bubblewrap" else None)
+        if sig == signal.SIGXCPU:
+            return _Failure("timeout", f"{self.task} used more than its CPU time "
+                                       f"({self.limits.cpu_seconds:g} s) and was stopped")
+        if sig in signal.Signals._value2member_map_:
+            return _Failure("crashed", f"the worker was killed by {signal.Signals(sig).name} "
+                                       f"during {self.task}")
+        return _Failure("crashed", f"the worker process exited (code {code}) during {self.task}; "
+                                   "did the code call os._exit() or exit the interpreter?")
+
+
+# ----------------------------------------------------------------------------------------------
+
+class Sandbox:
+    """A private copy of one submission and the workers that run its code."""
+
+    def __init__(self, python_dir, data_dir=None, images_dir=None, *, isolation="auto",
+                 limits=Limits(), given_files: dict[str, Path] | None = None, blas_threads=1):
+        if isolation not in ("auto", "bubblewrap", "none"):
+            raise ValueError(f"isolation must be 'auto', 'bubblewrap' or 'none', not {isolation!r}")
+        for folder in (python_dir, data_dir, images_dir):
+            if folder is not None and not Path(folder).is_dir():
+                raise FileNotFoundError(f"no such folder: {folder}")
+        problem = bwrap_problem() if isolation != "none" else "isolation='none' was requested"
+        if problem and isolation == "bubblewrap":
+            raise SandboxUnavailable(f"isolation='bubblewrap' was required but {problem}")
+        self.isolation = NOT_ISOLATED if problem else "bubblewrap"
+        self.limits = limits
+        self.blas_threads = blas_threads
+        self.data_dir = Path(data_dir).resolve() if data_dir else None
+        self.images_dir = Path(images_dir).resolve() if images_dir else None
+        self.root = tempfile.mkdtemp(prefix="hw5sandbox-")
+        # The private copy goes at close(), or when the sandbox is dropped, or at exit.
+        self._remove_root = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
+        self._lock = threading.Lock()
+        self._worker: _Worker | None = None
+        self._next_id = 0
+        try:
+            self._build(Path(python_dir), given_files or {})
+        except BaseException:
+            self._remove_root()
+            raise
+
+    # -- the private tree ------------------------------------------------------------------
+    def _build(self, python_dir: Path, given_files: dict):
+        root = Path(self.root)
+        work = root / "work" / "python"
+        # symlinks=True: a student's symlink is copied as a link, never followed on this side.
+        shutil.copytree(python_dir, work, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        self.replaced = []
+        for name, source in given_files.items():
+            target = work / name
+            if target.is_symlink() or (target.exists() and target.read_bytes() != Path(source).read_bytes()):
+                self.replaced.append(name)
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            shutil.copyfile(source, target)
+        lib = root / "lib"
+        lib.mkdir()
+        for src, dst in LIB_FILES.items():
+            shutil.copyfile(HERE / src, lib / dst)
+        for sub in ("tmp", "home", "mplconfig"):
+            (root / sub).mkdir()
+        self._seed_font_cache(root / "mplconfig")
+        self.disk_at_start = self.disk_used()
+        if self.isolation != "bubblewrap":
+            for name, target in (("data", self.data_dir), ("images", self.images_dir)):
+                if target:
+                    (root / "work" / name).symlink_to(target)
+
+    @staticmethod
+    def _seed_font_cache(target: Path):
+        # Building matplotlib's font list takes about a second in every fresh worker; the host's
+        # list (plain JSON naming font files the sandbox can see) spares that.
+        try:
+            import matplotlib
+            cache = Path(matplotlib.get_cachedir())
+        except Exception:   # matplotlib missing or misconfigured: the worker builds its own
+            return
+        for fontlist in cache.glob("fontlist-*.json"):
+            shutil.copyfile(fontlist, target / fontlist.name)
+
+    def disk_used(self) -> int:
+        """Bytes in the folders the worker may write (the private copy and its /tmp)."""
+        return sum(_tree_size(Path(self.root) / d) for d in ("work/python", "tmp"))
+
+    def box_path(self, rel: str) -> str:
+        """Where rel (relative to the private root) appears to the worker."""
+        if self.isolation == "bubblewrap":
+            return {"work/python": f"{BOX_WORK}/python", "lib": BOX_LIB}[rel]
+        return os.path.join(self.root, rel)
+
+    # -- worker command line and environment ------------------------------------------------
+    def env(self) -> dict:
+        boxed = self.isolation == "bubblewrap"
+        threads = str(self.blas_threads)
+        return {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp" if boxed else os.path.join(self.root, "home"),
+            "TMPDIR": "/tmp" if boxed else os.path.join(self.root, "tmp"),
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONHASHSEED": "0",            # set/dict-of-str order is repeatable across runs
+            "PYTHONUNBUFFERED": "1",          # prints before a timeout still reach the report
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "module://hw5sandbox_mplbackend",
+            "MPLCONFIGDIR": BOX_MPL if boxed else os.path.join(self.root, "mplconfig"),
+            "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads, "NUMEXPR_NUM_THREADS": threads,
+            "VECLIB_MAXIMUM_THREADS": threads,
+        }
+
+    def command(self, config: dict, limits: Limits) -> list[str]:
+        import json
+        lib = self.box_path("lib")
+        # Not realpath: a venv's python is a symlink whose location tells it the venv.
+        python = [sys.executable, "-s", "-B", f"{lib}/worker.py", json.dumps(config)]
+        if self.isolation != "bubblewrap":
+            return python
+        root = self.root
+        # /tmp first: a Python installation living under /tmp (a CI venv) is bound on top of it.
+        args = [*_bwrap_base(limits.memory_mb << 20), "--bind", f"{root}/tmp", "/tmp",
+                *_system_binds(), *_masks(_system_dirs()),
+                "--ro-bind", f"{root}/lib", BOX_LIB,
+                "--bind", f"{root}/mplconfig", BOX_MPL,
+                "--bind", f"{root}/work/python", f"{BOX_WORK}/python"]
+        for name, target in (("data", self.data_dir), ("images", self.images_dir)):
+            if target:
+                args += ["--ro-bind", str(target), f"{BOX_WORK}/{name}"]
+        # Nothing else is writable: bwrap's root is a tmpfs (memory) that would otherwise take files.
+        args += ["--remount-ro", "/", "--chdir", f"{BOX_WORK}/python"]
+        return args + python
+
+    def worker_limits(self, limits: Limits) -> dict:
+        # RLIMIT_NPROC counts per user: inside bwrap's user namespace that is the sandbox's own
+        # processes (plus bwrap's init); unisolated it would count all the user's processes.
+        processes = limits.processes + 2 if self.isolation == "bubblewrap" else None
+        return {"cpu": limits.cpu_seconds, "file_size": limits.file_size_mb << 20,
+                "open_files": limits.open_files, "processes": processes}
+
+    # -- the API ---------------------------------------------------------------------------
+    def call(self, module, function, *args, seed=0, limits=None, **kwargs) -> Outcome:
+        limits = limits or self.limits
+        what = f"{module}.{function}"
+        with self._lock:
+            worker = self._call_worker()
+            self._next_id += 1
+            request = {"op": "call", "id": self._next_id, "module": module, "function": function,
+                       "args": list(args), "kwargs": kwargs, "seed": seed,
+                       "limits": self.worker_limits(limits)}
+            start = time.monotonic()        # the call itself, not the worker's start-up
+            try:
+                worker.send(request, limits, what)
+                response = worker.receive(limits, what)
+                if response.get("id") != self._next_id:
+                    raise _Failure("protocol", "the worker answered another request")
+            except _Failure as failure:
+                self._discard_worker()
+                data, total = worker.out.rest()
+                return Outcome(ok=False, error=failure.error, message=failure.message,
+                               stdout=_text(data, total), elapsed=time.monotonic() - start)
+            stdout = _text(*worker.out.next_segment(timeout=2))
+            return self._outcome(Outcome, response, stdout, start)
+
+    def run_script(self, script, *, globals=(), files=("*.pickle",), seed=0, limits=None) -> ScriptOutcome:
+        limits = limits or self.limits
+        with self._lock:
+            start = time.monotonic()
+            worker = _Worker(self, "script", limits)
+            request = {"op": "script", "id": 0, "script": str(script), "globals": list(globals),
+                       "files": list(files), "seed": seed, "limits": self.worker_limits(limits),
+                       "max_file_bytes": limits.file_size_mb << 20, "max_figures": 50}
+            failure = None
+            try:
+                worker.send(request, limits, str(script))
+                response = worker.receive(limits, str(script))
+            except _Failure as exc:
+                failure, response = exc, {}
+            worker.close()
+            stdout, stderr = _text(*worker.out.rest()), _text(*worker.err.rest())
+            if failure:
+                return ScriptOutcome(ok=False, error=failure.error, message=failure.message,
+                                     stdout=stdout, stderr=stderr, elapsed=time.monotonic() - start)
+            outcome = self._outcome(ScriptOutcome, response, stdout, start)
+            outcome.globals = _dict(response.get("globals"))
+            outcome.files = {k: v for k, v in _dict(response.get("files")).items()}
+            outcome.figures = [f for f in response.get("figures") or [] if isinstance(f, bytes)]
+            outcome.stderr = stderr
+            return outcome
+
+    @staticmethod
+    def _outcome(cls, response: dict, stdout: str, start: float):
+        # The response is the student's to shape, so only its plain fields are taken, the error
+        # must be one the API knows, and the time is measured here.
+        ok = response.get("ok") is True
+        error = None if ok else response.get("error")
+        return cls(ok=ok, value=response.get("value"),
+                   args=list(response.get("args") or []), kwargs=_dict(response.get("kwargs")),
+                   error=error if error in WORKER_ERRORS or ok else "protocol",
+                   message=str(response.get("message") or ""),
+                   traceback=str(response.get("traceback") or ""), stdout=stdout,
+                   elapsed=time.monotonic() - start)
+
+    def _call_worker(self) -> _Worker:
+        if self._worker is not None and not self._worker.alive():
+            self._discard_worker()
+        if self._worker is None:
+            self._worker = _Worker(self, "call", self.limits)
+        return self._worker
+
+    def _discard_worker(self):
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def close(self):
+        with self._lock:
+            self._discard_worker()
+        self._remove_root()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        # A sandbox dropped without close(): no worker may outlive it.
+        try:
+            if getattr(self, "_worker", None) is not None:
+                self._worker.close()
+        except Exception:   # interpreter shutdown: modules may already be gone
+            pass
+
+
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,4 @@
+# Never returns.
+def sigmoid(x):
+    while True:
+        pass
