@@ -1,0 +1,195 @@
+"""`hw5grade grade SUBMISSION --out DIR`: grade one submission and write DIR/grade.json.
+
+Runs the grading suites with pytest in this process (pytest-xdist spreads the checks over
+`-n` workers); the plugin scores the outcomes with the rubric and writes the results document,
+to which this adds the wall time. pytest's own output goes to DIR/pytest.log; the terminal
+shows a score table. grade.json is written whatever happens: if pytest itself fails, the
+document says so and every auto-graded question is reported as not graded.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+import traceback
+from importlib import metadata
+from pathlib import Path
+
+from graders import messages, plugin, rubric as rubric_mod
+
+SUITES = Path(__file__).resolve().parent / "suites"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("submission", help="a folder holding python/, or the python/ folder itself")
+    parser.add_argument("--out", required=True, metavar="DIR", help="where grade.json and pytest.log go")
+    parser.add_argument("--visibility", choices=("public", "all"), default="all",
+                        help="public: only the checks students receive (default: all)")
+    parser.add_argument("--quick", action="store_true", help="skip the training tier")
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="course data: a folder with data/ and images/ (default: synthetic)")
+    parser.add_argument("--edition", default="2022")
+    parser.add_argument("-n", "--jobs", type=int, default=0, metavar="N",
+                        help="pytest-xdist workers (0: run in this process)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the checks' inputs (default: derived from the submission)")
+    parser.add_argument("-k", dest="select", default=None, metavar="EXPR",
+                        help="only checks matching this pytest -k expression")
+
+
+def _plugin_installed() -> bool:
+    """True when the pytest11 entry point loads graders.plugin by itself (pip install)."""
+    return any(ep.value == "graders.plugin" for ep in metadata.entry_points(group="pytest11"))
+
+
+def pytest_args(submission, results_path, *, visibility, quick, data_dir, edition, jobs, seed,
+                select=None) -> list[str]:
+    args = [str(SUITES), "--submission", str(submission), "--results", str(results_path),
+            "--edition", edition, "--visibility", visibility, "--rootdir", str(SUITES),
+            "-p", "no:cacheprovider", "-p", "no:benchmark", "-q", "--tb=short",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    if not _plugin_installed():
+        args += ["-p", "graders.plugin"]
+    if quick:
+        args.append("--quick")
+    if data_dir:
+        args += ["--data-dir", str(data_dir)]
+    if seed is not None:
+        args += ["--grade-seed", str(seed)]
+    if jobs and jobs > 1:
+        args += ["-n", str(jobs)]
+    if select:
+        args += ["-k", select]
+    return args
+
+
+def crashed_results(edition: str, reason: str, submission, visibility: str, quick: bool) -> dict:
+    """A results document for a run in which pytest itself failed: nothing is awarded."""
+    try:
+        rubric = rubric_mod.load(edition)
+        scored = rubric.score([])
+        for entry in scored["questions"].values():
+            if entry["kind"] == "auto":
+                entry["status"] = "not graded: the grader failed"
+        scored["not_graded_by_this_version"] = []
+    except Exception as err:  # noqa: BLE001 -- even a broken rubric must give a document
+        scored = {"score": 0.0, "max_score": 0.0, "questions": {}, "rubric_error": str(err)}
+    return {"edition": edition, "submission": str(submission), "visibility": visibility,
+            "quick": quick, "isolation": "unknown", **scored, "checks": [],
+            "error": reason, "notes": ["the grader failed before it could score this submission; "
+                                       "this is not your fault, please tell the course staff"],
+            "libraries": plugin.library_versions()}
+
+
+def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_dir=None,
+        edition: str = "2022", jobs: int = 0, seed: int | None = None, select: str | None = None) -> dict:
+    """Grade one submission; write out_dir/grade.json and out_dir/pytest.log; return the document."""
+    import pytest
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results_path = out_dir / "results.pytest.json"
+    results_path.unlink(missing_ok=True)
+    start = time.time()
+    exit_code, failure = None, None
+    if not Path(submission).is_dir():
+        results = crashed_results(edition, f"no submission folder at {submission}", submission,
+                                  visibility, quick)
+        (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+        return results
+    args = pytest_args(Path(submission).resolve(), results_path, visibility=visibility, quick=quick,
+                       data_dir=data_dir, edition=edition, jobs=jobs, seed=seed, select=select)
+    with open(out_dir / "pytest.log", "w") as log:
+        try:
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                exit_code = int(pytest.main(args))
+        except BaseException as err:  # noqa: BLE001 -- the harness never ends without results
+            failure = f"pytest failed: {type(err).__name__}: {err}"
+            log.write(traceback.format_exc())
+    results = None
+    if results_path.exists():
+        try:
+            results = json.loads(results_path.read_text())
+        except ValueError as err:
+            failure = failure or f"the results document is unreadable ({err})"
+    if results is None:
+        failure = failure or (f"pytest ended with exit code {exit_code} without results "
+                              f"(see {out_dir / 'pytest.log'})")
+        results = crashed_results(edition, failure, submission, visibility, quick)
+    elif exit_code not in (0, 1, 5):
+        # interrupted, internal or usage error: some checks may be missing from the document
+        results.setdefault("notes", []).append(f"pytest ended with exit code {exit_code}; see pytest.log")
+        results["error"] = failure or f"pytest exit code {exit_code}"
+    results.setdefault("timings", {})["wall_seconds"] = round(time.time() - start, 3)
+    results["jobs"] = jobs
+    results["pytest_args"] = args
+    (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+    results_path.unlink(missing_ok=True)
+    return results
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:g}"
+
+
+def format_table(results: dict) -> str:
+    """The terminal summary: score per question, then the failed checks' messages under it."""
+    lines = [f"hw5grade {results.get('edition')} | {results.get('submission')} | "
+             f"isolation: {results.get('isolation')} | visibility: {results.get('visibility')}"
+             + (" | quick" if results.get("quick") else "")]
+    if results.get("error"):
+        lines.append(f"ERROR: {results['error']}")
+    failed = {}
+    for check in results.get("checks", []):
+        if check.get("status") not in ("passed", "hidden-not-run") and not check.get("not_run"):
+            failed.setdefault(check.get("question"), []).append(check)
+    hand, ungraded = [], []
+    questions = results.get("questions", {}) if results.get("checks") or not results.get("error") else {}
+    for qid, entry in questions.items():
+        if entry["kind"] == "hand":
+            hand.append(qid)
+            continue
+        if entry["score"] is None:
+            if entry["status"] == "not graded by this version":
+                ungraded.append(qid)
+            else:
+                lines.append(f"{qid:<8} {'-':>11}  {entry['title']}: {entry['status']}")
+            continue
+        score = f"{_fmt(entry['score'])}/{_fmt(entry['max_score'])}"
+        extra = "" if entry["status"] == "graded" else f"  [{entry['status']}]"
+        lines.append(f"{qid:<8} {score:>11}  {entry['title']}{extra}")
+        for check in failed.get(qid, []):
+            text = messages.render_text({k: check.get(k) for k in ("message", "expected", "actual", "hint")},
+                                        indent=" " * 16)
+            lines.append(f"  {check['status'].upper():<12}  {check['description']}")
+            lines.append(" " * 16 + text)
+    lines.append(f"TOTAL    {_fmt(results.get('score')):>5}/{_fmt(results.get('max_score'))}  "
+                 "auto-graded in this run (extra credit counted in the score, not the maximum)")
+    if hand:
+        lines.append(f"graded by hand: {', '.join(hand)}")
+    if ungraded:
+        lines.append(f"not graded by this version: {', '.join(ungraded)}")
+    for note in results.get("notes", []):
+        if not note.startswith("not graded by this version"):
+            lines.append(f"note: {note}")
+    timings = results.get("timings", {})
+    if timings.get("wall_seconds") is not None:
+        lines.append(f"time: {timings['wall_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    results = run(args.submission, args.out, visibility=args.visibility, quick=args.quick,
+                  data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
+                  select=args.select)
+    print(format_table(results))
+    print(f"results: {Path(args.out) / 'grade.json'}")
+    return 2 if results.get("error") else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="hw5grade grade", description=__doc__)
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))

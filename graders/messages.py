@@ -1,0 +1,105 @@
+"""Typed check failures, in the spirit of check50's Mismatch / Missing / Failure.
+
+A check raises one of these to fail with a message the student can act on. Each carries what
+was expected, what came back and a hint in the student's terms; `render()` turns any of them
+into the same plain dict, which the results document, the terminal table and the HTML report
+all show the same way. Anything else a check raises is a harness error, not the student's fault
+(see graders.plugin).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Statuses a failure may carry; the plugin adds passed, error, skipped and hidden-not-run.
+FAILED, TIMEOUT = "failed", "timeout"
+
+
+def describe(value, limit: int = 120) -> str:
+    """A short, readable description of a returned value (shape and dtype for arrays)."""
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            body = np.array2string(value, precision=4, separator=", ")
+            return f"array {body} (shape {value.shape}, {value.dtype})"
+        return f"an array of shape {value.shape} ({value.dtype})"
+    if isinstance(value, dict) and set(value) == {"__unsupported__"}:
+        return f"an object of type {value['__unsupported__']}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class CheckFailure(AssertionError):
+    """A failed check: the submission did something other than what the rubric asks."""
+
+    status = FAILED
+
+    def __init__(self, rationale: str, *, hint: str = "", expected=None, actual=None):
+        super().__init__(rationale)
+        self.rationale, self.hint = rationale, hint
+        self.expected, self.actual = expected, actual
+
+    def render(self) -> dict:
+        out = {"message": self.rationale}
+        if self.expected is not None:
+            out["expected"] = self.expected if isinstance(self.expected, str) else describe(self.expected)
+        if self.actual is not None:
+            out["actual"] = self.actual if isinstance(self.actual, str) else describe(self.actual)
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class Failure(CheckFailure):
+    """A failure explained in one sentence (check50's Failure)."""
+
+
+class Mismatch(CheckFailure):
+    """Something came back, but not what was expected (check50's Mismatch)."""
+
+    def __init__(self, what: str, expected, actual, *, hint: str = ""):
+        super().__init__(f"{what}: expected {describe(expected) if not isinstance(expected, str) else expected}, "
+                         f"got {describe(actual) if not isinstance(actual, str) else actual}",
+                         hint=hint, expected=expected, actual=actual)
+
+
+class Missing(CheckFailure):
+    """An item that should be in a collection is not (check50's Missing)."""
+
+    def __init__(self, item: str, collection: str, *, present=(), hint: str = ""):
+        have = ", ".join(repr(k) for k in present) if present else "nothing"
+        super().__init__(f"{item} is missing from {collection} (it holds {have})", hint=hint,
+                         expected=item, actual=have)
+
+
+class NotImplementedYet(CheckFailure):
+    """The function is still the handout's stub (returns None or raises NotImplementedError)."""
+
+    def __init__(self, what: str, detail: str = ""):
+        super().__init__(f"{what} is not implemented yet" + (f" ({detail})" if detail else ""),
+                         hint="fill in the part marked 'your code here' in the handout's file")
+
+
+class StudentError(CheckFailure):
+    """The student's code raised, crashed or ran out of a resource while the check ran it."""
+
+    def __init__(self, message: str, *, traceback: str = "", timeout: bool = False, hint: str = ""):
+        super().__init__(message, hint=hint)
+        self.traceback = traceback
+        if timeout:
+            self.status = TIMEOUT
+
+    def render(self) -> dict:
+        out = super().render()
+        if self.traceback:
+            out["traceback"] = self.traceback
+        return out
+
+
+def render_text(rendered: dict, indent: str = "    ") -> str:
+    """The terminal form of a rendered failure: message, then expected/actual/hint lines."""
+    lines = [rendered.get("message", "")]
+    for key in ("expected", "actual", "hint"):
+        if rendered.get(key) and key != "message" and rendered[key] not in lines[0]:
+            lines.append(f"{key}: {rendered[key]}")
+    return ("\n" + indent).join(line for line in lines if line)

@@ -1,0 +1,73 @@
+"""Trusted mathematics used by the public checks.
+
+Public checks ship to students, so nothing here comes from the reference solution: the forward
+pass and loss are written with scipy's expit and softmax, and gradients are checked against
+central differences of those.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, softmax
+
+ACTIVATIONS = {"sigmoid": expit, "linear": lambda z: z}
+
+
+def layer_forward(X, W, b, activation: str = "sigmoid"):
+    """(pre_act, post_act) of one fully connected layer, X @ W + b then the activation."""
+    pre = X @ W + b
+    return pre, ACTIVATIONS[activation](pre)
+
+
+def row_softmax(x):
+    return softmax(x, axis=1)
+
+
+def cross_entropy_sum(y, probs) -> float:
+    """Cross-entropy summed over the examples, natural log (the handout's loss)."""
+    return float(-np.sum(y * np.log(probs)))
+
+
+def accuracy(y, probs) -> float:
+    return float(np.mean(np.argmax(y, axis=1) == np.argmax(probs, axis=1)))
+
+
+def numerical_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar function f with respect to every entry of x (in place,
+    restored afterwards)."""
+    grad = np.zeros_like(x, dtype=np.float64)
+    for index in np.ndindex(x.shape):
+        original = x[index]
+        x[index] = original + eps
+        plus = f()
+        x[index] = original - eps
+        minus = f()
+        x[index] = original
+        grad[index] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def two_layer_loss(params: dict, x, y, hidden: str = "layer1", output: str = "output") -> float:
+    """run_q2's network: a sigmoid hidden layer, a softmax output, summed cross-entropy."""
+    _, h = layer_forward(x, params["W" + hidden], params["b" + hidden], "sigmoid")
+    pre = h @ params["W" + output] + params["b" + output]
+    return cross_entropy_sum(y, row_softmax(pre))
+
+
+def two_layer_gradients(params: dict, x, y, eps: float = 1e-6) -> dict:
+    """Central-difference gradients of two_layer_loss for every real parameter (no '_')."""
+    work = {k: np.array(v, dtype=np.float64) for k, v in params.items()
+            if "_" not in k and isinstance(v, np.ndarray)}
+    return {k: numerical_gradient(lambda: two_layer_loss(work, x, y), work[k], eps) for k in work}
+
+
+def relative_error_sum(a, b) -> float:
+    """run_q2.py's own measure: elementwise |a-b| / max(|a|, |b|, 1e-12), summed."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float((np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)).sum())
+
+
+def relative_error(a, b) -> float:
+    """A scale-free distance: ||a-b|| / (||a|| + ||b||), 0 when both are zero."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    denom = np.linalg.norm(a) + np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0

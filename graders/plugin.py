@@ -1,0 +1,295 @@
+"""The grading plugin: options, the `rubric` marker, and one results document per session.
+
+Registered for every pytest run of the environment (entry point `pytest11`), so it does nothing
+unless --submission is given. A check is an ordinary test function with a marker::
+
+    @pytest.mark.rubric("Q2.3.1", weight=2)            # visibility/tier default to the question's
+    def test_grad_w_matches_numerical(nn, rng):
+        '''backwards stores grad_W equal to the numerical gradient'''   # the line the student reads
+
+Outcomes are turned into plain records in pytest_runtest_makereport and travel inside
+`report.user_properties`, so with pytest-xdist they reach the controller with the reports; the
+controller scores them with the rubric and writes the results JSON at session finish. Checks
+deselected by --visibility public or --quick travel through `workeroutput` instead.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from graders import messages, rubric as rubric_mod
+
+RECORD = "hw5grade"              # user_properties key of a check's outcome record
+NOTE = "hw5grade_note"           # user_properties key of a note for the whole submission
+ISOLATION = "hw5grade_isolation"
+CATALOG = "hw5grade_catalog"     # workeroutput key: checks this worker deselected
+PLANNED = "hw5grade_planned"     # workeroutput key: checks this worker's session was to run
+STATE = pytest.StashKey["Collector"]()
+RESULTS = pytest.StashKey[dict]()       # the results document, for callers in the same process
+ORDER = pytest.StashKey[int]()          # a check's position in the suites, for listing
+LIBRARIES = ("numpy", "scipy", "scikit-image", "matplotlib", "pytest", "pytest-xdist")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("hw5grade", "grading a homework submission")
+    group.addoption("--submission", metavar="DIR", default=None,
+                    help="the submission: a folder holding python/, or the python/ folder itself")
+    group.addoption("--data-dir", metavar="DIR", default=None,
+                    help="course data: a folder with data/ and images/, or the data folder itself "
+                         "(default: the embedded synthetic data)")
+    group.addoption("--edition", default="2022", help="handout edition whose rubric applies")
+    group.addoption("--visibility", choices=("public", "all"), default="all",
+                    help="public: only the checks students receive (hidden ones are not run)")
+    group.addoption("--quick", action="store_true", default=False,
+                    help="skip the training tier (everything else runs in seconds)")
+    group.addoption("--results", metavar="FILE", default=None, help="write the results JSON here")
+    group.addoption("--grade-seed", type=int, default=None,
+                    help="seed of the checks' random inputs (default: derived from the submission)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "rubric(question, weight=1, visibility=None, tier=None): ties a check to a "
+                   "rubric question; its docstring is the sentence the student reads")
+    if config.getoption("submission", None):
+        state = config.stash[STATE] = Collector(config)
+        config.pluginmanager.register(Reports(state), "hw5grade-reports")
+
+
+def _collector(config) -> Collector | None:
+    return config.stash.get(STATE, None)
+
+
+def describe_item(item, rubric) -> dict | None:
+    """The static part of a check's record: question, weight, visibility, tier, sentence."""
+    marker = item.get_closest_marker("rubric")
+    if marker is None:
+        return None
+    qid = marker.args[0] if marker.args else marker.kwargs.get("question")
+    q = rubric[qid]
+    visibility, tier = marker.kwargs.get("visibility", q.visibility), marker.kwargs.get("tier", q.tier)
+    if visibility not in rubric_mod.VISIBILITIES or tier not in rubric_mod.TIERS:
+        raise rubric_mod.RubricError(f"{item.nodeid}: unknown visibility {visibility!r} or tier {tier!r}")
+    doc = " ".join((getattr(getattr(item, "function", None), "__doc__", None) or item.name).split())
+    return {
+        "nodeid": item.nodeid,
+        "name": item.name,
+        "question": qid,
+        "description": doc,
+        "weight": float(marker.kwargs.get("weight", 1)),
+        "visibility": visibility,
+        "tier": tier,
+        "order": item.stash.get(ORDER, 0),
+    }
+
+
+class Collector:
+    """Per-session state: the catalog of checks and their outcome records (controller side)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.rubric = rubric_mod.load(config.getoption("edition"))
+        self.records: dict[str, dict] = {}      # nodeid -> record, in report order
+        self.deselected: dict[str, dict] = {}   # nodeid -> record of a check this run left out
+        self.planned: dict[str, dict] = {}      # nodeid -> static record of a check to be run
+        self.notes: list[str] = []
+        self.isolation: str | None = None
+        self.started = time.time()
+
+    # -- collection ------------------------------------------------------------------------
+    def select(self, items) -> list:
+        public_only = self.config.getoption("visibility") == "public"
+        quick = self.config.getoption("quick")
+        keep, drop = [], []
+        for item in items:
+            info = describe_item(item, self.rubric)
+            reason = None
+            if info and public_only and info["visibility"] == "hidden":
+                reason = "hidden"
+                info.update(status="hidden-not-run",
+                            message="hidden check: it exists and was not run (--visibility public)")
+            elif info and quick and info["tier"] == "training":
+                reason = "quick"
+                info.update(status="skipped", message="not run: training tier skipped (--quick)")
+            if reason:
+                info["not_run"] = reason
+                self.deselected[item.nodeid] = info
+                drop.append(item)
+            else:
+                keep.append(item)
+                if info:
+                    self.planned[item.nodeid] = info
+        return keep, drop
+
+    # -- outcomes ----------------------------------------------------------------------------
+    def add_report(self, report):
+        for key, value in report.user_properties:
+            if key == NOTE and value not in self.notes:
+                self.notes.append(value)
+            elif key == ISOLATION:
+                self.isolation = value
+        phase = next((v for k, v in report.user_properties if k == RECORD), None)
+        if phase is None:
+            return
+        record = self.records.setdefault(report.nodeid, {"duration": 0.0})
+        record["duration"] = round(record["duration"] + report.duration, 4)
+        outcome = {k: v for k, v in phase.items() if k != "when"}
+        # setup and call decide in turn; a teardown failure spoils only a check that passed
+        if phase["when"] != "teardown" or (phase["status"] != "passed"
+                                           and record.get("status") == "passed"):
+            record.update(outcome)
+
+    def results(self, exitstatus) -> dict:
+        checks = []
+        for nodeid, info in self.deselected.items():
+            if nodeid not in self.records:
+                checks.append(dict(info))
+        for nodeid, info in self.planned.items():
+            if nodeid not in self.records:
+                # a crashed xdist worker or an early stop (-x, Ctrl-C): never a silent zero
+                checks.append({**info, "status": "error",
+                               "message": "this check did not report a result (the grading worker "
+                                          "crashed or the run stopped early); it is not your fault"})
+        for record in self.records.values():
+            record.setdefault("status", "error")
+            checks.append(record)
+        scored = self.rubric.score(checks)
+        hidden = sum(c.get("not_run") == "hidden" for c in checks)
+        notes = list(self.notes)
+        if hidden:
+            notes.append(f"{hidden} hidden check(s) exist and were not run (--visibility public); "
+                         "they are graded when the staff grade the submission")
+        if scored["not_graded_by_this_version"]:
+            notes.append("not graded by this version of the harness (no checks yet): "
+                         + ", ".join(scored["not_graded_by_this_version"]))
+        return {
+            "edition": self.rubric.edition,
+            "submission": str(self.config.getoption("submission")),
+            "visibility": self.config.getoption("visibility"),
+            "quick": bool(self.config.getoption("quick")),
+            "isolation": self.isolation or "not used (no check ran student code)",
+            **scored,
+            "checks": sorted(checks, key=lambda c: (list(self.rubric.questions).index(c["question"])
+                                                    if c.get("question") in self.rubric.questions
+                                                    else 10**6, c.get("order", 0))),
+            "notes": notes,
+            "pytest_exitstatus": int(exitstatus),
+            "libraries": library_versions(),
+            "timings": {"checks_seconds": round(sum(c.get("duration", 0.0) for c in checks), 3),
+                        "session_seconds": round(time.time() - self.started, 3)},
+        }
+
+
+def library_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def phase_record(item, call, report) -> dict | None:
+    """The outcome of one phase of a check, as plain data (it crosses xdist's channel)."""
+    state = _collector(item.config)
+    info = describe_item(item, state.rubric) if state else None
+    if info is None:
+        return None
+    if report.when != "call" and report.passed:
+        return {**info, "when": report.when, "status": "passed", "message": ""}
+    record = {**info, "when": report.when, "message": ""}
+    excinfo = call.excinfo
+    if excinfo is None:
+        record["status"] = "passed"
+    elif report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        record.update(status="skipped", message=reason.removeprefix("Skipped: "))
+    elif isinstance(excinfo.value, messages.CheckFailure):
+        record.update(status=excinfo.value.status, **excinfo.value.render())
+    elif isinstance(excinfo.value, AssertionError):
+        record.update(status="failed", message=str(excinfo.value).split("\nassert")[0] or "check failed")
+    else:
+        # A check that raises anything else is a bug of the harness, never the student's fault.
+        record.update(status="error",
+                      message=f"the grader itself failed ({excinfo.typename}: {excinfo.value}); "
+                              "this is not your fault, please tell the course staff",
+                      traceback=str(report.longrepr)[-4000:])
+    return record
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    state = _collector(config)
+    if state is None:
+        return
+    for i, item in enumerate(items):
+        item.stash[ORDER] = i
+    keep, drop = state.select(items)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+    if hasattr(config, "workerinput"):
+        config.workeroutput[CATALOG] = list(state.deselected.values())
+        config.workeroutput[PLANNED] = list(state.planned.values())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if _collector(item.config) is not None:
+        record = phase_record(item, call, report)
+        if record is not None:
+            report.user_properties.append((RECORD, record))
+    return report
+
+
+class Reports:
+    """Receives every report; xdist replays the workers' reports in the controller."""
+
+    def __init__(self, state: Collector):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report):
+        self.state.add_report(report)
+
+    def pytest_deselected(self, items):
+        # -k / -m deselect before our own selection; those checks keep their weight
+        for item in items:
+            info = describe_item(item, self.state.rubric)
+            if info and item.nodeid not in self.state.deselected:
+                info.update(status="skipped", not_run="deselected", message="not run: deselected")
+                self.state.deselected[item.nodeid] = info
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        output = getattr(node, "workeroutput", {})
+        for info in output.get(CATALOG, []):
+            self.state.deselected.setdefault(info["nodeid"], info)
+        for info in output.get(PLANNED, []):
+            self.state.planned.setdefault(info["nodeid"], info)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        config = session.config
+        if hasattr(config, "workerinput"):
+            return
+        results = self.state.results(exitstatus)
+        config.stash[RESULTS] = results
+        path = config.getoption("results")
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(results, indent=1, default=str))
+
+    def pytest_terminal_summary(self, terminalreporter):
+        results = terminalreporter.config.stash.get(RESULTS, None)
+        if results is not None:
+            from graders.grade import format_table   # grade imports this module
+            terminalreporter.write_sep("=", "hw5grade")
+            terminalreporter.write_line(format_table(results))
+

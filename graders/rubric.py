@@ -1,0 +1,161 @@
+"""The rubric of an edition (graders/rubrics/<edition>.toml) and the scoring it implies.
+
+The rubric file is the only place a point value is written. A question's points are split
+among its checks by the weights of their markers; a check earns its share when it passes.
+`Rubric.score` turns the checks' outcomes into per-question scores; the plugin and the grade
+command both use it, so a results document is scored the same way wherever it is made.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUBRICS = Path(__file__).resolve().parent / "rubrics"
+KINDS = {"auto", "hand", "advisory"}
+VISIBILITIES = {"public", "hidden"}
+TIERS = {"quick", "training"}
+
+# Check statuses. A check that did not run because of the run's options carries not_run
+# ("hidden": status hidden-not-run under --visibility public; "quick": skipped by --quick;
+# "deselected": left out by -k or -m); it keeps its share of the question's points but does
+# not count toward the run's max_score.
+PASSED = "passed"
+NOT_RUN = {"hidden": "hidden checks exist and were not run (--visibility public)",
+           "quick": "training tier skipped (--quick)",
+           "deselected": "its checks were deselected (-k / -m)"}
+NOT_RUN_COUNTED = {"hidden": "hidden check(s) exist and were not run",
+                   "quick": "training check(s) skipped (--quick)",
+                   "deselected": "check(s) deselected"}
+STATUSES = {"passed", "failed", "error", "timeout", "skipped", "hidden-not-run"}
+
+
+class RubricError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    points: float
+    kind: str
+    visibility: str
+    tier: str
+    call_seconds: float
+    script_seconds: float
+    extra_credit: bool = False
+    thresholds: dict = field(default_factory=dict)
+
+    def threshold(self, name: str) -> float:
+        try:
+            return self.thresholds[name]
+        except KeyError:
+            raise RubricError(f"{self.id} has no threshold {name!r} in the rubric") from None
+
+
+@dataclass(frozen=True)
+class Rubric:
+    edition: str
+    title: str
+    questions: dict[str, Question]
+
+    def __getitem__(self, qid: str) -> Question:
+        try:
+            return self.questions[qid]
+        except KeyError:
+            raise RubricError(f"question {qid!r} is not in the {self.edition} rubric") from None
+
+    def score(self, checks: list[dict]) -> dict:
+        """Scores per question and in total from check records.
+
+        A record needs `question`, `status`, `weight` and may carry `not_run` ("hidden" or
+        "quick"). Fills in each record's `points` and `max_points` and returns the
+        `questions`, `score`, `max_score` and `rubric_points` parts of a results document.
+        """
+        by_question: dict[str, list[dict]] = {}
+        for check in checks:
+            if check.get("question") in self.questions:
+                by_question.setdefault(check["question"], []).append(check)
+        questions, score, max_score = {}, 0.0, 0.0
+        for qid, q in self.questions.items():
+            entry = {"title": q.title, "kind": q.kind, "max_score": q.points, "score": None}
+            if q.extra_credit:
+                entry["extra_credit"] = True
+            own = by_question.get(qid, [])
+            total_weight = sum(c["weight"] for c in own)
+            for c in own:
+                c["max_points"] = round(q.points * c["weight"] / total_weight, 4) if total_weight else 0.0
+                c["points"] = c["max_points"] if c["status"] == PASSED else 0.0
+            ran = [c for c in own if not c.get("not_run")]
+            left_out = {}
+            for c in own:
+                if c.get("not_run"):
+                    left_out[c["not_run"]] = left_out.get(c["not_run"], 0) + 1
+            if q.kind == "hand":
+                entry["status"] = "graded by hand"
+            elif not own:
+                entry["status"] = "not graded by this version"
+            elif not ran:
+                entry["status"] = "not run: " + "; ".join(NOT_RUN[r] for r in sorted(left_out))
+            else:
+                # from weights, so rounding each check's share never shows 5.0001 of 5
+                ran_weight = sum(c["weight"] for c in ran)
+                passed_weight = sum(c["weight"] for c in ran if c["status"] == PASSED)
+                entry["score"] = round(q.points * passed_weight / total_weight, 4) if total_weight else 0.0
+                entry["max_score_run"] = round(q.points * ran_weight / total_weight, 4) if total_weight else 0.0
+                entry["checks_passed"] = sum(c["status"] == PASSED for c in ran)
+                entry["checks_run"] = len(ran)
+                entry["status"] = "graded"
+                if left_out:
+                    entry["status"] = "partly graded: " + "; ".join(
+                        f"{n} {NOT_RUN_COUNTED[r]}" for r, n in sorted(left_out.items()))
+                score += entry["score"]
+                if not q.extra_credit:
+                    max_score += entry["max_score_run"]
+            questions[qid] = entry
+        return {
+            "score": round(score, 4),
+            "max_score": round(max_score, 4),
+            "questions": questions,
+            "rubric_points": self.totals(),
+            "not_graded_by_this_version": [qid for qid, e in questions.items()
+                                           if e["status"] == "not graded by this version"],
+        }
+
+    def totals(self) -> dict:
+        def total(pred):
+            return sum(q.points for q in self.questions.values() if pred(q))
+        return {
+            "auto": total(lambda q: q.kind == "auto" and not q.extra_credit),
+            "hand": total(lambda q: q.kind == "hand" and not q.extra_credit),
+            "extra_credit": total(lambda q: q.extra_credit),
+        }
+
+
+def load(edition: str = "2022", path: Path | None = None) -> Rubric:
+    """The rubric of an edition, validated."""
+    path = Path(path) if path else RUBRICS / f"{edition}.toml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in RUBRICS.glob("*.toml")))
+        raise RubricError(f"no rubric for edition {edition!r} (known: {known})")
+    data = tomllib.loads(path.read_text())
+    defaults = data.get("defaults", {})
+    questions = {}
+    for qid, spec in data.get("questions", {}).items():
+        merged = {**defaults, **spec}
+        try:
+            q = Question(id=qid, title=merged["title"], points=float(merged["points"]),
+                         kind=merged["kind"], visibility=merged.get("visibility", "public"),
+                         tier=merged.get("tier", "quick"),
+                         call_seconds=float(merged.get("call_seconds", 10)),
+                         script_seconds=float(merged.get("script_seconds", 120)),
+                         extra_credit=bool(merged.get("extra_credit", False)),
+                         thresholds=dict(merged.get("thresholds", {})))
+        except KeyError as err:
+            raise RubricError(f"{path.name}: question {qid} lacks {err}") from None
+        if q.kind not in KINDS or q.visibility not in VISIBILITIES or q.tier not in TIERS:
+            raise RubricError(f"{path.name}: question {qid} has an unknown kind, visibility or tier")
+        questions[qid] = q
+    return Rubric(edition=str(data.get("edition", edition)), title=data.get("title", ""),
+                  questions=questions)

@@ -1,0 +1,174 @@
+"""Static checks of a submission's source: parsed with `ast`, never imported or run.
+
+- which libraries the NumPy part imports (the handout allows numpy, scipy, scikit-image,
+  matplotlib and the standard library; PyTorch only in the PyTorch part);
+- code outside functions in nn.py (the starter says "do not put any code outside of functions");
+- names that current NumPy and scikit-image removed, with the modern spelling, so that a
+  submission written against 2019's libraries gets a plain-words hint instead of a bare
+  AttributeError.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# mpl_toolkits and pylab ship with matplotlib (the starter run_q3.py uses mpl_toolkits.axes_grid1)
+ALLOWED_LIBRARIES = {"numpy", "scipy", "skimage", "matplotlib", "mpl_toolkits", "pylab"}
+# Files of the NumPy part; the PyTorch part (run_q6*.py, run_q7*.py) may import torch.
+NUMPY_PART = ("nn.py", "util.py", "q4.py", "run_q2.py", "run_q3.py", "run_q4.py", "run_q5.py")
+# Files the handout gives: the harness uses its own copy, so the student's is not judged.
+GIVEN_FILES = ("util.py",)
+STUDENT_FILES = tuple(f for f in NUMPY_PART if f not in GIVEN_FILES)
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    line: int
+    text: str
+
+    def __str__(self):
+        return f"{self.file}, line {self.line}: {self.text}"
+
+
+def parse(path: Path) -> ast.Module:
+    return ast.parse(Path(path).read_bytes(), filename=str(path))
+
+
+def imported_modules(tree: ast.Module):
+    """(line, top-level module name) of every absolute import, wherever it appears."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+
+
+def forbidden_imports(python_dir: Path, files=STUDENT_FILES) -> list[Finding]:
+    own = {p.stem for p in Path(python_dir).glob("*.py")}
+    allowed = ALLOWED_LIBRARIES | set(sys.stdlib_module_names) | own
+    found = []
+    for name in files:
+        path = Path(python_dir) / name
+        if not path.exists():
+            continue
+        try:
+            tree = parse(path)
+        except SyntaxError:
+            continue      # the import check reports syntax errors
+        found += [Finding(name, line, f"imports {module}")
+                  for line, module in imported_modules(tree) if module not in allowed]
+    return found
+
+
+def _is_constant(node) -> bool:
+    try:
+        ast.literal_eval(node)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_main_guard(node) -> bool:
+    # `if __name__ == "__main__":` never runs when the module is imported, so it is allowed
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
+
+
+def code_outside_functions(path: Path) -> list[Finding]:
+    """Top-level statements other than imports, definitions, docstrings and constants."""
+    found = []
+    source_lines = Path(path).read_text(errors="replace").splitlines()
+    for node in parse(path).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
+                             ast.ClassDef)) or _is_main_guard(node):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                and all(isinstance(t, ast.Name) for t in targets) and _is_constant(node.value)):
+            continue      # NAME = literal: a constant
+        found.append(Finding(Path(path).name, node.lineno, source_lines[node.lineno - 1].strip()[:80]))
+    return found
+
+
+# Removed names: what the source says -> (the modern spelling, when it went away).
+REMOVED_NUMPY_ALIASES = {
+    "float": "float (or np.float64)", "int": "int (or np.int64)", "bool": "bool (or np.bool_)",
+    "object": "object", "complex": "complex (or np.complex128)", "str": "str",
+}
+REMOVED_KEYWORDS = {
+    "multichannel": "channel_axis=-1 (channel_axis=None for a grey image); multichannel= was "
+                    "removed in scikit-image 0.21",
+    "selem": "footprint=; selem= was removed in scikit-image 0.21",
+}
+REMOVED_NAMES = {
+    "rgb2grey": "skimage.color.rgb2gray; rgb2grey was removed in scikit-image 0.21",
+    "compare_psnr": "skimage.metrics.peak_signal_noise_ratio; skimage.measure.compare_psnr was "
+                    "removed in scikit-image 0.18",
+}
+NUMPY_NAMES = {"np", "numpy"}
+
+
+def drift_findings(path: Path) -> list[Finding]:
+    """Uses of names that current NumPy / scikit-image removed, with the modern spelling."""
+    name = Path(path).name
+    found = []
+    for node in ast.walk(parse(path)):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id in NUMPY_NAMES and node.attr in REMOVED_NUMPY_ALIASES):
+            found.append(Finding(name, node.lineno,
+                                 f"np.{node.attr} was removed in NumPy 1.24: use "
+                                 f"{REMOVED_NUMPY_ALIASES[node.attr]}"))
+        elif isinstance(node, ast.keyword) and node.arg in REMOVED_KEYWORDS:
+            found.append(Finding(name, getattr(node, "lineno", 0) or 0,
+                                 f"{node.arg}= : use {REMOVED_KEYWORDS[node.arg]}"))
+        elif isinstance(node, ast.Call) and _called_name(node) == "label" and any(
+                k.arg == "neighbors" for k in node.keywords):
+            found.append(Finding(name, node.lineno,
+                                 "label(neighbors=...) : use connectivity= (neighbors=4 is "
+                                 "connectivity=1, neighbors=8 is connectivity=2); neighbors= was "
+                                 "removed in scikit-image 0.18"))
+        else:
+            ident = (node.attr if isinstance(node, ast.Attribute)
+                     else node.id if isinstance(node, ast.Name)
+                     else None)
+            if ident is None and isinstance(node, ast.alias):
+                ident = node.name.split(".")[-1]
+            if ident in REMOVED_NAMES:
+                found.append(Finding(name, getattr(node, "lineno", 0) or 0,
+                                     f"{ident} : use {REMOVED_NAMES[ident]}"))
+    return sorted(set(found), key=lambda f: (f.file, f.line, f.text))
+
+
+def _called_name(call: ast.Call) -> str | None:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+
+
+_ERROR_PATTERNS = [
+    (re.compile(r"module 'numpy' has no attribute '(\w+)'"),
+     lambda m: (f"np.{m.group(1)} was removed in NumPy 1.24: use "
+                f"{REMOVED_NUMPY_ALIASES[m.group(1)]}") if m.group(1) in REMOVED_NUMPY_ALIASES else None),
+    (re.compile(r"unexpected keyword argument '(multichannel|selem)'"),
+     lambda m: f"use {REMOVED_KEYWORDS[m.group(1)]}"),
+    (re.compile(r"unexpected keyword argument 'neighbors'"),
+     lambda m: "label(neighbors=...) is now label(connectivity=...)"),
+    (re.compile(r"cannot import name '(rgb2grey|compare_psnr)'|has no attribute '(rgb2grey|compare_psnr)'"),
+     lambda m: f"use {REMOVED_NAMES[m.group(1) or m.group(2)]}"),
+]
+
+
+def drift_hints_for_error(message: str) -> list[str]:
+    """Plain-words hints for an error message caused by a removed library name."""
+    hints = []
+    for pattern, hint in _ERROR_PATTERNS:
+        m = pattern.search(message)
+        if m and hint(m):
+            hints.append(hint(m))
+    return hints

@@ -1,0 +1,192 @@
+"""Fixtures of the grading suites: the submission, its sandbox, its modules, seeds, the rubric.
+
+Student code never runs in this process: every call goes through graders.sandbox.Sandbox and
+comes back as plain data (an Outcome). `StudentModule.value` turns an Outcome that is not a
+usable value into the typed failure the student reads (not implemented yet, raised, timed out).
+Checks that need a module which does not import are skipped ("nn.py did not import"), so one
+broken import is one clear failure (the check test_nn_imports), not twenty.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graders import plugin, static
+from graders.calls import StudentModule, call_limits
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE_PYTHON = REPO / "reference" / "python"
+
+
+def _python_dir(path: Path) -> Path:
+    path = Path(path).resolve()
+    return path / "python" if (path / "python").is_dir() else path
+
+
+@pytest.fixture(scope="session")
+def submission(pytestconfig) -> Path:
+    """The submission's python/ folder."""
+    option = pytestconfig.getoption("submission")
+    if not option:
+        pytest.skip("no --submission given")
+    python_dir = _python_dir(Path(option))
+    if not python_dir.is_dir():
+        raise pytest.UsageError(f"--submission {option}: no such folder")
+    return python_dir
+
+
+@pytest.fixture(scope="session")
+def rubric(pytestconfig, submission):
+    # the plugin is active whenever a submission is given
+    return pytestconfig.stash[plugin.STATE].rubric
+
+
+@pytest.fixture
+def question(request, rubric):
+    """The rubric question of the running check (its thresholds and time budgets)."""
+    return rubric[request.node.get_closest_marker("rubric").args[0]]
+
+
+@pytest.fixture(scope="session")
+def run_seed(pytestconfig, submission) -> int:
+    """Seed of the checks' random inputs: fixed per submission (grading twice gives the same
+    results) unless --grade-seed says otherwise, and different across submissions, so answers
+    hard-coded for one set of inputs do not carry over."""
+    given = pytestconfig.getoption("grade_seed")
+    if given is not None:
+        return given
+    digest = 0
+    for path in sorted(submission.glob("*.py")):
+        digest = zlib.crc32(path.name.encode() + path.read_bytes(), digest)
+    return digest
+
+
+@pytest.fixture
+def rng(request, run_seed) -> np.random.Generator:
+    """Fresh inputs for one check, independent of which checks run and in which order."""
+    # keyed by file and test name, not nodeid, which depends on the rootdir
+    key = f"{request.node.path.name}::{request.node.name}"
+    return np.random.default_rng([run_seed, zlib.crc32(key.encode())])
+
+
+def course_data_dirs(option: str | None) -> tuple[Path, Path | None]:
+    """(data, images) from --data-dir, or the embedded synthetic profile (built when needed)."""
+    if option:
+        root = Path(option).resolve()
+        if (root / "data").is_dir():
+            images = root / "images"
+            return root / "data", images if images.is_dir() else None
+        images = root.parent / "images"
+        return root, images if images.is_dir() else None
+    from fixtures import cache
+    profile = cache.build(log=lambda *a: None)
+    return profile.data_dir, profile.images_dir
+
+
+def _open_sandbox(python_dir: Path, data=None, images=None):
+    from graders.sandbox import Sandbox
+    given = {name: REFERENCE_PYTHON / name for name in static.GIVEN_FILES if (REFERENCE_PYTHON / name).exists()}
+    return Sandbox(python_dir, data, images, given_files=given)
+
+
+def _notes(box) -> list[str]:
+    return [f"your {name} differed from the handout's; the handout's copy was used"
+            for name in sorted(getattr(box, "replaced", ()) or ())]
+
+
+@pytest.fixture(scope="session")
+def _sandbox(submission):
+    box = _open_sandbox(submission)
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def sandbox(_sandbox, request):
+    """The submission's sandbox without course data (unit checks of nn.py and friends)."""
+    _record_sandbox(request, _sandbox)
+    return _sandbox
+
+
+@pytest.fixture(scope="session")
+def _data_sandbox(submission, pytestconfig):
+    data, images = course_data_dirs(pytestconfig.getoption("data_dir"))
+    box = _open_sandbox(submission, data, images)
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def data_sandbox(_data_sandbox, request):
+    """The submission's sandbox with the course data at ../data and ../images."""
+    _record_sandbox(request, _data_sandbox)
+    return _data_sandbox
+
+
+def _record_sandbox(request, box):
+    # Notes and isolation ride on the check's report, so they reach the xdist controller too.
+    request.node.user_properties.append((plugin.ISOLATION, box.isolation))
+    for note in _notes(box):
+        request.node.user_properties.append((plugin.NOTE, note))
+
+
+@pytest.fixture(scope="session")
+def nn_import(_sandbox, rubric):
+    """None when nn.py imports in the sandbox, else the Outcome of the failed import."""
+    out = _sandbox.call("importlib", "import_module", "nn",
+                        limits=call_limits(_sandbox, rubric["Static"].call_seconds))
+    return None if out.ok else out
+
+
+@pytest.fixture
+def nn(sandbox, nn_import, question):
+    """The submission's nn.py (checks using it are skipped when it does not import)."""
+    if nn_import is not None:
+        pytest.skip("nn.py did not import")
+    return StudentModule(sandbox, "nn", call_limits(sandbox, question.call_seconds))
+
+
+@pytest.fixture(scope="session")
+def reference_nn():
+    """The staff solution's nn.py, imported here: trusted code, used by hidden checks only."""
+    return load_reference_module("nn", requires=("util",))
+
+
+def load_reference_module(name: str, requires=()):
+    """Import reference/python/<name>.py under a private name, its siblings visible to its
+    `from util import *` only while it loads (the student's names never enter this process)."""
+    saved = {dep: sys.modules.get(dep) for dep in requires}
+    try:
+        for dep in requires:
+            sys.modules[dep] = _load_file(f"hw5ref_{dep}", REFERENCE_PYTHON / f"{dep}.py")
+        return _load_file(f"hw5ref_{name}", REFERENCE_PYTHON / f"{name}.py")
+    finally:
+        for dep, module in saved.items():
+            if module is None:
+                sys.modules.pop(dep, None)
+            else:
+                sys.modules[dep] = module
+
+
+def _load_file(module_name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SUITES = Path(__file__).resolve().parent
+
+
+def pytest_collect_file(file_path, parent):
+    """Collect every module of this folder (q2_network.py, static_checks.py, ...), whatever
+    python_files says; a path given on the command line is collected by pytest itself."""
+    if (file_path.suffix == ".py" and file_path.parent == SUITES and file_path.name != "conftest.py"
+            and not file_path.name.startswith("_") and not parent.session.isinitpath(file_path)):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None

@@ -1,0 +1,61 @@
+"""Checks of the handout's rules, read from the source (advice: the rubric gives them 0 points).
+
+They carry no points because the handout only says breaking these rules "may lead to loss of
+credit": the staff decide. They are shown to the student like every other check, and
+test_nn_imports is the one clear failure behind every "skipped: nn.py did not import".
+"""
+import pytest
+
+from graders import messages, static
+
+pytestmark = pytest.mark.rubric("Static")
+
+
+def test_nn_imports(nn_import):
+    """nn.py imports without error"""
+    if nn_import is not None:
+        raise messages.StudentError(nn_import.message or f"nn.py could not be imported ({nn_import.error})",
+                                    traceback=nn_import.traceback or "",
+                                    timeout=nn_import.error == "timeout",
+                                    hint="; ".join(static.drift_hints_for_error(nn_import.message or "")))
+
+
+def test_only_allowed_libraries(submission):
+    """the NumPy part imports only numpy, scipy, scikit-image, matplotlib and the standard library"""
+    found = static.forbidden_imports(submission)
+    if found:
+        raise messages.Failure("; ".join(map(str, found)),
+                               hint="the handout allows numpy, scipy, scikit-image and matplotlib "
+                                    "(and PyTorch only in the PyTorch part); other libraries may "
+                                    "cost credit")
+
+
+def test_nn_has_no_code_outside_functions(submission):
+    """nn.py has no code outside functions (imports, functions and constants only)"""
+    path = submission / "nn.py"
+    if not path.exists():
+        raise messages.Missing("nn.py", "the submission's python/ folder")
+    try:
+        found = static.code_outside_functions(path)
+    except SyntaxError as err:
+        raise messages.Failure(f"nn.py has a syntax error at line {err.lineno}: {err.msg}") from None
+    if found:
+        raise messages.Failure("code outside functions: " + "; ".join(map(str, found)),
+                               hint="nn.py says 'do not put any code outside of functions': it "
+                                    "runs whenever nn.py is imported, also by the grader")
+
+
+def test_no_removed_library_names(submission):
+    """uses no NumPy or scikit-image names that current versions removed"""
+    found = []
+    for name in static.STUDENT_FILES:
+        path = submission / name
+        if path.exists():
+            try:
+                found += static.drift_findings(path)
+            except SyntaxError:
+                continue
+    if found:
+        raise messages.Failure("; ".join(map(str, found)),
+                               hint="these names worked with the libraries of earlier terms; "
+                                    "current NumPy and scikit-image raise errors on them")

@@ -1,0 +1,182 @@
+"""The Q2 checks judged on known submissions: the reference, the stubs, and wrong submissions.
+
+Each folder of tests/wrong/ holds complete copies of the files it changes (made from the
+reference by editing its solution, modelled on real mistakes; its README says which); the
+submission is the reference with those files replaced. The table says exactly which checks
+must not pass: a check that starts passing a wrong submission, or failing a right one, is a
+regression either way.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from graders import stubs
+
+REPO = Path(__file__).resolve().parent.parent
+WRONG = Path(__file__).resolve().parent / "wrong"
+Q2 = ("Q2.1.2", "Q2.2.1", "Q2.2.2", "Q2.2.3", "Q2.3.1", "Q2.4", "Q2.5")
+# every check of the Q2 suite, read from its source
+Q2_CHECKS = {node.name.removeprefix("test_")
+             for node in ast.parse((REPO / "graders" / "suites" / "q2_network.py").read_text()).body
+             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+RUN_Q2 = ("training_loop_trains", "gradcheck_numerical", "gradcheck_restores_parameters",
+          "gradcheck_total_error")
+
+# name -> the checks (test_ prefix dropped) that must NOT pass; all others must pass.
+EXPECTED = {
+    "acc_count": {"accuracy_is_fraction"},
+    # run_q2's training with gradients 1/5 as large stays above loss 35 (37.6-47 over 25 seeds)
+    "averaged_grad": {"backwards_grad_w", "backwards_grad_b", "backwards_linear",
+                      "backwards_matches_reference", "training_loop_trains", "gradcheck_total_error"},
+    "batches_broken_pairs": {"batches_pairs", "training_loop_trains"},
+    "batches_drop_last": {"batches_partition"},
+    "batches_mutate_inputs": {"batches_keep_inputs"},
+    # the batch checks that cannot read the batches are skipped; run_q2.py cannot unpack them
+    "batches_one_tuple": {"batches_structure", "batches_partition", "batches_pairs", "batches_sizes",
+                          "batches_random", "batches_keep_inputs", *RUN_Q2},
+    "batches_unshuffled": {"batches_random"},
+    "batches_with_replacement": {"batches_partition"},
+    # run_q2.py's own assert on blayer1's shape stops the script
+    "bias_2d": {"init_shapes", *RUN_Q2},
+    "code_outside_functions": {"only_allowed_libraries", "nn_has_no_code_outside_functions"},
+    # the output layer gets sigmoid instead of softmax: the checker differentiates another loss
+    "forward_ignores_activation": {"forward_uses_activation", "gradcheck_numerical", "gradcheck_total_error"},
+    "forward_no_cache": {"forward_cache", *RUN_Q2},
+    "gaussian_init": {"init_xavier_range", "init_uniform"},
+    "gradcheck_empty": {"gradcheck_numerical", "gradcheck_total_error"},
+    "gradcheck_no_restore": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
+    # nn.py cannot be imported: every Q2 check is skipped behind one failure
+    "import_cv2": {*Q2_CHECKS, "nn_imports", "only_allowed_libraries"},
+    "loss_mean": {"loss_is_summed_cross_entropy", "gradcheck_numerical", "gradcheck_total_error"},
+    "loss_per_example": {"loss_acc_returns_two_numbers", "loss_is_summed_cross_entropy", *RUN_Q2},
+    "removed_np_float": {"loss_acc_returns_two_numbers", "loss_is_summed_cross_entropy",
+                         "accuracy_is_fraction", "no_removed_library_names", *RUN_Q2},
+    "sigmoid_nan": {"sigmoid_extremes"},
+    "softmax_mutates": {"softmax_keeps_input"},
+    "softmax_no_shift": {"softmax_large_inputs"},
+    "training_loop_empty": {"training_loop_trains"},
+    "transposed_grad": {"backwards_shapes", "backwards_grad_w", "backwards_linear",
+                        "backwards_matches_reference", *RUN_Q2},
+    "unit_uniform_init": {"init_xavier_range", "init_xavier_variance", "init_uniform"},
+    "unscaled_init": {"init_xavier_range", "init_xavier_variance", "init_uniform"},
+}
+
+
+def grade(python_dir: Path, out: Path, *options: str) -> dict:
+    """`hw5grade grade` in a fresh interpreter; returns grade.json."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(python_dir), "--out", str(out),
+                           *options], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert (out / "grade.json").exists(), proc.stdout + proc.stderr
+    results = json.loads((out / "grade.json").read_text())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "error" not in results, results["error"]
+    return results
+
+
+def short(check: dict) -> str:
+    return check["name"].removeprefix("test_")
+
+
+def not_passed(results: dict) -> set[str]:
+    return {short(c) for c in results["checks"] if c["status"] != "passed"}
+
+
+def test_every_wrong_submission_is_in_the_table():
+    folders = {p.name for p in WRONG.iterdir() if p.is_dir()}
+    assert folders == set(EXPECTED)
+    assert len(folders) >= 15
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_wrong_submission_fails_exactly_its_checks(name, make_submission, tmp_path):
+    results = grade(make_submission(WRONG / name), tmp_path / "out")
+    expected = EXPECTED[name]
+    assert not_passed(results) == expected
+    for check in results["checks"]:
+        assert check["status"] != "error", check
+        if check["status"] != "passed":
+            assert check["message"], check     # every failure says something
+            assert check["points"] == 0
+    # a mistake in Q2's code costs points; the static checks are advice (0 points)
+    q2 = [results["questions"][q] for q in Q2]
+    lost = sum(q["max_score"] - q["score"] for q in q2)
+    assert (lost > 0) == bool(expected & Q2_CHECKS)
+
+
+def test_import_failure_cascades_quietly(make_submission, tmp_path):
+    """One clear failure (the import) and 'skipped: nn.py did not import' for the rest."""
+    results = grade(make_submission(WRONG / "import_cv2"), tmp_path / "out")
+    by_name = {short(c): c for c in results["checks"]}
+    assert by_name["nn_imports"]["status"] == "failed"
+    assert "cv2" in by_name["nn_imports"]["message"]
+    skipped = [c for c in results["checks"] if c["question"] in Q2]
+    assert skipped and all(c["status"] == "skipped" and c["message"] == "nn.py did not import"
+                           for c in skipped)
+
+
+def test_reference_scores_full_marks_identically_three_times(tmp_path):
+    runs = [grade(REPO / "reference" / "python", tmp_path / f"out{i}") for i in range(3)]
+    for results in runs:
+        assert not_passed(results) == set()
+        for q in Q2:
+            assert results["questions"][q]["score"] == results["questions"][q]["max_score"] > 0
+        assert results["isolation"]
+    views = [[(c["nodeid"], c["status"], c["message"], c["points"]) for c in r["checks"]] for r in runs]
+    assert views[0] == views[1] == views[2]
+    assert runs[0]["score"] == runs[1]["score"] == runs[2]["score"] == runs[0]["max_score"]
+
+
+def test_reference_public_visibility_with_xdist(tmp_path):
+    """-n 2 gives the same outcomes; the hidden check is reported as existing and not run."""
+    results = grade(REPO / "reference" / "python", tmp_path / "out", "--visibility", "public", "-n", "2")
+    hidden = [c for c in results["checks"] if c["status"] == "hidden-not-run"]
+    assert [short(c) for c in hidden] == ["backwards_matches_reference"]
+    assert hidden[0]["points"] == 0 and hidden[0]["max_points"] > 0
+    assert not_passed(results) == {"backwards_matches_reference"}
+    assert "hidden" in results["questions"]["Q2.3.1"]["status"]
+    assert results["questions"]["Q2.3.1"]["score"] == results["questions"]["Q2.3.1"]["max_score_run"]
+    assert any("hidden check" in note for note in results["notes"])
+
+
+def test_stubs_score_zero_and_say_not_implemented(tmp_path):
+    python_dir = tmp_path / "student" / "python"
+    stubs.generate(REPO / "reference", tmp_path / "student")
+    results = grade(python_dir, tmp_path / "out")
+    for q in Q2:
+        assert results["questions"][q]["score"] == 0, q
+    q2_checks = [c for c in results["checks"] if c["question"] in Q2]
+    assert q2_checks
+    for check in q2_checks:
+        assert check["status"] in ("failed", "skipped"), check
+        assert "not implemented yet" in check["message"], check
+    assert results["score"] == 0
+
+
+def test_questions_without_checks_are_listed_not_scored(tmp_path):
+    results = grade(REPO / "reference" / "python", tmp_path / "out", "-k", "init_shapes")
+    q31 = results["questions"]["Q3.1"]
+    assert q31["status"] == "not graded by this version" and q31["score"] is None
+    assert "Q3.1" in results["not_graded_by_this_version"]
+    assert results["questions"]["Q1.5"]["status"] == "graded by hand"
+    # the deselected checks keep their weight: one of Q2.1.2's five checks is worth 3/5
+    assert results["questions"]["Q2.1.2"]["max_score_run"] == pytest.approx(0.6)
+    assert results["max_score"] == pytest.approx(0.6)
+    assert results["questions"]["Q2.2.1"]["status"].startswith("not run")
+
+
+def test_students_util_is_replaced_with_a_note(make_submission, tmp_path):
+    """The course's util.py used np.float (gone in NumPy 1.24); the harness's copy is used."""
+    util = (REPO / "reference" / "python" / "util.py").read_text()
+    python_dir = make_submission({"util.py": util.replace("res = np.zeros(x.shape)",
+                                                         "res = np.zeros(x.shape).astype(np.float)")})
+    results = grade(python_dir, tmp_path / "out")
+    assert not_passed(results) == set()
+    assert "your util.py differed from the handout's; the handout's copy was used" in results["notes"]
