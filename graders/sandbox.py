@@ -205,10 +205,15 @@ def python_roots() -> list[str]:
     """The Python installation the worker runs on: the prefixes (a venv and its base) and the
     site-packages folders."""
     import site
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+    roots = {sys.base_prefix, sys.base_exec_prefix,
              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    for prefix in {sys.prefix, sys.exec_prefix} - {sys.base_prefix, sys.base_exec_prefix}:
+        # A venv: only what the interpreter reads. Its folder also holds tool state (tox keeps
+        # its logs of earlier runs there), which a submission has no business reading.
+        roots.update(os.path.join(prefix, name) for name in ("pyvenv.cfg", "bin", "lib", "lib64")
+                     if os.path.exists(os.path.join(prefix, name)))
     roots.update(p for p in site.getsitepackages() if os.path.isdir(p))
-    return sorted(os.path.realpath(r) for r in roots)
+    return sorted({os.path.realpath(r) for r in roots})
 
 
 def _system_dirs() -> list[str]:
