@@ -59,7 +59,9 @@ def pytest_args(submission, results_path, *, visibility, quick, data_dir, editio
     if seed is not None:
         args += ["--grade-seed", str(seed)]
     if jobs and jobs > 1:
-        args += ["-n", str(jobs)]
+        # loadgroup: the checks of one training run (xdist_group "q3", "q5") share a worker, so
+        # each script trains once and the two trainings run side by side
+        args += ["-n", str(jobs), "--dist", "loadgroup"]
     if select:
         args += ["-k", select]
     return args

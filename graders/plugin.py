@@ -204,6 +204,10 @@ def phase_record(item, call, report) -> dict | None:
     if report.when != "call" and report.passed:
         return {**info, "when": report.when, "status": "passed", "message": ""}
     record = {**info, "when": report.when, "message": ""}
+    # what a check attached with record_property (figures, a confusion matrix, ...) for the report
+    data = {k: v for k, v in item.user_properties if k not in (RECORD, NOTE, ISOLATION)}
+    if data:
+        record["data"] = data
     excinfo = call.excinfo
     if excinfo is None:
         record["status"] = "passed"

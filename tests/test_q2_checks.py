@@ -69,11 +69,16 @@ EXPECTED = {
 }
 
 
+# Q2's verdicts need only these suites; the others train networks for minutes.
+Q2_SUITES = ("-k", "q2_network or static_checks")
+
+
 def grade(python_dir: Path, out: Path, *options: str) -> dict:
-    """`hw5grade grade` in a fresh interpreter; returns grade.json."""
+    """`hw5grade grade` of the Q2 and static suites in a fresh interpreter; returns grade.json."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    select = () if "-k" in options else Q2_SUITES
     proc = subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(python_dir), "--out", str(out),
-                           *options], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+                           *select, *options], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert (out / "grade.json").exists(), proc.stdout + proc.stderr
     results = json.loads((out / "grade.json").read_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -89,10 +94,10 @@ def not_passed(results: dict) -> set[str]:
     return {short(c) for c in results["checks"] if c["status"] != "passed"}
 
 
-def test_every_wrong_submission_is_in_the_table():
+def test_every_wrong_submission_of_the_table_exists():
     folders = {p.name for p in WRONG.iterdir() if p.is_dir()}
-    assert folders == set(EXPECTED)
-    assert len(folders) >= 15
+    assert set(EXPECTED) <= folders
+    assert len(EXPECTED) >= 15
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -162,9 +167,9 @@ def test_stubs_score_zero_and_say_not_implemented(tmp_path):
 
 def test_questions_without_checks_are_listed_not_scored(tmp_path):
     results = grade(REPO / "reference" / "python", tmp_path / "out", "-k", "init_shapes")
-    q31 = results["questions"]["Q3.1"]
-    assert q31["status"] == "not graded by this version" and q31["score"] is None
-    assert "Q3.1" in results["not_graded_by_this_version"]
+    q611 = results["questions"]["Q6.1.1"]
+    assert q611["status"] == "not graded by this version" and q611["score"] is None
+    assert "Q6.1.1" in results["not_graded_by_this_version"]
     assert results["questions"]["Q1.5"]["status"] == "graded by hand"
     # the deselected checks keep their weight: one of Q2.1.2's five checks is worth 3/5
     assert results["questions"]["Q2.1.2"]["max_score_run"] == pytest.approx(0.6)

@@ -180,6 +180,41 @@ def _load_file(module_name: str, path: Path):
     return module
 
 
+# --- training runs (Q3.1, Q4.4, Q5.x): each script runs at most once per grading ------------
+# Checks reading a run belong to its xdist group ("q3", "q5"), so -n 2 trains both in parallel
+# and each trains once. run_q3 runs in the data sandbox, so q3_weights.pickle stays in its work
+# tree for run_q4 (Q4.4) afterwards.
+
+@pytest.fixture(scope="session")
+def q3_run(_data_sandbox, rubric, run_seed):
+    """run_q3.py run once in the data sandbox, with the run's seed: a graders.trained.TrainingRun
+    (outcome = the ScriptOutcome; weights = q3_weights.pickle through the restricted loader, or
+    None and `problem` = the failure saying why)."""
+    from graders import trained
+    outcome = _data_sandbox.run_script(
+        "run_q3.py", globals=("max_iters", "hidden_size", "valid_acc"), files=(trained.WEIGHTS_FILE,),
+        seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q3.1"].script_seconds))
+    return trained.load_q3_run(outcome)
+
+
+@pytest.fixture(scope="session")
+def q5_run(_data_sandbox, rubric, run_seed):
+    """run_q5.py run once in the data sandbox: a TrainingRun whose weights are its final params."""
+    from graders import trained
+    outcome = _data_sandbox.run_script(
+        "run_q5.py", globals=("params", "max_iters"),
+        files=(), seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q5.2"].script_seconds))
+    return trained.load_q5_run(outcome)
+
+
+@pytest.fixture(scope="session")
+def course_data(pytestconfig, submission):
+    """The NIST36 splits the grader evaluates returned weights on (graders.evaluation.Splits)."""
+    from graders import evaluation
+    data, _ = course_data_dirs(pytestconfig.getoption("data_dir"))
+    return evaluation.load_splits(data)
+
+
 SUITES = Path(__file__).resolve().parent
 
 

@@ -1,0 +1,92 @@
+"""Trusted evaluation of the weights a training script returned (Q3.1, Q4.4, Q5.x).
+
+The grader holds the data (graders.suites.conftest's course_data) and runs its own forward pass
+(graders.numerics.layer_forward, built on scipy) over the student's arrays; student code is never
+run again. PSNR is scikit-image's peak_signal_noise_ratio, as the handout asks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+from skimage.metrics import peak_signal_noise_ratio
+
+from graders import numerics
+
+CLASSIFIER = {"Wlayer1": (1024, 64), "blayer1": (64,), "Woutput": (64, 36), "boutput": (36,)}
+AUTOENCODER_SIZES = (1024, 32, 32, 32, 1024)
+CHARACTERS = [chr(ord("A") + i) for i in range(26)] + [str(d) for d in range(10)]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The NIST36 splits as (x, one-hot y) pairs, float64."""
+    train: tuple
+    valid: tuple
+    test: tuple
+
+
+def load_splits(data_dir) -> Splits:
+    data_dir = Path(data_dir)
+    parts = {}
+    for split in ("train", "valid", "test"):
+        mat = scipy.io.loadmat(data_dir / f"nist36_{split}.mat")
+        parts[split] = (np.asarray(mat[f"{split}_data"], dtype=np.float64),
+                        np.asarray(mat[f"{split}_labels"], dtype=np.float64))
+    return Splits(**parts)
+
+
+# --- the 1024-64-36 classifier of run_q3 ------------------------------------------------------
+
+def classifier_probs(weights: dict, x) -> np.ndarray:
+    """Class probabilities: a sigmoid hidden layer 'layer1', a softmax output 'output'."""
+    _, h = numerics.layer_forward(x, weights["Wlayer1"], weights["blayer1"], "sigmoid")
+    pre, _ = numerics.layer_forward(h, weights["Woutput"], weights["boutput"], "linear")
+    return numerics.row_softmax(pre)
+
+
+def confusion_matrix(y, probs) -> np.ndarray:
+    """Counts, rows the true class and columns the predicted one (the handout's Q3.4 layout)."""
+    n = y.shape[1]
+    matrix = np.zeros((n, n), dtype=np.int64)
+    np.add.at(matrix, (np.argmax(y, axis=1), np.argmax(probs, axis=1)), 1)
+    return matrix
+
+
+def most_confused(matrix: np.ndarray, count: int = 5) -> list[tuple[str, str, int]]:
+    """The commonest (true, predicted) mistakes, in characters."""
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(off, axis=None)[::-1][:count]
+    pairs = [np.unravel_index(i, off.shape) for i in order]
+    return [(CHARACTERS[t], CHARACTERS[p], int(off[t, p])) for t, p in pairs if off[t, p] > 0]
+
+
+# --- the autoencoder of run_q5 -----------------------------------------------------------------
+
+def layers_in_order(params: dict) -> list[str]:
+    """Layer names in the order their W was created: keys 'W'+name without '_' (params keeps
+    insertion order, so the handout's free choice of names does not matter)."""
+    return [k[1:] for k, v in params.items()
+            if isinstance(k, str) and k.startswith("W") and "_" not in k and isinstance(v, np.ndarray)]
+
+
+def autoencoder_forward(params: dict, x, activations=None) -> np.ndarray:
+    """The reconstruction of x through the layers in creation order; activations (names in
+    numerics.ACTIVATIONS, one per layer) default to the handout's: ReLU hidden, sigmoid output."""
+    names = layers_in_order(params)
+    activations = activations or ["relu"] * (len(names) - 1) + ["sigmoid"]
+    h = x
+    for name, activation in zip(names, activations):
+        _, h = numerics.layer_forward(h, params["W" + name], params["b" + name], activation)
+    return h
+
+
+def mean_psnr(x, reconstruction) -> float:
+    """Mean over images of skimage's PSNR (data range 1, images in [0, 1])."""
+    recon = np.clip(np.asarray(reconstruction, dtype=np.float64), 0.0, 1.0)
+    if not np.all(np.isfinite(recon)):
+        return float("-inf")
+    return float(np.mean([peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, recon)]))

@@ -1,0 +1,168 @@
+"""Q3.1: run_q3.py trains the 1024-64-36 network and saves it to q3_weights.pickle.
+
+run_q3.py runs once per grading (the q3_run fixture, in the data sandbox, seeded by the run's
+seed). The weights it wrote are read with the restricted loader and evaluated here with the
+grader's own forward pass (graders.evaluation) on the validation and test sets the grader holds.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graders import evaluation, numerics
+from graders.calls import call_limits
+from graders.messages import Failure, NotImplementedYet, StudentError, describe
+from graders.suites.q2_network import unimplemented
+
+pytestmark = pytest.mark.xdist_group("q3")
+
+
+def script_failure(run, box, rubric) -> None:
+    """Raise why a training script did not run to its end and train, in the student's terms.
+
+    The handout's stubs let a script run to its end without training anything, so a script
+    whose nn.py functions are still stubs, or which left nothing trained, does not pass."""
+    if run.outcome.error != "timeout":
+        stubs = unimplemented(box, call_limits(box, rubric["Static"].call_seconds))
+        if stubs:
+            raise Failure(f"{run.script} cannot train yet: {', '.join(stubs)} in nn.py "
+                          f"{'is' if len(stubs) == 1 else 'are'} not implemented yet",
+                          hint=f"{run.script} uses the functions of nn.py; implement them first")
+    try:
+        run.require_finished()
+    except StudentError as err:
+        if not err.hint and "FileNotFoundError" in err.rationale:
+            err.hint = ("read the data as the handout does, '../data/nist36_train.mat': the scripts run "
+                        "from python/ with the course data in ../data, on any machine")
+        raise
+    if isinstance(run.problem, NotImplementedYet):
+        raise run.problem
+
+
+def save_figures(pytestconfig, record_property, stem: str, figures: list) -> int:
+    """Keep a script's captured figures beside the results document (for the report) and record
+    their paths; returns how many came back."""
+    results = pytestconfig.getoption("results")
+    if results and figures:
+        folder = Path(results).parent / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        names = []
+        for i, png in enumerate(figures, 1):
+            (folder / f"{stem}_{i}.png").write_bytes(png)
+            names.append(f"figures/{stem}_{i}.png")
+        record_property("figures", names)
+    record_property("figure_count", len(figures))
+    return len(figures)
+
+
+def weights_or_skip(q3_run) -> dict:
+    if q3_run.weights is None:
+        pytest.skip(f"no weights to check: {q3_run.problem.rationale}")
+    return q3_run.weights
+
+
+def network_or_skip(q3_run) -> dict:
+    """The four arrays when they form a network the grader can run (any hidden size)."""
+    weights = weights_or_skip(q3_run)
+    arrays = {k: weights.get(k) for k in evaluation.CLASSIFIER}
+    if not all(isinstance(v, np.ndarray) for v in arrays.values()):
+        pytest.skip("the weights lack Wlayer1, blayer1, Woutput or boutput, so the network cannot be evaluated")
+    W1, b1, W2, b2 = (np.asarray(arrays[k], dtype=np.float64) for k in evaluation.CLASSIFIER)
+    hidden = W1.shape[1] if W1.ndim == 2 else None
+    if not (W1.shape == (1024, hidden) and b1.shape == (hidden,) and W2.shape == (hidden, 36)
+            and b2.shape == (36,)):
+        pytest.skip("the weights' shapes do not chain into a 1024-h-36 network, so it cannot be evaluated")
+    return {"Wlayer1": W1, "blayer1": b1, "Woutput": W2, "boutput": b2}
+
+
+@pytest.mark.rubric("Q3.1")
+def test_run_q3_finishes(q3_run, data_sandbox, rubric, record_property):
+    """run_q3.py runs to its end on the course data within its time budget"""
+    record_property("seconds", round(q3_run.outcome.elapsed, 1))
+    script_failure(q3_run, data_sandbox, rubric)
+
+
+@pytest.mark.rubric("Q3.1")
+def test_q3_weights_saved(q3_run):
+    """run_q3.py writes q3_weights.pickle, a dict of arrays that the restricted loader reads"""
+    q3_run.require_weights()
+
+
+@pytest.mark.rubric("Q3.1")
+def test_q3_weights_keys_and_shapes(q3_run):
+    """the saved weights are Wlayer1 (1024, 64), blayer1 (64,), Woutput (64, 36) and boutput (36,)"""
+    weights = weights_or_skip(q3_run)
+    missing = [k for k in evaluation.CLASSIFIER if k not in weights]
+    if missing:
+        present = sorted(map(str, weights))
+        raise Failure(f"q3_weights.pickle lacks {', '.join(missing)} (it holds {', '.join(present) or 'nothing'})",
+                      expected=", ".join(evaluation.CLASSIFIER), actual=", ".join(present) or "an empty dict",
+                      hint="name the layers 'layer1' and 'output' (initialize_weights(..., params, 'layer1')) "
+                           "and save {k: v for k, v in params.items() if '_' not in k}; run_q4 reads these names")
+    wrong = []
+    for key, shape in evaluation.CLASSIFIER.items():
+        value = weights[key]
+        got = value.shape if isinstance(value, np.ndarray) else None
+        if got != shape or value.dtype.kind not in "fiu":
+            wrong.append((key, shape, got if got is not None else describe(value)))
+    if not wrong:
+        return
+    text = "; ".join(f"{k} is {g}, expected {s}" for k, s, g in wrong)
+    hint = ""
+    W1 = weights.get("Wlayer1")
+    if any(isinstance(g, tuple) and g == s[::-1] and len(s) == 2 for _, s, g in wrong):
+        hint = "a weight matrix is transposed: W is (inputs, outputs)"
+    elif isinstance(W1, np.ndarray) and W1.ndim == 2 and W1.shape[0] == 1024 and W1.shape[1] != 64:
+        hint = (f"your hidden layer has {W1.shape[1]} units; the handout's run_q3 requires hidden_size = 64 "
+                "(its given code sets it)")
+    elif any(k.startswith("b") and isinstance(g, tuple) and len(g) == 2 for k, _, g in wrong):
+        hint = "b should be a 1D array"
+    raise Failure(f"the saved weights have the wrong shapes: {text}", hint=hint,
+                  expected=", ".join(f"{k} {s}" for k, s in evaluation.CLASSIFIER.items()),
+                  actual=", ".join(f"{k} {g}" for k, _, g in wrong))
+
+
+@pytest.mark.rubric("Q3.1", weight=2)
+def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
+    """the saved network, run by the grader on the validation set, classifies at least 75% correctly"""
+    weights = network_or_skip(q3_run)
+    valid_x, valid_y = course_data.valid
+    with np.errstate(all="ignore"):
+        valid_probs = evaluation.classifier_probs(weights, valid_x)
+        test_x, test_y = course_data.test
+        test_probs = evaluation.classifier_probs(weights, test_x)
+    valid_acc, test_acc = numerics.accuracy(valid_y, valid_probs), numerics.accuracy(test_y, test_probs)
+    matrix = evaluation.confusion_matrix(test_y, test_probs)
+    record_property("validation_accuracy", round(valid_acc, 4))
+    record_property("test_accuracy", round(test_acc, 4))
+    record_property("confusion_matrix", matrix.tolist())
+    record_property("confusion_labels", "".join(evaluation.CHARACTERS))
+    record_property("most_confused", [list(p) for p in evaluation.most_confused(matrix)])
+    threshold = question.threshold("validation_accuracy")
+    if valid_acc >= threshold:
+        return
+    claimed = q3_run.outcome.globals.get("valid_acc")
+    hint = ("the network did not learn (chance is 1/36, about 3%): check that every parameter is updated "
+            "with its gradient each batch and that the learning rate is not 0"
+            if valid_acc < 0.1 else "train longer or tune the learning rate and batch size")
+    if isinstance(claimed, float) and claimed >= threshold:
+        hint = (f"your script printed a validation accuracy of {claimed:.1%}, but the weights it saved reach "
+                f"{valid_acc:.1%}: save the weights after training, from the same params")
+    raise Failure(f"the saved network classifies {valid_acc:.1%} of the validation set correctly; "
+                  f"at least {threshold:.0%} is needed (test set: {test_acc:.1%})",
+                  expected=f">= {threshold:.0%}", actual=f"{valid_acc:.1%}", hint=hint)
+
+
+@pytest.mark.rubric("Q3.1")
+def test_q3_plots_shown(q3_run, pytestconfig, record_property, question):
+    """run_q3.py shows its own plots (accuracy and loss curves, first-layer weights) besides the handout's confusion matrix"""
+    count = save_figures(pytestconfig, record_property, "run_q3", q3_run.outcome.figures)
+    least = int(question.threshold("min_figures"))
+    if count < least:
+        raise Failure(f"run_q3.py showed {count} figure(s); the handout's own code shows one (the confusion "
+                      "matrix), and the curves of accuracy and loss are yours to plot",
+                      expected=f"at least {least} figures (plt.show())", actual=f"{count}",
+                      hint="plot training and validation accuracy, then loss, over the epochs and call plt.show()"
+                      + ("" if q3_run.outcome.ok else f" ({q3_run.script} stopped before its plots)"))

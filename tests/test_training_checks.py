@@ -1,0 +1,260 @@
+"""The training checks (Q3.1, Q5.x) judged on known submissions, and the trusted evaluation.
+
+The reference is graded once per test session (shared by the xdist workers through a file
+lock) with the Q3 and Q5 suites only; every wrong submission is graded with the suite of the
+script it changes. Each wrong folder in tests/wrong/ holds a complete copy of the one script
+it changes (its README says which real mistake it models); the table says exactly which checks
+must not pass. A wrong copy lowers max_iters only where that cannot change which checks fail
+(it says so in a comment), to keep the tests inside CI's budget.
+"""
+from __future__ import annotations
+
+import ast
+import fcntl
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage.metrics import peak_signal_noise_ratio
+
+from graders import evaluation, stubs
+
+REPO = Path(__file__).resolve().parent.parent
+WRONG = Path(__file__).resolve().parent / "wrong"
+HOSTILE = Path(__file__).resolve().parent / "hostile"
+SUITES = REPO / "graders" / "suites"
+QUESTIONS = ("Q3.1", "Q5.1.1", "Q5.1.2", "Q5.2", "Q5.3.2")
+Q3_ONLY, Q5_ONLY = "q3_training", "q5_autoencoder"
+
+
+def checks_of(module: str) -> set[str]:
+    return {node.name.removeprefix("test_") for node in ast.parse((SUITES / f"{module}.py").read_text()).body
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
+
+
+Q3_CHECKS, Q5_CHECKS = checks_of(Q3_ONLY), checks_of(Q5_ONLY)
+Q3_AFTER_SAVE = {"q3_weights_saved", "q3_weights_keys_and_shapes", "q3_validation_accuracy"}
+
+# name -> (suite graded, the checks (test_ dropped) that must NOT pass; the suite's others must pass)
+EXPECTED = {
+    # 5 epochs of a network whose updates are thrown away: still at chance
+    "q3_never_learns": (Q3_ONLY, {"q3_validation_accuracy"}),
+    # the saved names are not the handout's: the grader cannot tell which array is which layer
+    "q3_wrong_keys": (Q3_ONLY, {"q3_weights_keys_and_shapes", "q3_validation_accuracy"}),
+    # hidden 32 is still evaluated (and stays below 75%); the shape check names the handout's 64
+    "q3_hidden_32": (Q3_ONLY, {"q3_weights_keys_and_shapes", "q3_validation_accuracy"}),
+    "q3_never_saves": (Q3_ONLY, Q3_AFTER_SAVE),
+    # FileNotFoundError at the first line: nothing runs, nothing is saved, nothing is shown
+    "q3_hardcoded_paths": (Q3_ONLY, {"run_q3_finishes", "q3_plots_shown"} | Q3_AFTER_SAVE),
+    # tests/hostile/evil_pickle: weights whose unpickling would run os.mkdir; no plots
+    "evil_pickle": (Q3_ONLY, Q3_AFTER_SAVE | {"q3_plots_shown"}),
+    # plain gradient descent still reaches about 14.3 dB in 100 epochs: only momentum fails
+    "ae_no_momentum": (Q5_ONLY, {"q5_momentum_accumulators", "q5_momentum_updated"}),
+    # about 11 dB even through its own sigmoids; the grader's PSNR runs the handout's network
+    "ae_sigmoid_hidden": (Q5_ONLY, {"q5_activations", "q5_psnr"}),
+    # accumulators exist but stay zero; the loss is flat; an untrained net reconstructs poorly
+    "ae_never_trained": (Q5_ONLY, {"q5_momentum_updated", "q5_loss_falls", "q5_psnr"}),
+}
+FOLDERS = {"evil_pickle": HOSTILE / "evil_pickle" / "python"}
+# name -> {check: (field, words the failure must show)}
+SAYS = {
+    "q3_never_learns": {"q3_validation_accuracy": ("hint", "did not learn")},
+    "q3_wrong_keys": {"q3_weights_keys_and_shapes": ("message", "lacks Wlayer1"),
+                      "q3_validation_accuracy": ("message", "cannot be evaluated")},
+    "q3_hidden_32": {"q3_weights_keys_and_shapes": ("message", "Wlayer1 is (1024, 32), expected (1024, 64)"),
+                     "q3_validation_accuracy": ("message", "classifies")},
+    "q3_never_saves": {"q3_weights_saved": ("message", "did not write q3_weights.pickle")},
+    "q3_hardcoded_paths": {"run_q3_finishes": ("message", "FileNotFoundError"),
+                           "q3_weights_saved": ("message", "stopped early")},
+    "evil_pickle": {"q3_weights_saved": ("message", "mkdir, which a weights file may not contain")},
+    "ae_no_momentum": {"q5_momentum_accumulators": ("message", "no momentum accumulator for Wlayer1")},
+    "ae_sigmoid_hidden": {"q5_activations": ("message", "layer 'hidden' applies sigmoid, expected ReLU"),
+                          "q5_psnr": ("hint", "your hidden layers used sigmoid")},
+    "ae_never_trained": {"q5_momentum_updated": ("message", "still zero"),
+                         "q5_loss_falls": ("message", "the printed loss went from")},
+}
+
+
+def grade(python_dir: Path, out: Path, *options: str, timeout: float = 900) -> dict:
+    """`hw5grade grade` in a fresh interpreter; returns grade.json."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(python_dir), "--out", str(out),
+                           *options], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+    assert (out / "grade.json").exists(), proc.stdout + proc.stderr
+    results = json.loads((out / "grade.json").read_text())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "error" not in results, results["error"]
+    return results
+
+
+def ran(results: dict) -> list[dict]:
+    return [c for c in results["checks"] if not c.get("not_run")]
+
+
+def not_passed(results: dict) -> set[str]:
+    return {c["name"].removeprefix("test_") for c in ran(results) if c["status"] != "passed"}
+
+
+@pytest.fixture(scope="session")
+def reference_results(tmp_path_factory, worker_id):
+    """The reference graded once per test session with both training suites (-n 2: they train
+    side by side); xdist workers share it through a lock file."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "reference-training-grade"
+    with open(shared / "reference-training-grade.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "grade.json").exists():
+            grade(REPO / "reference" / "python", out, "-n", "2", "-k", f"{Q3_ONLY} or {Q5_ONLY}")
+    return json.loads((out / "grade.json").read_text()), out
+
+
+def check(results: dict, name: str) -> dict:
+    return next(c for c in results["checks"] if c["name"] == "test_" + name)
+
+
+# ---------------------------------------------------------------------------------------------
+# the reference and the stubs
+
+@pytest.mark.slow
+def test_reference_scores_full_marks_on_training(reference_results):
+    results, out = reference_results
+    assert {c["name"].removeprefix("test_") for c in ran(results)} == Q3_CHECKS | Q5_CHECKS
+    assert not_passed(results) == set()
+    for q in QUESTIONS:
+        assert results["questions"][q]["score"] == results["questions"][q]["max_score"] > 0, q
+    print(f"\nreference, Q3+Q5 suites, -n 2: {results['timings']['wall_seconds']:.1f} s wall")
+
+
+@pytest.mark.slow
+def test_reference_report_data(reference_results):
+    """Test accuracy, the confusion matrix, the PSNR and the figures reach grade.json."""
+    results, out = reference_results
+    data = check(results, "q3_validation_accuracy")["data"]
+    matrix = np.array(data["confusion_matrix"])
+    assert matrix.shape == (36, 36) and matrix.sum() == 1800 and np.all(matrix.sum(axis=1) == 50)
+    assert data["test_accuracy"] == pytest.approx(np.trace(matrix) / 1800, abs=1e-4)
+    assert 0.75 <= data["validation_accuracy"] <= 1 and 0.5 <= data["test_accuracy"] <= 1
+    assert check(results, "q5_psnr")["data"]["psnr"] >= 13
+    for script, name in (("run_q3", "q3_plots_shown"), ("run_q5", "q5_plots_shown")):
+        figures = check(results, name)["data"]["figures"]
+        assert figures and all((out / f).read_bytes().startswith(b"\x89PNG") for f in figures), script
+    losses = check(results, "q5_loss_falls")["data"]["printed_losses"]
+    assert losses[0][0] == 0 and losses[-1][1] < losses[0][1]
+
+
+@pytest.mark.slow
+def test_stubs_score_zero_with_messages(tmp_path):
+    stubs.generate(REPO / "reference", tmp_path / "student")
+    results = grade(tmp_path / "student" / "python", tmp_path / "out", "-k", f"{Q3_ONLY} or {Q5_ONLY}")
+    for q in QUESTIONS:
+        assert results["questions"][q]["score"] == 0, q
+    for c in ran(results):
+        assert c["status"] in ("failed", "skipped") and c["message"], c
+    for name in ("run_q3_finishes", "run_q5_finishes"):
+        assert "not implemented yet" in check(results, name)["message"]
+
+
+# ---------------------------------------------------------------------------------------------
+# wrong submissions
+
+def test_every_training_wrong_submission_exists():
+    for name in EXPECTED:
+        folder = FOLDERS.get(name, WRONG / name)
+        assert list(folder.glob("run_q*.py")), name
+        assert name in FOLDERS or (folder / "README").read_text().strip(), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_wrong_submission_fails_exactly_its_checks(name, make_submission, tmp_path):
+    suite, expected = EXPECTED[name]
+    results = grade(make_submission(FOLDERS.get(name, WRONG / name)), tmp_path / "out", "-k", suite)
+    assert not_passed(results) == expected
+    for c in ran(results):
+        assert c["status"] != "error", c
+        if c["status"] != "passed":
+            assert c["message"] and c["points"] == 0, c
+        if c["status"] == "failed":
+            # a failure says what to do, what was wanted, or where the code failed
+            assert c.get("hint") or c.get("expected") or c.get("traceback"), c
+    for name_, (field, words) in SAYS.get(name, {}).items():
+        assert words in check(results, name_).get(field, ""), (name_, check(results, name_))
+    if name == "q3_hardcoded_paths":
+        assert "../data/nist36_train.mat" in check(results, "run_q3_finishes")["hint"]
+        assert check(results, "run_q3_finishes")["duration"] < 60
+    if name == "evil_pickle":
+        assert not list(REPO.rglob("PWNED")) and not list(tmp_path.rglob("PWNED"))
+
+
+def test_grades_repeat_and_follow_the_seed(make_submission, tmp_path):
+    """run_q3 is seeded from the run's seed: the same seed gives the same weights, another seed
+    other weights (an untrained network's accuracy shows its initialization)."""
+    python_dir = make_submission(WRONG / "q3_never_learns")
+    runs = [grade(python_dir, tmp_path / f"out{i}", "-k", "q3_validation_accuracy", "--seed", str(seed))
+            for i, seed in enumerate((11, 11, 12))]
+    accuracy = [check(r, "q3_validation_accuracy")["data"]["validation_accuracy"] for r in runs]
+    matrices = [check(r, "q3_validation_accuracy")["data"]["confusion_matrix"] for r in runs]
+    assert accuracy[0] == accuracy[1] and matrices[0] == matrices[1]
+    assert matrices[0] != matrices[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# the trusted evaluation against the staff solution's own code
+
+@pytest.fixture(scope="module")
+def reference_nn():
+    from graders.suites.conftest import load_reference_module
+    return load_reference_module("nn", requires=("util",))
+
+
+def test_classifier_matches_reference_forward(reference_nn):
+    rng = np.random.default_rng(0)
+    params = {}
+    reference_nn.initialize_weights(1024, 64, params, "layer1")
+    reference_nn.initialize_weights(64, 36, params, "output")
+    params["blayer1"] += rng.normal(0, 0.1, 64)
+    x = rng.random((50, 1024))
+    want = reference_nn.forward(reference_nn.forward(x, params, "layer1"), params, "output", reference_nn.softmax)
+    np.testing.assert_allclose(evaluation.classifier_probs(params, x), want, rtol=1e-10)
+
+
+def test_confusion_matrix_counts_true_rows_predicted_columns():
+    y = np.eye(36)[[0, 0, 1, 35]]
+    probs = np.eye(36)[[0, 1, 1, 0]]
+    matrix = evaluation.confusion_matrix(y, probs)
+    assert matrix[0, 0] == 1 and matrix[0, 1] == 1 and matrix[1, 1] == 1 and matrix[35, 0] == 1
+    assert matrix.sum() == 4
+    assert evaluation.most_confused(matrix)[0][2] == 1
+    assert {(t, p) for t, p, _ in evaluation.most_confused(matrix)} == {("A", "B"), ("9", "A")}
+
+
+def test_autoencoder_forward_follows_creation_order_and_matches_reference(reference_nn):
+    """Names are free (here 'z', 'a', 'm', 'b' created in that order); the layers are taken in
+    the order they were created, as a Counter keeps them."""
+    rng = np.random.default_rng(1)
+    params = Counter()
+    names = ["z", "a", "m", "b"]
+    for name, (n_in, n_out) in zip(names, [(1024, 32), (32, 32), (32, 32), (32, 1024)]):
+        reference_nn.initialize_weights(n_in, n_out, params, name)
+        params["m_W" + name] = np.zeros((n_in, n_out))
+    x = rng.random((20, 1024))
+    h = x
+    for name in names[:-1]:
+        h = reference_nn.forward(h, params, name, reference_nn.relu)
+    want = reference_nn.forward(h, params, "b", reference_nn.sigmoid)
+    assert evaluation.layers_in_order(params) == names
+    np.testing.assert_allclose(evaluation.autoencoder_forward(dict(params), x), want, rtol=1e-10)
+
+
+def test_mean_psnr_is_skimage_per_image():
+    rng = np.random.default_rng(2)
+    x = rng.random((5, 1024))
+    r = np.clip(x + rng.normal(0, 0.1, x.shape), 0, 1)
+    want = np.mean([peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, r)])
+    assert evaluation.mean_psnr(x, r) == pytest.approx(want)
+    assert evaluation.mean_psnr(x, np.full_like(x, np.nan)) == float("-inf")
