@@ -1,6 +1,7 @@
 """Helpers shared by the harness's tests: laying out a submission as the handout expects."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,3 +41,15 @@ def run_script(python_dir: Path, script: str, timeout: float = 900) -> subproces
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
     return subprocess.run([sys.executable, script], cwd=python_dir, env=env, timeout=timeout,
                           capture_output=True, text=True)
+
+
+def grade_cli(python_dir: Path, out: Path, *options: str, timeout: float = 900) -> dict:
+    """`hw5grade grade` in a fresh interpreter, as a TA runs it; returns grade.json."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(python_dir), "--out", str(out),
+                           *options], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+    assert (out / "grade.json").exists(), proc.stdout + proc.stderr
+    results = json.loads((out / "grade.json").read_text())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "error" not in results, results["error"]
+    return results

@@ -12,9 +12,6 @@ from __future__ import annotations
 import ast
 import fcntl
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from graders import evaluation, stubs
+from support import grade_cli
 
 REPO = Path(__file__).resolve().parent.parent
 WRONG = Path(__file__).resolve().parent / "wrong"
@@ -80,16 +78,7 @@ SAYS = {
 }
 
 
-def grade(python_dir: Path, out: Path, *options: str, timeout: float = 900) -> dict:
-    """`hw5grade grade` in a fresh interpreter; returns grade.json."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(python_dir), "--out", str(out),
-                           *options], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
-    assert (out / "grade.json").exists(), proc.stdout + proc.stderr
-    results = json.loads((out / "grade.json").read_text())
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "error" not in results, results["error"]
-    return results
+grade = grade_cli
 
 
 def ran(results: dict) -> list[dict]:
