@@ -1,7 +1,9 @@
 """Shared fixtures of the harness's own tests (kept small and generic)."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,20 +13,33 @@ REFERENCE_PYTHON = REPO / "reference" / "python"
 
 
 def build_submission(root: Path, overrides=None, base: Path = REFERENCE_PYTHON) -> Path:
-    """root/python = a copy of base (the reference by default) with files replaced.
+    """root/python = a copy of base (the reference by default), changed by overrides.
 
-    overrides: a folder whose *.py files replace base's, or a {name: source text} dict.
-    Returns the python/ folder.
+    overrides: a folder whose *.py files replace base's and whose *.diff patches (made against
+    base, as tests/wrong/ keeps its mistakes, so they follow every change of the reference)
+    are applied to it; or a {name: source text} dict. Returns the python/ folder.
     """
     python_dir = Path(root) / "python"
     shutil.copytree(base, python_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pickle"))
     if isinstance(overrides, (str, Path)):
         for path in Path(overrides).glob("*.py"):
             shutil.copyfile(path, python_dir / path.name)
+        for patch in sorted(Path(overrides).glob("*.diff")):
+            apply_patch(patch, python_dir)
     elif overrides:
         for name, text in overrides.items():
             (python_dir / name).write_text(text)
     return python_dir
+
+
+def apply_patch(patch: Path, folder: Path) -> None:
+    # The ceiling keeps git from finding an enclosing repository, so it patches plain files.
+    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(folder.parent))
+    done = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=folder,
+                          env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{patch} no longer applies to the reference (update the mistake "
+                           f"to the reference's current code): {done.stderr.strip()}")
 
 
 @pytest.fixture

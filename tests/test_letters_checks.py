@@ -167,7 +167,7 @@ def test_a_timeout_spares_smaller_photos_only(tmp_path):
 def test_every_q4_wrong_submission_has_a_folder():
     for name in EXPECTED:
         assert (WRONG / name / "README").is_file(), name
-        assert list((WRONG / name).glob("*.py")), name
+        assert list((WRONG / name).glob("*.py.diff")), name
 
 
 @pytest.mark.slow

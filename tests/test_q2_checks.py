@@ -1,10 +1,10 @@
 """The Q2 checks judged on known submissions: the reference, the stubs, and wrong submissions.
 
-Each folder of tests/wrong/ holds complete copies of the files it changes (made from the
-reference by editing its solution, modelled on real mistakes; its README says which); the
-submission is the reference with those files replaced. The table says exactly which checks
-must not pass: a check that starts passing a wrong submission, or failing a right one, is a
-regression either way.
+Each folder of tests/wrong/ holds a patch per file it changes (`nn.py.diff`, made against the
+reference, modelled on a real mistake; its README says which); the submission is the reference
+with those patches applied, so a mistake follows every later change of the reference. The
+table says exactly which checks must not pass: a check that starts passing a wrong submission,
+or failing a right one, is a regression either way.
 """
 from __future__ import annotations
 
