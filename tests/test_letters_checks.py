@@ -45,6 +45,9 @@ EXPECTED = {
     # nothing printed: one failure, and the text of each photo skipped behind it
     "run_q4_prints_nothing": (RUN_Q4, {"run_q4_prints_text", "run_q4_text[*]"}),
     "run_q4_hardcoded_path": (RUN_Q4, {"run_q4_finishes", "run_q4_prints_text", "run_q4_text[*]"}),
+    # q4.py cannot be loaded: one failure, and every photo's checks skipped behind it
+    "q4_import_cv2": (QUICK, {"q4_imports", "find_letters_boxes_format[*]", "find_letters_bw_format[*]",
+                              "find_letters_recall[*]", "find_letters_precision[*]"}),
 }
 # what the student reads first in each case (a phrase of the message or hint of a failed check)
 SAYS = {
@@ -56,6 +59,7 @@ SAYS = {
     "merged_lines": "two or more characters",
     "run_q4_prints_nothing": "printed no text",
     "run_q4_hardcoded_path": "../images",
+    "q4_import_cv2": "No module named 'cv2'",
 }
 
 

@@ -57,6 +57,12 @@ EXPECTED = {
     "ae_sigmoid_hidden": (Q5_ONLY, {"q5_activations", "q5_psnr"}),
     # accumulators exist but stay zero; the loss is flat; an untrained net reconstructs poorly
     "ae_never_trained": (Q5_ONLY, {"q5_momentum_updated", "q5_loss_falls", "q5_psnr"}),
+    # 64 units in the middle reconstruct at least as well: only the sizes are wrong
+    "ae_hidden_64": (Q5_ONLY, {"q5_layer_sizes"}),
+    # the same training (the gradient is unchanged); only the reported loss is a mean
+    "ae_mean_loss": (Q5_ONLY, {"q5_loss_is_total_squared_error"}),
+    # FileNotFoundError at the first line: nothing to check behind it, nothing shown
+    "ae_hardcoded_path": (Q5_ONLY, Q5_CHECKS),
 }
 FOLDERS = {"evil_pickle": HOSTILE / "evil_pickle" / "python"}
 # name -> {check: (field, words the failure must show)}
@@ -73,6 +79,10 @@ SAYS = {
     "ae_no_momentum": {"q5_momentum_accumulators": ("message", "no momentum accumulator for Wlayer1")},
     "ae_sigmoid_hidden": {"q5_activations": ("message", "layer 'hidden' applies sigmoid, expected ReLU"),
                           "q5_psnr": ("hint", "your hidden layers used sigmoid")},
+    "ae_hidden_64": {"q5_layer_sizes": ("message", "Wlayer1 (1024, 64)")},
+    "ae_mean_loss": {"q5_loss_is_total_squared_error": ("message", "squared error summed")},
+    "ae_hardcoded_path": {"run_q5_finishes": ("message", "FileNotFoundError"),
+                          "q5_plots_shown": ("message", "showed no figure")},
     "ae_never_trained": {"q5_momentum_updated": ("message", "still zero"),
                          "q5_loss_falls": ("message", "the printed loss went from")},
 }
