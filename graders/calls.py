@@ -66,6 +66,12 @@ def call_limits(box, seconds: float):
     return dataclasses.replace(base, cpu_seconds=seconds, wall_seconds=seconds)
 
 
+def import_failure(box, module: str, seconds: float):
+    """None when the submission's module imports in the sandbox, else the failed Outcome."""
+    out = box.call("importlib", "import_module", module, limits=call_limits(box, seconds))
+    return None if out.ok else out
+
+
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in [^\n]*\n\s*(.*)')
 
 

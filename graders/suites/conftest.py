@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from graders import plugin, static
-from graders.calls import StudentModule, call_limits
+from graders.calls import StudentModule, call_limits, import_failure
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE_PYTHON = REPO / "reference" / "python"
@@ -138,9 +138,7 @@ def _record_sandbox(request, box):
 @pytest.fixture(scope="session")
 def nn_import(_sandbox, rubric):
     """None when nn.py imports in the sandbox, else the Outcome of the failed import."""
-    out = _sandbox.call("importlib", "import_module", "nn",
-                        limits=call_limits(_sandbox, rubric["Static"].call_seconds))
-    return None if out.ok else out
+    return import_failure(_sandbox, "nn", rubric["Static"].call_seconds)
 
 
 @pytest.fixture

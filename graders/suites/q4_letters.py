@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from graders import plugin, textmatch
-from graders.calls import call_limits, check_outcome
+from graders.calls import call_limits, check_outcome, import_failure
 from graders.messages import CheckFailure, Failure, Mismatch, NotImplementedYet, StudentError, describe
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -152,9 +152,7 @@ def time_budget(question, size) -> float:
 @pytest.fixture(scope="session")
 def q4_import(_sandbox, rubric):
     """None when q4.py imports in the sandbox, else the Outcome of the failed import."""
-    out = _sandbox.call("importlib", "import_module", "q4",
-                        limits=call_limits(_sandbox, rubric["Q4.2"].call_seconds))
-    return None if out.ok else out
+    return import_failure(_sandbox, "q4", rubric["Q4.2"].call_seconds)
 
 
 @pytest.fixture
