@@ -100,6 +100,7 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
         results = crashed_results(edition, f"no submission folder at {submission}", submission,
                                   visibility, quick)
         (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+        write_reports(out_dir)
         return results
     args = pytest_args(Path(submission).resolve(), results_path, visibility=visibility, quick=quick,
                        data_dir=data_dir, edition=edition, jobs=jobs, seed=seed, select=select)
@@ -129,7 +130,18 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
     results["pytest_args"] = args
     (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
     results_path.unlink(missing_ok=True)
+    write_reports(out_dir)
     return results
+
+
+def write_reports(out_dir: Path) -> None:
+    """report.html and results.json beside grade.json; the grade stands even if they fail."""
+    from graders import report
+    try:
+        report.write_outputs(out_dir)
+    except Exception as err:  # noqa: BLE001 -- a report bug must not lose a grade
+        print(f"hw5grade: the report could not be written ({type(err).__name__}: {err}); "
+              f"grade.json is complete, `hw5grade report {out_dir}` retries", file=sys.stderr)
 
 
 def _fmt(x) -> str:
@@ -187,7 +199,8 @@ def main(args: argparse.Namespace) -> int:
                   data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
                   select=args.select)
     print(format_table(results))
-    print(f"results: {Path(args.out) / 'grade.json'}")
+    report = Path(args.out) / "report.html"
+    print(f"results: {Path(args.out) / 'grade.json'}" + (f"; report: {report}" if report.exists() else ""))
     return 2 if results.get("error") else 0
 
 

@@ -40,11 +40,11 @@ class CheckFailure(AssertionError):
         self.expected, self.actual = expected, actual
 
     def render(self) -> dict:
-        out = {"message": self.rationale}
+        out = {"message": clip(self.rationale)}
         if self.expected is not None:
-            out["expected"] = self.expected if isinstance(self.expected, str) else describe(self.expected)
+            out["expected"] = clip(self.expected if isinstance(self.expected, str) else describe(self.expected))
         if self.actual is not None:
-            out["actual"] = self.actual if isinstance(self.actual, str) else describe(self.actual)
+            out["actual"] = clip(self.actual if isinstance(self.actual, str) else describe(self.actual))
         if self.hint:
             out["hint"] = self.hint
         return out
@@ -92,8 +92,29 @@ class StudentError(CheckFailure):
     def render(self) -> dict:
         out = super().render()
         if self.traceback:
-            out["traceback"] = self.traceback
+            out["traceback"] = clip(self.traceback)
         return out
+
+
+def clip(text, max_chars: int = 20_000, head: int = 200, tail: int = 200) -> str:
+    """Text cut to its first `head` and last `tail` lines, then to `max_chars`, around markers
+    saying how much went.
+
+    A student's exception can carry megabytes (a 10,000-line message, a printed array); the
+    start says what went wrong and the end where, so both are kept and the middle is dropped.
+    Every place that shows student text (grade.json, the report, Gradescope) cuts with this."""
+    if text is None:
+        return ""
+    text = text if isinstance(text, str) else str(text)
+    lines = text.splitlines()
+    if len(lines) > head + tail + 1:
+        cut = len(lines) - head - tail
+        text = "\n".join(lines[:head] + [f"... {cut} lines cut ..."] + (lines[-tail:] if tail else []))
+    if len(text) > max_chars:
+        keep_head, keep_tail = max_chars * 2 // 3, max_chars // 3
+        cut = len(text) - keep_head - keep_tail
+        text = f"{text[:keep_head]}\n... {cut} characters cut ...\n{text[-keep_tail:]}"
+    return text
 
 
 def render_text(rendered: dict, indent: str = "    ") -> str:

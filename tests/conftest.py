@@ -53,3 +53,18 @@ def make_submission(tmp_path):
         return build_submission(tmp_path / f"submission{count}", overrides, base)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def reference_full_grades(tmp_path_factory) -> list[Path]:
+    """Three full grades of the reference (training included, -n 2): their output folders.
+
+    A dozen minutes of CI would go if each test that needs them graded again; the tests that
+    share them carry @pytest.mark.xdist_group("reference_full"), and `--dist loadgroup` sends
+    them to one worker, which computes this once."""
+    from support import grade_cli
+    root = tmp_path_factory.mktemp("reference_full")
+    outs = [root / f"run{i}" for i in range(3)]
+    for out in outs:
+        grade_cli(REFERENCE_PYTHON, out, "-n", "2", timeout=1800)
+    return outs

@@ -6,12 +6,12 @@ grader's own forward pass (graders.evaluation) on the validation and test sets t
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from graders import evaluation, numerics
+from graders import evaluation, messages, numerics
+from graders.artifacts import save_figures
 from graders.calls import call_limits
 from graders.messages import Failure, NotImplementedYet, StudentError, describe
 from graders.suites.q2_network import unimplemented
@@ -41,22 +41,6 @@ def script_failure(run, box, rubric) -> None:
         raise run.problem
 
 
-def save_figures(pytestconfig, record_property, stem: str, figures: list) -> int:
-    """Keep a script's captured figures beside the results document (for the report) and record
-    their paths; returns how many came back."""
-    results = pytestconfig.getoption("results")
-    if results and figures:
-        folder = Path(results).parent / "figures"
-        folder.mkdir(parents=True, exist_ok=True)
-        names = []
-        for i, png in enumerate(figures, 1):
-            (folder / f"{stem}_{i}.png").write_bytes(png)
-            names.append(f"figures/{stem}_{i}.png")
-        record_property("figures", names)
-    record_property("figure_count", len(figures))
-    return len(figures)
-
-
 def weights_or_skip(q3_run) -> dict:
     if q3_run.weights is None:
         pytest.skip(f"no weights to check: {q3_run.problem.rationale}")
@@ -81,6 +65,7 @@ def network_or_skip(q3_run) -> dict:
 def test_run_q3_finishes(q3_run, data_sandbox, rubric, record_property):
     """run_q3.py runs to its end on the course data within its time budget"""
     record_property("seconds", round(q3_run.outcome.elapsed, 1))
+    record_property("output", messages.clip(q3_run.outcome.stdout or "", head=100, tail=100))
     script_failure(q3_run, data_sandbox, rubric)
 
 

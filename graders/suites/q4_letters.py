@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import plugin, textmatch
+from graders import artifacts, messages, plugin, textmatch
 from graders.calls import call_limits, check_outcome, import_failure
 from graders.messages import CheckFailure, Failure, Mismatch, NotImplementedYet, StudentError, describe
 
@@ -140,6 +140,8 @@ class Detection:
     recall: float = 0.0
     precision: float = 0.0
     matched: int = 0
+    matches: list = field(default_factory=list)   # (box index, truth index, IoU)
+    overlay: bytes | None = None            # the report's picture of the boxes (JPEG)
     swapped_recall: float = 0.0             # the boxes read as [x1, y1, x2, y2]
 
 
@@ -163,7 +165,8 @@ def detection(request, page, sandbox, q4_import, photos, question, run_seed, pyt
         pytest.skip("q4.py did not import")
     cache = pytestconfig.stash.setdefault(DETECTIONS, {})
     if name not in cache:
-        cache[name] = detect(sandbox, photos, name, question, run_seed, cache)
+        cache[name] = detect(sandbox, photos, name, question, run_seed, cache,
+                             pictures=artifacts.folder(pytestconfig) is not None)
     found = cache[name]
     record_property("seconds", round(found.seconds, 2))
     record_property("budget_seconds", round(found.budget, 1))
@@ -179,7 +182,7 @@ def load_photo(path: Path) -> np.ndarray:
     return skimage.img_as_float(skimage.io.imread(path))
 
 
-def detect(box, photos: Photos, name: str, question, seed: int, cache: dict) -> Detection:
+def detect(box, photos: Photos, name: str, question, seed: int, cache: dict, pictures: bool = False) -> Detection:
     size = tuple(photos.truth[name]["size"])
     found = Detection(name, size, budget=time_budget(question, size))
     # A photo at least as large as one that already ran out of time is not tried again.
@@ -191,8 +194,8 @@ def detect(box, photos: Photos, name: str, question, seed: int, cache: dict) -> 
             timeout=True, hint=TIME_HINT)
         return found
     # box.call, not StudentModule.call: a timeout on one photo must not fail the smaller ones
-    out = box.call("q4", "findLetters", load_photo(photos.images_dir / name), seed=seed,
-                   limits=call_limits(box, found.budget))
+    photo = load_photo(photos.images_dir / name)
+    out = box.call("q4", "findLetters", photo, seed=seed, limits=call_limits(box, found.budget))
     found.seconds = out.elapsed
     try:
         check_outcome(out, "findLetters in q4.py")
@@ -212,8 +215,10 @@ def detect(box, photos: Photos, name: str, question, seed: int, cache: dict) -> 
     truth = photos.boxes(name)
     found.boxes, found.boxes_problem = read_boxes(boxes)
     if found.boxes is not None:
-        matches, found.recall, found.precision = match(found.boxes, truth)
-        found.matched = len(matches)
+        found.matches, found.recall, found.precision = match(found.boxes, truth)
+        found.matched = len(found.matches)
+        if pictures:
+            found.overlay = artifacts.boxes_overlay(photo, truth, found.boxes, found.matches)
         found.swapped_recall = match(found.boxes[:, [1, 0, 3, 2]], truth)[1]
         found.boxes_problem = found.boxes_problem or boxes_inside(found, size)
     found.bw_problem = judge_bw(bw, size, truth)
@@ -234,6 +239,8 @@ def match(boxes, truth):
     areas, truth_areas = _areas(boxes), _areas(truth)
     keep = (areas >= 0.5 * truth_areas.min()) & (areas <= 2 * truth_areas.max()) if len(truth) else areas < 0
     matches, recall, _ = match_boxes(boxes[keep], truth, iou=0.5)
+    kept = np.flatnonzero(keep)
+    matches = [(int(kept[i]), j, overlap) for i, j, overlap in matches]
     precision = len(matches) / len(boxes) if len(boxes) else 1.0
     return matches, recall, precision
 
@@ -369,9 +376,13 @@ def boxes_or_fail(detection) -> np.ndarray:
 
 
 @pytest.mark.rubric("Q4.2", weight=2)
-def test_find_letters_recall(page, detection, photos, question, record_property):
+def test_find_letters_recall(page, detection, photos, question, record_property, pytestconfig):
     """findLetters finds at least 95% of the characters (a box with IoU >= 0.5 each)"""
     boxes = boxes_or_fail(detection)
+    if detection.overlay is not None:
+        artifacts.record_image(pytestconfig, record_property, f"q4_boxes_{Path(detection.name).stem}.jpg",
+                               detection.overlay, f"{detection.name}: the ground truth's boxes (left, blue) and "
+                               f"yours (right): green found a character, red found none, orange = missed")
     record_property("recall", round(detection.recall, 4))
     threshold = question.threshold("recall")
     if detection.recall >= threshold:
@@ -532,10 +543,10 @@ def run_q4_failure(outcome, box, rubric) -> None:
 @pytest.mark.xdist_group("q3")
 def test_run_q4_finishes(finished_q4, data_sandbox, rubric, pytestconfig, record_property):
     """run_q4.py runs to its end on the photos in ../images, with the weights run_q3.py saved"""
-    from graders.suites.q3_training import save_figures
     outcome = finished_q4.outcome
     record_property("seconds", round(outcome.elapsed, 1))
-    save_figures(pytestconfig, record_property, "run_q4", outcome.figures)
+    record_property("output", messages.clip(outcome.stdout or "", head=100, tail=100))
+    artifacts.save_figures(pytestconfig, record_property, "run_q4", outcome.figures)
     run_q4_failure(outcome, data_sandbox, rubric)
 
 

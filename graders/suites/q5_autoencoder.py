@@ -18,9 +18,10 @@ import re
 import numpy as np
 import pytest
 
-from graders import evaluation, numerics
+from graders import artifacts, evaluation, messages, numerics
 from graders.messages import Failure, describe
-from graders.suites.q3_training import save_figures, script_failure
+from graders.artifacts import save_figures
+from graders.suites.q3_training import script_failure
 
 pytestmark = pytest.mark.xdist_group("q5")
 
@@ -206,6 +207,7 @@ def test_q5_momentum_updated(q5_run):
 def test_run_q5_finishes(q5_run, data_sandbox, rubric, record_property):
     """run_q5.py runs to its end on the course data within its time budget"""
     record_property("seconds", round(q5_run.outcome.elapsed, 1))
+    record_property("output", messages.clip(q5_run.outcome.stdout or "", head=100, tail=100))
     script_failure(q5_run, data_sandbox, rubric)
 
 
@@ -241,14 +243,16 @@ def test_q5_plots_shown(q5_run, pytestconfig, record_property):
 # Q5.3.2 PSNR
 
 @pytest.mark.rubric("Q5.3.2")
-def test_q5_psnr(q5_run, course_data, question, record_property):
+def test_q5_psnr(q5_run, course_data, question, record_property, pytestconfig):
     """the trained autoencoder, run by the grader on the validation set, reaches a mean PSNR of at least 13 dB"""
     params = params_or_skip(q5_run)
     names = chain_or_skip(params)
     valid_x = course_data.valid[0]
     with np.errstate(all="ignore"):
-        psnr = evaluation.mean_psnr(valid_x, evaluation.autoencoder_forward(params, valid_x))
+        reconstruction = evaluation.autoencoder_forward(params, valid_x)
+        psnr = evaluation.mean_psnr(valid_x, reconstruction)
     record_property("psnr", round(psnr, 3))
+    record_reconstructions(pytestconfig, record_property, course_data.valid, reconstruction)
     threshold = question.threshold("psnr")
     if psnr >= threshold:
         return
@@ -259,6 +263,26 @@ def test_q5_psnr(q5_run, course_data, question, record_property):
     raise Failure(f"the mean PSNR of the reconstructions of the validation set is {psnr:.2f} dB; "
                   f"at least {threshold:g} dB is needed (the handout expects about 15)",
                   expected=f">= {threshold:g} dB", actual=f"{psnr:.2f} dB", hint=hint)
+
+
+# five classes, two images each, as the handout's Q5.3.1 shows them
+SHOWN_CLASSES = ("A", "H", "O", "V", "4")
+
+
+def record_reconstructions(pytestconfig, record_property, valid, reconstruction) -> None:
+    """Originals above the grader's reconstructions from the student's weights, for the report."""
+    if artifacts.folder(pytestconfig) is None or np.shape(reconstruction) != np.shape(valid[0]):
+        return
+    labels = np.argmax(valid[1], axis=1)
+    rows = [evaluation.CHARACTERS.index(c) for c in SHOWN_CLASSES]
+    picks = [i for k in rows for i in np.flatnonzero(labels == k)[:2]]
+    # the .mat files store each image transposed
+    originals = [valid[0][i].reshape(32, 32).T for i in picks]
+    rebuilt = [np.asarray(reconstruction[i], dtype=float).reshape(32, 32).T for i in picks]
+    artifacts.record_image(pytestconfig, record_property, "q5_reconstructions.png",
+                           artifacts.image_grid([originals, rebuilt]),
+                           f"validation images of {', '.join(SHOWN_CLASSES)} (top) and the grader's "
+                           "reconstructions from your trained weights (bottom)")
 
 
 def cache_activation_or_none(params, name):

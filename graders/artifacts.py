@@ -1,0 +1,116 @@
+"""Pictures the checks keep beside grade.json for the report.
+
+Everything here runs on the trusted side from data the grader already holds (the photos and the
+ground truth it owns, the boxes and weights the worker sent back), so a picture can never be
+something the submission drew to look right. Files go to <results folder>/figures/ and checks
+record their paths, relative to grade.json, under data["figures"] (the script's own plots) or
+data["images"] (the grader's pictures, with captions).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+FOLDER = "figures"
+# a phone photo shrinks to this width per panel: boxes stay visible, the page stays a few MB
+PANEL_WIDTH = 720
+MAX_BOXES = 5000       # a submission may return 200,000 specks; the picture shows the first ones
+COLOURS = {"truth": (40, 110, 230), "matched": (20, 160, 60), "false": (220, 30, 30), "missed": (255, 150, 0)}
+
+
+def folder(pytestconfig) -> Path | None:
+    """The figures folder beside the results document, or None when results are not kept."""
+    results = pytestconfig.getoption("results", None)
+    return Path(results).parent / FOLDER if results else None
+
+
+def save(pytestconfig, name: str, data: bytes) -> str | None:
+    """Write one picture; returns its path relative to grade.json (None when nothing is kept)."""
+    target = folder(pytestconfig)
+    if target is None:
+        return None
+    target.mkdir(parents=True, exist_ok=True)
+    (target / name).write_bytes(data)
+    return f"{FOLDER}/{name}"
+
+
+def save_figures(pytestconfig, record_property, stem: str, figures: list) -> int:
+    """Keep a script's captured plt.show() figures and record their paths; returns how many came back."""
+    names = [save(pytestconfig, f"{stem}_{i}.png", png) for i, png in enumerate(figures, 1)]
+    if figures and names[0] is not None:
+        record_property("figures", names)
+    record_property("figure_count", len(figures))
+    return len(figures)
+
+
+def record_image(pytestconfig, record_property, name: str, data: bytes, caption: str) -> None:
+    path = save(pytestconfig, name, data)
+    if path is not None:
+        record_property("images", [{"path": path, "caption": caption}])
+
+
+def encode(image: np.ndarray, fmt: str = "png") -> bytes:
+    """uint8 RGB/grey array -> PNG or JPEG bytes (JPEG for photos: a tenth of the size)."""
+    import imageio.v3 as iio
+    extra = {"quality": 80} if fmt == "jpeg" else {}
+    return iio.imwrite("<bytes>", image, extension=f".{'jpg' if fmt == 'jpeg' else fmt}", **extra)
+
+
+def _to_rgb8(photo: np.ndarray) -> np.ndarray:
+    from skimage import img_as_ubyte
+    from skimage.color import gray2rgb
+    photo = np.asarray(photo)
+    if photo.ndim == 3 and photo.shape[2] == 4:
+        photo = photo[..., :3]
+    if photo.ndim == 2:
+        photo = gray2rgb(photo)
+    return img_as_ubyte(np.clip(photo, 0, 1) if photo.dtype.kind == "f" else photo)
+
+
+def _outline(panel: np.ndarray, boxes, scale: float, colour, width: int) -> None:
+    """Draw box outlines `width` pixels thick; boxes are clipped to the panel first, because a
+    submission's boxes may lie anywhere (outside the photo, swapped corners, NaN)."""
+    from skimage.draw import rectangle_perimeter
+    h, w = panel.shape[:2]
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)[:MAX_BOXES] * scale
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    for grow in range(width):
+        grown = boxes + [-grow, -grow, grow, grow]
+        # rectangle_perimeter draws one pixel outside the rectangle: keep that inside the panel
+        for y1, x1, y2, x2 in np.clip(grown, 1, [h - 2, w - 2, h - 2, w - 2]).round().astype(int):
+            if y2 > y1 and x2 > x1:
+                rr, cc = rectangle_perimeter((y1, x1), (y2, x2))
+                panel[rr, cc] = colour
+
+
+def boxes_overlay(photo: np.ndarray, truth: np.ndarray, boxes: np.ndarray, matches) -> bytes:
+    """The photo twice, side by side: left the ground truth's boxes; right the submission's boxes,
+    green where they match a character, red where they match none, and in orange the characters
+    no box found. Returns JPEG bytes."""
+    from skimage.transform import resize
+    rgb = _to_rgb8(photo)
+    scale = min(1.0, PANEL_WIDTH / rgb.shape[1])
+    size = (max(1, round(rgb.shape[0] * scale)), max(1, round(rgb.shape[1] * scale)))
+    small = (resize(rgb, size, anti_aliasing=True, preserve_range=True) if scale < 1 else rgb).astype(np.uint8)
+    width = max(1, round(size[1] / 450))
+    left, right = small.copy(), small.copy()
+    _outline(left, truth, scale, COLOURS["truth"], width)
+    found = {i for i, _, _ in matches}
+    seen = {j for _, j, _ in matches}
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    _outline(right, [b for i, b in enumerate(boxes) if i not in found], scale, COLOURS["false"], width)
+    _outline(right, [b for i, b in enumerate(boxes) if i in found], scale, COLOURS["matched"], width)
+    _outline(right, [b for j, b in enumerate(truth) if j not in seen], scale, COLOURS["missed"], width + 1)
+    gap = np.full((size[0], 12, 3), 255, np.uint8)
+    return encode(np.concatenate([left, gap, right], axis=1), "jpeg")
+
+
+def image_grid(rows: list[list[np.ndarray]], zoom: int = 3) -> bytes:
+    """Rows of same-sized grey images in [0, 1] as one PNG, enlarged `zoom` times (nearest)."""
+    tiles = [np.concatenate([np.pad(np.clip(np.nan_to_num(t), 0, 1), 1, constant_values=1) for t in row], axis=1)
+             for row in rows]
+    grid = np.concatenate(tiles, axis=0)
+    grid = np.kron(grid, np.ones((zoom, zoom)))
+    return encode((grid * 255).round().astype(np.uint8))
+

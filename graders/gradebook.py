@@ -1,0 +1,99 @@
+"""The gradebook of a batch: grades.csv, one row per submission, ready for the TAs' hand grades.
+
+Columns come from the rubric, not from any one grade.json, so every row has every column (a
+crashed submission included) and the order is the same from batch to batch: the submission,
+the auto-graded total and maximum, one column per auto-graded question, then one empty column
+per hand-graded question for the TAs to fill in, then the row's status and error.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from . import rubric as rubric_mod
+
+SUBMISSION, AUTO_TOTAL, AUTO_MAX, STATUS, ERROR = "submission", "auto total", "auto max", "status", "error"
+DEFAULT_EDITION = "2022"
+
+
+def columns(edition: str = DEFAULT_EDITION) -> list[str]:
+    """The CSV's columns for an edition's rubric, in rubric order: auto ones, then hand ones."""
+    questions = rubric_mod.load(edition).questions.values()
+    return ([SUBMISSION, AUTO_TOTAL, AUTO_MAX]
+            + [f"auto {q.id}" for q in questions if q.kind == "auto"]
+            + [f"hand {q.id}" for q in questions if q.kind == "hand"]
+            + [STATUS, ERROR])
+
+
+def _num(x) -> str:
+    """A score as a spreadsheet reads it: 2.1429, 3, never 2.1428999999999998."""
+    if x is None:
+        return ""
+    return f"{round(float(x), 4):.4f}".rstrip("0").rstrip(".")
+
+
+def _load(path: Path) -> tuple[dict | None, str]:
+    if not path.exists():
+        return None, "no grade.json (not graded yet, or the job died before writing it)"
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        return None, f"grade.json is unreadable ({err})"
+    if not isinstance(results, dict):
+        return None, "grade.json does not hold a results document"
+    return results, ""
+
+
+def _status(results: dict | None, problem: str) -> str:
+    if results is None:
+        return "missing" if problem.startswith("no grade.json") else "unreadable"
+    if results.get("error"):
+        return "error"
+    partly = [e["status"] for e in results.get("questions", {}).values()
+              if str(e.get("status", "")).startswith(("partly", "not run"))]
+    return "partly graded" if partly else "graded"
+
+
+def _row(name: str, results: dict | None, problem: str, cols: list[str]) -> dict:
+    row = dict.fromkeys(cols, "")
+    row[SUBMISSION] = name
+    row[STATUS] = _status(results, problem)
+    row[ERROR] = problem or (results or {}).get("error", "")
+    if results is None or results.get("error"):
+        return row  # nothing was graded: empty cells, never a zero that looks like a grade
+    row[AUTO_TOTAL] = _num(results.get("score"))
+    row[AUTO_MAX] = _num(results.get("max_score"))
+    for qid, entry in results.get("questions", {}).items():
+        if entry.get("kind") == "auto" and f"auto {qid}" in row:
+            row[f"auto {qid}"] = _num(entry.get("score"))
+    return row
+
+
+def rows(batch_dir, names=None) -> list[dict]:
+    """One row per submission of batch_dir (every subfolder holding grade.json by default)."""
+    batch_dir = Path(batch_dir)
+    if names is None:
+        names = sorted(p.parent.name for p in batch_dir.glob("*/grade.json"))
+    loaded = [(name, *_load(batch_dir / name / "grade.json")) for name in names]
+    edition = next((r.get("edition") for _, r, _ in loaded if r and r.get("edition")), DEFAULT_EDITION)
+    try:
+        cols = columns(str(edition))
+    except rubric_mod.RubricError:
+        cols = columns(DEFAULT_EDITION)
+    return [_row(name, results, problem, cols) for name, results, problem in loaded]
+
+
+def write_csv(rows, path) -> Path:
+    """rows (from `rows`) as a CSV file at path, columns in the rows' order."""
+    fieldnames: list[str] = []
+    for row in rows:
+        fieldnames += [k for k in row if k not in fieldnames]
+    if not fieldnames:
+        fieldnames = columns()
+    path = Path(path)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

@@ -1,0 +1,209 @@
+"""Gradescope's results.json, made from a grade.json document.
+
+Follows Gradescope's autograder specification
+(https://gradescope-autograders.readthedocs.io/en/latest/specs/, "Output format"): one test per
+check that ran, named by its question and described by the rubric sentence; the top-level
+output summarises what the checks do not show (hidden checks still to run, hand-graded
+questions, isolation, notes). The document is built from grade.json alone, so it can be
+remade at any time without grading again (`write`).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import messages
+from .rubric import NOT_RUN_COUNTED, PASSED
+
+# Rubric visibility -> Gradescope's. A hidden check compares with the staff solution, so its
+# name and message reach students only when the staff publish the grades ("after_published").
+# Gradescope's own "hidden" would never show students a check that cost them points.
+# Anything unknown is treated as hidden: the safe side.
+VISIBILITY = {"public": "visible", "hidden": "after_published"}
+HIDDEN_VISIBILITY = VISIBILITY["hidden"]
+
+# Plain text everywhere: messages quote student output (printed text, file names, reprs) that
+# markdown or html rendering would mangle or let inject markup.
+FORMAT = "text"
+
+# Gradescope documents no size limit for results.json or its strings; these caps are ours.
+# They keep a runaway message (a student's loop printing into an error) from making the page
+# unusable or the upload fail, while leaving far more room than any real message needs.
+TEST_OUTPUT_CAP = 8 * 1024      # characters per test output
+SUMMARY_CAP = 32 * 1024         # characters of the top-level output
+MARKER_ROOM = 64                # room for clip's "... N characters cut ..." line
+
+# Scores are handled in ten-thousandths, the rubric's rounding, so sums carry no float noise.
+UNIT = 10_000
+
+
+def cap(text: str, limit: int) -> str:
+    """text within `limit` characters, cut by messages.clip (head and tail around a marker)."""
+    # clip adds its marker on top of the limit it is given; leave room for it
+    return messages.clip(text, max_chars=limit - MARKER_ROOM)
+
+
+def _apportion(total: float, weights: list[float]) -> list[int]:
+    """total split by weights into whole ten-thousandths that add up to round(total, 4).
+
+    Rounding each share on its own gives 7 x 0.7143 = 5.0001 of a 5-point question; rounding
+    the running sum and taking differences keeps every question's sum exact.
+    """
+    whole = sum(weights)
+    shares, before, running = [], 0, 0.0
+    for w in weights:
+        running += w
+        upto = round(total * running / whole * UNIT) if whole else 0
+        shares.append(upto - before)
+        before = upto
+    return shares
+
+
+def _test_output(check: dict) -> str:
+    status = check.get("status")
+    text = messages.render_text(check, indent="")
+    if status == "skipped":
+        text = text or "skipped"
+        text = ("no points: " if text.startswith("not run") else "not run, so no points: ") + text
+    elif status == "timeout":
+        text = f"timed out: {text}"
+    elif status == "error" and not text:
+        text = "the check failed to run"
+    if check.get("traceback"):
+        text += "\n\ntraceback:\n" + check["traceback"]
+    return cap(text or "passed", TEST_OUTPUT_CAP)
+
+
+def _name(check: dict) -> str:
+    name = check.get("name", "")
+    param = name[name.index("["):] if "[" in name else ""
+    described = check.get("description") or name
+    return f"{check.get('question', '')} {described}{' ' + param if param else ''}".strip()
+
+
+def _tests(results: dict) -> list[dict]:
+    """One Gradescope test per check that ran or was left out by the run's options."""
+    questions = results.get("questions", {})
+    by_question: dict[str, list[dict]] = {}
+    for check in results.get("checks", []):
+        by_question.setdefault(check.get("question", ""), []).append(check)
+    units: dict[int, tuple[int, int]] = {}     # id(check) -> (score, max_score) in UNITs
+    for qid, checks in by_question.items():
+        entry = questions.get(qid, {})
+        weights = [float(c.get("weight", 1.0)) for c in checks]
+        if "max_score" in entry:
+            maxima = _apportion(float(entry["max_score"]), weights)
+        else:
+            maxima = [round(float(c.get("max_points", 0.0)) * UNIT) for c in checks]
+        passed = [c for c in checks if c.get("status") == PASSED]
+        if entry.get("score") is not None:
+            # the question's score in grade.json is the truth; the checks' shares add up to it
+            scores = dict(zip(map(id, passed), _apportion(float(entry["score"]),
+                                                          [float(c.get("weight", 1.0)) for c in passed])))
+        else:
+            scores = {id(c): round(float(c.get("points", 0.0)) * UNIT) for c in passed}
+        for check, most in zip(checks, maxima):
+            units[id(check)] = (scores.get(id(check), 0), most)
+    tests = []
+    for check in results.get("checks", []):
+        if check.get("status") == "hidden-not-run" or check.get("not_run") == "hidden":
+            continue    # it did not run; the summary says it exists
+        score, most = units[id(check)]
+        qid = check.get("question", "")
+        tests.append({
+            "name": _name(check),
+            "name_format": FORMAT,
+            "number": qid.removeprefix("Q"),
+            "score": score / UNIT,
+            "max_score": most / UNIT,
+            "status": "passed" if check.get("status") == PASSED else "failed",
+            "output": _test_output(check),
+            "output_format": FORMAT,
+            "visibility": VISIBILITY.get(check.get("visibility"), HIDDEN_VISIBILITY),
+            "tags": [qid] if qid else [],
+        })
+    return tests
+
+
+def _num(x: float) -> str:
+    return f"{round(float(x), 4):.4f}".rstrip("0").rstrip(".")
+
+
+def _summary(results: dict, score: float) -> str:
+    questions = results.get("questions", {})
+    lines = []
+    if results.get("error"):
+        lines += [f"The grader failed before it could score this submission: {results['error']}",
+                  "No points are awarded by this run; this is not your fault. "
+                  "Please tell the course staff, who will grade it again.", ""]
+    else:
+        lines.append(f"Score: {_num(score)} of {_num(results.get('max_score', 0))} points "
+                     "for the auto-graded checks that ran.")
+    left_out: dict[str, int] = {}
+    for check in results.get("checks", []):
+        if check.get("not_run"):
+            left_out[check["not_run"]] = left_out.get(check["not_run"], 0) + 1
+    said = ["not graded by this version"]
+    for reason, n in sorted(left_out.items()):
+        said.append(f"{n} {NOT_RUN_COUNTED.get(reason, f'check(s) not run ({reason})')}")
+        lines.append(said[-1] + ("; they are graded when the staff grade the submission"
+                                 if reason == "hidden" else "") + ".")
+    lines.append(f"Isolation: {results.get('isolation', 'unknown')}")
+    hand = [(qid, q) for qid, q in questions.items() if q.get("kind") == "hand"]
+    if hand:
+        lines.append(f"Graded by hand, not in this score ({_num(sum(q.get('max_score', 0) for _, q in hand))} "
+                     "points):")
+        lines += [f"  {qid} {q.get('title', '')} ({_num(q.get('max_score', 0))})" for qid, q in hand]
+    later = results.get("not_graded_by_this_version") or []
+    if later:
+        lines.append("Not graded by this version of the grader:")
+        lines += [f"  {qid} {questions.get(qid, {}).get('title', '')}".rstrip() for qid in later]
+    # the plugin also writes the lines above as notes; say each thing once
+    notes = [n for n in results.get("notes", []) if not any(n.startswith(s) for s in said)]
+    if notes:
+        lines.append("Notes:")
+        lines += [f"  - {note}" for note in notes]
+    return cap("\n".join(lines), SUMMARY_CAP)
+
+
+def _seconds(results: dict) -> int:
+    timings = results.get("timings") or {}
+    seconds = timings.get("wall_seconds") or timings.get("session_seconds")
+    if seconds is None:
+        seconds = sum(float(c.get("duration", 0.0)) for c in results.get("checks", []))
+    return int(round(float(seconds)))
+
+
+def results_json(results: dict) -> dict:
+    """Gradescope's results document for a grade.json document."""
+    # a harness crash awards nothing: partial checks of a broken run are not a grade
+    tests = [] if results.get("error") else _tests(results)
+    score = round(sum(round(t["score"] * UNIT) for t in tests) / UNIT, 4)
+    return {
+        "score": score,
+        "execution_time": _seconds(results),
+        "output": _summary(results, score),
+        "output_format": FORMAT,
+        "test_output_format": FORMAT,
+        "test_name_format": FORMAT,
+        # tests set their own visibility; the total is shown as soon as no test is held back
+        "visibility": "visible",
+        # stdout is pytest's log, which names hidden checks: for the staff only
+        "stdout_visibility": "hidden",
+        "extra_data": {"edition": results.get("edition"), "visibility": results.get("visibility"),
+                       "quick": results.get("quick"), "max_score": results.get("max_score")},
+        "tests": tests,
+    }
+
+
+def write(out_dir) -> Path:
+    """out_dir/results.json from out_dir/grade.json; returns its path."""
+    out_dir = Path(out_dir)
+    try:
+        results = json.loads((out_dir / "grade.json").read_text())
+    except (OSError, ValueError) as err:
+        # Gradescope shows "failed to execute" without a results.json; say what went wrong instead
+        results = {"error": f"grade.json could not be read ({err})"}
+    path = out_dir / "results.json"
+    path.write_text(json.dumps(results_json(results), indent=1))
+    return path

@@ -1,0 +1,151 @@
+"""The class overview of a batch: batch_dir/index.html and batch_dir/grades.csv.
+
+`write_batch(batch_dir)` reads batch_dir/<name>/grade.json of every submission and writes
+index.html (one sortable row per submission linking to its report.html, a score histogram,
+per-question pass rates and the most common failure messages) and, through graders.gradebook,
+the gradebook CSV. A missing or broken grade.json is a row that says so, never a crash.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote
+
+from graders import report
+
+HISTOGRAM_BINS = 10
+TOP_FAILURES = 25
+# quoted values and numbers differ between submissions for the same mistake
+QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+SHAPE = re.compile(r"\((?:\s*N\s*,)+\s*N?\s*\)")
+
+
+def normalise(message: str) -> str:
+    """One failure's message with its particulars blanked, so the same mistake groups together."""
+    first = (message or "").strip().splitlines()[0] if (message or "").strip() else "(no message)"
+    text = QUOTED.sub("'…'", first)
+    text = NUMBER.sub("N", text)
+    text = SHAPE.sub("(…)", text)
+    return report.clip(" ".join(text.split()), 1, 0, 300)
+
+
+def _load(batch_dir: Path, name: str) -> tuple[dict | None, str]:
+    try:
+        return report.load_results(batch_dir / name), ""
+    except report.ReportError as err:
+        return None, str(err).replace(str(batch_dir / name) + "/", "")
+
+
+def submission_row(name: str, results: dict | None, problem: str, report_exists: bool) -> dict:
+    row = {"name": name, "href": f"{quote(name)}/report.html" if report_exists else None,
+           "score": None, "max_score": None, "percent": None, "questions": {}, "error": problem}
+    if results is None:
+        row.update(label="not readable", css="bad", sort=-2)
+        return row
+    checks = [c for c in results.get("checks", []) if isinstance(c, dict)]
+    problems = sum(report.status_of(c) in report.PROBLEMS for c in checks)
+    hidden = len(report.hidden_not_run(results))
+    score, top = results.get("score"), results.get("max_score")
+    if isinstance(score, (int, float)) and isinstance(top, (int, float)):
+        row.update(score=score, max_score=top, percent=round(100 * score / top) if top else None)
+    for qid, entry in results.get("questions", {}).items():
+        if isinstance(entry, dict) and entry.get("score") is not None:
+            row["questions"][qid] = entry
+    if results.get("error"):
+        row.update(label="grader failed", css="bad", sort=-1, error=report.clip(results["error"], 3, 1, 400))
+    else:
+        label = f"{problems} check(s) failed" if problems else "every check passed"
+        if hidden:
+            label += f"; {hidden} hidden not run"
+        row.update(label=label, css="warn" if problems or hidden else "ok", sort=problems)
+    return row
+
+
+def histogram(percents: list[float]) -> dict:
+    """Bars of an inline SVG: how many submissions scored in each tenth of the maximum."""
+    counts = [0] * HISTOGRAM_BINS
+    for p in percents:
+        counts[min(HISTOGRAM_BINS - 1, max(0, int(p // (100 / HISTOGRAM_BINS))))] += 1
+    tallest = max(counts) or 1
+    width, height, left, bottom = 52, 140, 34, 24
+    bars = []
+    for i, n in enumerate(counts):
+        h = round(height * n / tallest)
+        low = i * 100 // HISTOGRAM_BINS
+        bars.append({"x": left + i * width + 3, "y": 10 + height - h, "w": width - 6, "h": h, "n": n,
+                     "label": f"{low}\u2013{low + 100 // HISTOGRAM_BINS - (0 if i == HISTOGRAM_BINS - 1 else 1)}",
+                     "tx": left + i * width + width // 2})
+    return {"bars": bars, "width": left + HISTOGRAM_BINS * width + 10, "height": height + 10 + bottom + 14,
+            "axis_y": 10 + height, "tallest": tallest, "left": left}
+
+
+def pass_rates(rows: list[dict], titles: dict[str, str]) -> list[dict]:
+    out = []
+    for qid, title in titles.items():
+        entries = [r["questions"][qid] for r in rows if qid in r["questions"]]
+        if not entries:
+            continue
+        top = float(entries[0].get("max_score") or 0)
+        scores = [float(e["score"]) for e in entries]
+        full = sum(float(e["score"]) >= float(e.get("max_score_run", top) or 0) - 1e-9 for e in entries)
+        mean = sum(scores) / len(scores)
+        out.append({"id": qid, "title": title, "graded": len(entries), "mean": mean, "max": top,
+                    "percent": round(100 * mean / top) if top else None,
+                    "full": round(100 * full / len(entries))})
+    return out
+
+
+def common_failures(loaded: list[tuple[str, dict | None]]) -> list[dict]:
+    groups: dict[str, dict] = {}
+    for name, results in loaded:
+        for check in (results or {}).get("checks", []):
+            if not isinstance(check, dict) or report.status_of(check) not in report.PROBLEMS:
+                continue
+            key = normalise(str(check.get("message") or ""))
+            group = groups.setdefault(key, {"message": key, "count": 0, "submissions": [],
+                                            "questions": Counter(), "example": ""})
+            group["count"] += 1
+            group["questions"][str(check.get("question"))] += 1
+            if name not in group["submissions"]:
+                group["submissions"].append(name)
+            group["example"] = group["example"] or report.clip(check.get("message") or "", 4, 1, 600)
+    ranked = sorted(groups.values(), key=lambda g: (-len(g["submissions"]), -g["count"], g["message"]))
+    for g in ranked:
+        g["questions"] = ", ".join(q for q, _ in g["questions"].most_common())
+    return ranked[:TOP_FAILURES]
+
+
+def write_batch(batch_dir, names=None) -> dict[str, Path]:
+    """batch_dir/index.html and batch_dir/grades.csv from batch_dir/<name>/grade.json."""
+    batch_dir = Path(batch_dir)
+    if names is None:
+        names = sorted(p.parent.name for p in batch_dir.glob("*/grade.json"))
+    loaded, rows = [], []
+    for name in names:
+        results, problem = _load(batch_dir, name)
+        loaded.append((name, results))
+        rows.append(submission_row(name, results, problem, (batch_dir / name / "report.html").is_file()))
+    titles: dict[str, str] = {}
+    for _, results in loaded:
+        for qid, entry in (results or {}).get("questions", {}).items():
+            if isinstance(entry, dict) and entry.get("kind") == "auto" and qid not in titles:
+                titles[qid] = str(entry.get("title", ""))
+    columns = [qid for qid in titles if any(qid in r["questions"] for r in rows)]
+    graded = [r for r in rows if r["percent"] is not None and r["css"] != "bad"]
+    page = report.environment().get_template("index.html.j2").render(
+        batch=batch_dir.name, rows=rows, columns=columns, titles=titles,
+        histogram=histogram([r["percent"] for r in graded]),
+        graded=len(graded), total=len(rows),
+        mean=sum(r["percent"] for r in graded) / len(graded) if graded else None,
+        rates=pass_rates(rows, {q: titles[q] for q in columns}),
+        failures=common_failures(loaded))
+    written = {"index": batch_dir / "index.html"}
+    written["index"].write_text(page, encoding="utf-8")
+    try:
+        from graders import gradebook
+    except ImportError:  # the CSV is an extra of the page; the page stands alone
+        return written
+    written["csv"] = gradebook.write_csv(gradebook.rows(batch_dir, names), batch_dir / "grades.csv")
+    return written
