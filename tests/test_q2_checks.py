@@ -19,9 +19,10 @@ from support import grade_cli
 REPO = Path(__file__).resolve().parent.parent
 WRONG = Path(__file__).resolve().parent / "wrong"
 Q2 = ("Q2.1.2", "Q2.2.1", "Q2.2.2", "Q2.2.3", "Q2.3.1", "Q2.4", "Q2.5")
-# every check of the Q2 suite, read from its source
+# every check of the Q2 suites (public and hidden), read from their source
 Q2_CHECKS = {node.name.removeprefix("test_")
-             for node in ast.parse((REPO / "graders" / "suites" / "q2_network.py").read_text()).body
+             for suite in ("q2_network.py", "hidden_q2_network.py")
+             for node in ast.parse((REPO / "graders" / "suites" / suite).read_text()).body
              if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")}
 RUN_Q2 = ("training_loop_trains", "gradcheck_numerical", "gradcheck_restores_parameters",
           "gradcheck_total_error")

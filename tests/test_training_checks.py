@@ -207,7 +207,7 @@ def test_grades_repeat_and_follow_the_seed(make_submission, tmp_path):
 
 @pytest.fixture(scope="module")
 def reference_nn():
-    from graders.suites.conftest import load_reference_module
+    from graders.reference import load_reference_module
     return load_reference_module("nn", requires=("util",))
 
 

@@ -8,8 +8,6 @@ broken import is one clear failure (the check test_nn_imports), not twenty.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
 import zlib
 from pathlib import Path
 
@@ -19,8 +17,12 @@ import pytest
 from graders import plugin, static
 from graders.calls import StudentModule, call_limits, import_failure
 
-REPO = Path(__file__).resolve().parents[2]
-REFERENCE_PYTHON = REPO / "reference" / "python"
+# The handout's copies of the files it gives (util.py), which replace a student's own: the
+# student handout carries them in graders/given/ (graders.release), the staff repository and the
+# Gradescope bundle in reference/python/. Public suites copy them into the sandbox and never
+# import anything from reference/: hidden checks live in hidden_*.py and use graders.reference.
+GIVEN_DIRS = (Path(__file__).resolve().parents[1] / "given",
+              Path(__file__).resolve().parents[2] / "reference" / "python")
 
 
 def _python_dir(path: Path) -> Path:
@@ -90,8 +92,16 @@ def course_data_dirs(option: str | None) -> tuple[Path, Path | None]:
 
 def _open_sandbox(python_dir: Path, data=None, images=None):
     from graders.sandbox import Sandbox
-    given = {name: REFERENCE_PYTHON / name for name in static.GIVEN_FILES if (REFERENCE_PYTHON / name).exists()}
-    return Sandbox(python_dir, data, images, given_files=given)
+    return Sandbox(python_dir, data, images, given_files=given_files())
+
+
+def given_files() -> dict:
+    """name -> the handout's copy, from the first of GIVEN_DIRS that holds them."""
+    for folder in GIVEN_DIRS:
+        found = {name: folder / name for name in static.GIVEN_FILES if (folder / name).is_file()}
+        if found:
+            return found
+    return {}
 
 
 def _notes(box) -> list[str]:
@@ -147,35 +157,6 @@ def nn(sandbox, nn_import, question):
     if nn_import is not None:
         pytest.skip("nn.py did not import")
     return StudentModule(sandbox, "nn", call_limits(sandbox, question.call_seconds))
-
-
-@pytest.fixture(scope="session")
-def reference_nn():
-    """The staff solution's nn.py, imported here: trusted code, used by hidden checks only."""
-    return load_reference_module("nn", requires=("util",))
-
-
-def load_reference_module(name: str, requires=()):
-    """Import reference/python/<name>.py under a private name, its siblings visible to its
-    `from util import *` only while it loads (the student's names never enter this process)."""
-    saved = {dep: sys.modules.get(dep) for dep in requires}
-    try:
-        for dep in requires:
-            sys.modules[dep] = _load_file(f"hw5ref_{dep}", REFERENCE_PYTHON / f"{dep}.py")
-        return _load_file(f"hw5ref_{name}", REFERENCE_PYTHON / f"{name}.py")
-    finally:
-        for dep, module in saved.items():
-            if module is None:
-                sys.modules.pop(dep, None)
-            else:
-                sys.modules[dep] = module
-
-
-def _load_file(module_name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # --- training runs (Q3.1, Q4.4, Q5.x): each script runs at most once per grading ------------

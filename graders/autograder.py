@@ -1,0 +1,246 @@
+"""`hw5grade autograder --out autograder.zip`: the Gradescope autograder bundle, and what it runs.
+
+The bundle is staff-only: it holds the whole harness (hidden suites, graders.reference) and the
+staff solution in reference/, because Gradescope runs the same checks as a TA with every
+visibility; Gradescope shows the hidden checks to students only once the grades are published
+(graders.gradescope maps the visibilities).
+
+Gradescope unzips the bundle into /autograder/source, runs setup.sh once when it builds the
+image, then run_autograder once per submission with the student's upload in
+/autograder/submission, and reads /autograder/results/results.json. Here:
+- setup.sh installs bubblewrap and a Python >= 3.11 with apt-get, the harness and its
+  dependencies with pip into /autograder/venv, and builds the synthetic data, so nothing
+  downloads while a submission is graded. Its steps are functions; HW5GRADE_SETUP_STEPS picks
+  some of them (e.g. "packages fixtures").
+- run_autograder calls `gradescope_main()` below, which finds the submission (a folder of files,
+  a zip, or a notebook: graders.ingest), grades it with graders.grade.run and writes
+  results.json with graders.gradescope.results_json. A results.json is written whatever
+  happens: by this module when grading fails, and by the shell script if Python itself cannot
+  start.
+- HW5GRADE_AUTOGRADER_ROOT replaces /autograder (local tests); HW5GRADE_AUTOGRADER_ARGS adds
+  options of `hw5grade grade` (e.g. "--quick -k 'q2_network or static_checks'").
+- Gradescope's containers usually forbid the user namespaces bubblewrap needs; the sandbox then
+  runs student code without isolation (graders.sandbox falls back by itself), and the results
+  say so with bubblewrap's reason.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROOT_ENV = "HW5GRADE_AUTOGRADER_ROOT"
+ARGS_ENV = "HW5GRADE_AUTOGRADER_ARGS"
+DEFAULT_ROOT = "/autograder"
+
+# What the bundle's source holds, by pattern from the repository root: the installable package
+# (as pyproject.toml describes it) and the staff solution. tests/ and student/ stay out.
+SOURCE_PATTERNS = ("pyproject.toml", "README.md", "graders/**/*.py", "graders/rubrics/*.toml",
+                   "graders/report_templates/*", "fixtures/*.py", "fixtures/annotations/*.json",
+                   "reference/python/*.py")
+
+SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once, from /autograder/source, when it builds the autograder's image.
+# Each step is a function; HW5GRADE_SETUP_STEPS="packages fixtures" runs only those.
+set -euo pipefail
+ROOT="${HW5GRADE_AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+VENV="$ROOT/venv"
+export HW5GRADE_CACHE="${HW5GRADE_CACHE:-$ROOT/cache}"
+export DEBIAN_FRONTEND=noninteractive
+
+system() {
+    # bubblewrap: the sandbox (it may still be refused at run time; grading then says so)
+    apt-get update
+    apt-get install -y --no-install-recommends bubblewrap ca-certificates
+    if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        # the harness reads its rubric with tomllib (Python 3.11); Ubuntu 22.04 has 3.10
+        apt-get install -y --no-install-recommends python3.11 python3.11-venv
+    fi
+}
+
+packages() {
+    local py=python3
+    python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || py=python3.11
+    "$py" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --upgrade pip
+    # editable: graders.reference finds reference/ beside the package, in $SOURCE
+    "$VENV/bin/python" -m pip install -e "$SOURCE"
+}
+
+fixtures() {
+    # the synthetic data, built now so that grading never downloads or builds anything
+    "$VENV/bin/hw5grade" fixtures
+}
+
+for step in ${HW5GRADE_SETUP_STEPS:-system packages fixtures}; do
+    echo "== setup: $step"
+    "$step"
+done
+"""
+
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this once per submission: /autograder/submission -> /autograder/results/results.json
+set -u
+ROOT="${HW5GRADE_AUTOGRADER_ROOT:-/autograder}"
+export HW5GRADE_AUTOGRADER_ROOT="$ROOT"
+export HW5GRADE_CACHE="${HW5GRADE_CACHE:-$ROOT/cache}"
+export MPLBACKEND=Agg
+PY="${HW5GRADE_PYTHON:-$ROOT/venv/bin/python}"
+[ -x "$PY" ] || PY="$(command -v python3)"
+mkdir -p "$ROOT/results"
+rm -f "$ROOT/results/results.json"
+cd "$ROOT/source"
+"$PY" -c 'import sys; from graders.autograder import gradescope_main; sys.exit(gradescope_main())'
+status=$?
+if [ ! -s "$ROOT/results/results.json" ]; then
+    # Python could not even start the grader: still give Gradescope a document, never a silent failure
+    cat > "$ROOT/results/results.json" <<EOF
+{"score": 0, "output": "The grader failed before it could score this submission (exit code $status). No points are awarded by this run; this is not your fault. Please tell the course staff, who will grade it again.", "output_format": "text", "stdout_visibility": "hidden", "tests": []}
+EOF
+fi
+exit 0
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# building the bundle
+
+def source_files() -> dict[str, Path]:
+    files = {}
+    for pattern in SOURCE_PATTERNS:
+        for path in sorted(REPO.glob(pattern)):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[str(path.relative_to(REPO))] = path
+    return files
+
+
+def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
+    info = zipfile.ZipInfo(name, date_time=(2022, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+    zf.writestr(info, data)
+
+
+def build(out: Path) -> list[str]:
+    """Write the bundle; returns the names it holds."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    names = []
+    with zipfile.ZipFile(out, "w") as zf:
+        _add(zf, "setup.sh", SETUP_SH.encode(), executable=True)
+        _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), executable=True)
+        names += ["setup.sh", "run_autograder"]
+        for name, path in source_files().items():
+            _add(zf, name, path.read_bytes())
+            names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# inside Gradescope
+
+def find_submission(folder: Path):
+    """The upload as a graders.ingest.Submission: the folder itself when it holds Python files or
+    notebooks, else the zip it holds (Gradescope keeps an uploaded zip as is)."""
+    from graders import ingest
+    if not folder.is_dir():
+        raise ingest.IngestError(f"nothing was submitted ({folder} does not exist)")
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    zips = sorted(p for p in files if p.suffix.lower() == ".zip")
+    if zips and not any(p.suffix.lower() in (".py", ".ipynb") for p in files):
+        return ingest.Submission("submission", zips[0], "zip")
+    return ingest.Submission("submission", folder, "folder")
+
+
+def grade_args(python_folder: Path, out: Path, extra: str) -> argparse.Namespace:
+    """The options of `hw5grade grade`, with the staff's extra ones; every visibility."""
+    from graders import grade
+    parser = argparse.ArgumentParser(prog="run_autograder")
+    grade.add_arguments(parser)
+    extra_args = shlex.split(extra)
+    if not any(a in ("-n", "--jobs") or a.startswith("--jobs=") for a in extra_args):
+        # run_q3 and run_q5 then train side by side
+        extra_args += ["-n", str(min(2, os.cpu_count() or 1))]
+    return parser.parse_args([str(python_folder), "--out", str(out), *extra_args])
+
+
+def not_gradable(message: str, seconds: float) -> dict:
+    """Gradescope's document for an upload that holds nothing to grade (the student's to fix)."""
+    return {"score": 0, "execution_time": int(round(seconds)), "output_format": "text",
+            "output": f"Your submission could not be graded: {message}", "tests": [],
+            "stdout_visibility": "hidden"}
+
+
+def gradescope_main(root: str | Path | None = None) -> int:
+    """Grade ROOT/submission, write ROOT/results/results.json. Always writes the document."""
+    root = Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+    results_path = root / "results" / "results.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    try:
+        document = _grade(root, os.environ.get(ARGS_ENV, ""), start)
+    except BaseException as err:  # noqa: BLE001 -- Gradescope must get a document whatever happens
+        traceback.print_exc()
+        from graders import gradescope
+        document = gradescope.results_json({"error": f"{type(err).__name__}: {err}",
+                                            "timings": {"wall_seconds": time.time() - start}})
+    results_path.write_text(json.dumps(document, indent=1))
+    print(f"results: {results_path} (score {document.get('score')})")
+    return 0
+
+
+def _grade(root: Path, extra: str, start: float) -> dict:
+    from graders import grade, gradescope, ingest, sandbox
+    work = Path(tempfile.mkdtemp(prefix="hw5grade-"))
+    try:
+        prepared = ingest.prepare(find_submission(root / "submission"), work / "submissions")
+    except ingest.IngestError as err:
+        return not_gradable(err.message, time.time() - start)
+    # grade.json, pytest.log and figures stay beside results.json for the staff (Gradescope
+    # reads results.json only)
+    args = grade_args(prepared.folder, root / "results" / "hw5grade", extra)
+    print(f"grading {prepared.folder}: visibility all, jobs {args.jobs}, extra options: {extra or 'none'}")
+    results = grade.run(args.submission, args.out, visibility="all", quick=args.quick,
+                        data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
+                        select=args.select)
+    print(grade.format_table(results))
+    notes = results.setdefault("notes", [])
+    notes[:0] = prepared.notes
+    problem = sandbox.bwrap_problem() if results.get("isolation") != "bubblewrap" else None
+    if problem:
+        notes.append(f"this Gradescope container cannot run bubblewrap ({problem}), so the "
+                     "submission ran without isolation")
+    (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+    shutil.rmtree(work, ignore_errors=True)
+    return gradescope.results_json(results)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="autograder.zip", metavar="ZIP",
+                        help="where the bundle goes (default: autograder.zip)")
+
+
+def main(args: argparse.Namespace) -> int:
+    names = build(Path(args.out))
+    print(f"wrote {args.out} ({len(names)} files): upload it as the Gradescope autograder; "
+          "it holds the staff solution and the hidden checks, so keep it away from students")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="hw5grade autograder", description=__doc__)
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))
