@@ -29,6 +29,7 @@ NOTE = "hw5grade_note"           # user_properties key of a note for the whole s
 ISOLATION = "hw5grade_isolation"
 CATALOG = "hw5grade_catalog"     # workeroutput key: checks this worker deselected
 PLANNED = "hw5grade_planned"     # workeroutput key: checks this worker's session was to run
+STUDENT_SECONDS = "hw5grade_student_seconds"   # workeroutput key: this worker's time in the sandbox
 STATE = pytest.StashKey["Collector"]()
 RESULTS = pytest.StashKey[dict]()       # the results document, for callers in the same process
 ORDER = pytest.StashKey[int]()          # a check's position in the suites, for listing
@@ -100,6 +101,8 @@ class Collector:
         self.notes: list[str] = []
         self.isolation: str | None = None
         self.started = time.time()
+        self.student_seconds = 0.0               # xdist workers' time in student code, added up
+        self._sandbox_clock = _sandbox_seconds()  # this process's total so far (grade.run may repeat)
 
     # -- collection ------------------------------------------------------------------------
     def select(self, items) -> list:
@@ -181,8 +184,18 @@ class Collector:
             "pytest_exitstatus": int(exitstatus),
             "libraries": library_versions(),
             "timings": {"checks_seconds": round(sum(c.get("duration", 0.0) for c in checks), 3),
-                        "session_seconds": round(time.time() - self.started, 3)},
+                        "session_seconds": round(time.time() - self.started, 3),
+                        "student_seconds": round(self.own_student_seconds() + self.student_seconds, 3)},
         }
+
+    def own_student_seconds(self) -> float:
+        """Seconds this process's sandboxes ran student code during this session."""
+        return _sandbox_seconds() - self._sandbox_clock
+
+
+def _sandbox_seconds() -> float:
+    from graders import sandbox   # imported only when grading: the plugin loads in every pytest
+    return sandbox.student_seconds()
 
 
 def library_versions() -> dict:
@@ -277,11 +290,13 @@ class Reports:
             self.state.deselected.setdefault(info["nodeid"], info)
         for info in output.get(PLANNED, []):
             self.state.planned.setdefault(info["nodeid"], info)
+        self.state.student_seconds += output.get(STUDENT_SECONDS, 0.0)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
         config = session.config
         if hasattr(config, "workerinput"):
+            config.workeroutput[STUDENT_SECONDS] = self.state.own_student_seconds()
             return
         results = self.state.results(exitstatus)
         config.stash[RESULTS] = results

@@ -49,6 +49,27 @@ DISK_POLL = 0.2
 NOT_ISOLATED = "none (local feedback)"
 WORKER_ERRORS = ("exception", "crashed", "import", "protocol")   # errors a worker may report itself
 
+# Seconds this process spent in sandbox calls and scripts (each Outcome's elapsed): the time
+# student code runs, which the batch benchmark subtracts to measure the harness's own overhead.
+_student_seconds = 0.0
+_student_lock = threading.Lock()
+
+
+def student_seconds() -> float:
+    """The running total of every Outcome.elapsed in this process."""
+    return _student_seconds
+
+
+def _counted(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        global _student_seconds
+        outcome = method(*args, **kwargs)
+        with _student_lock:
+            _student_seconds += outcome.elapsed
+        return outcome
+    return wrapper
+
 
 class SandboxUnavailable(RuntimeError):
     """isolation="bubblewrap" was required but bubblewrap cannot run here."""
@@ -683,6 +704,7 @@ class Sandbox:
                 "open_files": limits.open_files, "processes": processes}
 
     # -- the API ---------------------------------------------------------------------------
+    @_counted
     def call(self, module, function, *args, seed=0, limits=None, **kwargs) -> Outcome:
         limits = limits or self.limits
         what = f"{module}.{function}"
@@ -706,6 +728,7 @@ class Sandbox:
             stdout = _text(*worker.out.next_segment(timeout=2))
             return self._outcome(Outcome, response, stdout, start)
 
+    @_counted
     def run_script(self, script, *, globals=(), files=("*.pickle",), seed=0, limits=None) -> ScriptOutcome:
         limits = limits or self.limits
         with self._lock:

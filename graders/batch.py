@@ -1,0 +1,494 @@
+"""`hw5grade batch SUBMISSIONS --out DIR`: grade a folder of submissions, one job each.
+
+Each submission found by graders.ingest.discover is one job: prepare it (graders.ingest.prepare
+into a private temporary folder), grade it with graders.grade.run into DIR/<name>/, then render
+its report.html and results.json (graders.report.write_outputs). Jobs run on a local pool of
+processes (-j N), or on a Dask cluster (--scheduler ADDRESS): the same job function either way.
+At the end graders.overview.write_batch writes DIR/index.html and DIR/grades.csv.
+
+Decisions worth knowing:
+- Every submission ends with a grade.json that says what happened: a file that cannot be read
+  (IngestError) gets score 0 and the reason; a job that raises, or whose process dies, gets a
+  failed document naming the reason; the batch goes on.
+- Resume: DIR/<name>/hash.json holds the hash of the prepared submission and the hash of the
+  grading (the graders/, fixtures/ and reference/python/ sources, the rubric among them, the
+  options and the library versions); a submission whose two hashes match is not graded again
+  (--force grades all). Only a clean grade is remembered, so failures are retried. --data-dir is
+  hashed by its path, not its contents.
+- Cores: -j N jobs side by side, each spreading its checks over max(1, cores // N) pytest-xdist
+  workers (in-process when that is 1). On Dask each job grades in-process unless -n says
+  otherwise (a Dask worker thread is usually a core already).
+- A worker process that dies breaks a local pool: the pool is recreated, and when several jobs
+  were running, each is run again alone, so only the one that kills its worker fails.
+- Ctrl-C or an error of the batch itself still writes the overview of what was done.
+- Like the design says, batch grading refuses to run without bubblewrap unless
+  --allow-unisolated is given.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+# What decides a grade besides the submission: the harness, its data generators, and the
+# reference (hidden checks and the handout's given files come from it).
+GRADING_SOURCES = (HERE, REPO / "fixtures", REPO / "reference" / "python")
+# Modules that only render a grade.json: a change to them re-renders reports (every job does,
+# unchanged ones too) instead of regrading everything.
+RENDERING_ONLY = {"report.py", "report_templates", "gradescope.py", "gradebook.py", "overview.py",
+                  "release.py", "autograder.py", "cli.py"}
+HASH_FILE = "hash.json"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+IGNORED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints"}
+
+
+class BatchError(RuntimeError):
+    """The batch cannot start (no dask, no bubblewrap, unreadable folder): a message, no trace."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How every submission of the batch is graded (what grade.run takes, besides paths)."""
+    visibility: str = "all"
+    quick: bool = False
+    data_dir: str | None = None
+    edition: str = "2022"
+    select: str | None = None
+    grade_jobs: int = 0
+    allow_unisolated: bool = False
+
+    def settings(self) -> dict:
+        """The options that can change a grade (how many cores it used cannot)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "grade_jobs"}
+
+
+# ----------------------------------------------------------------------------------------------
+# The one hash behind resume: of a prepared submission, and of the grading side.
+
+def tree_files(root: Path, prefix: str = "") -> dict[str, Path]:
+    """Files under root by relative path; symlinks are entries themselves, never followed."""
+    root, files = Path(root), {}
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS]
+        for name in names + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
+            path = Path(folder) / name
+            if path.suffix != ".pyc" and (path.is_symlink() or path.is_file()):
+                files[prefix + path.relative_to(root).as_posix()] = path
+    return files
+
+
+def content_hash(files: dict[str, Path], settings: dict | None = None) -> str:
+    """sha256 of the files' bytes in order of relative path (and of settings, if any)."""
+    digest = hashlib.sha256(json.dumps(settings or {}, sort_keys=True, default=str).encode())
+    for rel in sorted(files):
+        path = files[rel]
+        digest.update(b"\0" + rel.encode("utf-8", "surrogateescape") + b"\0")
+        if path.is_symlink():
+            digest.update(b"symlink\0" + os.fsencode(os.readlink(path)))
+            continue
+        digest.update(b"%d\0" % path.stat().st_size)
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def grading_hash(options: Options) -> str:
+    from graders.plugin import library_versions
+    files = {}
+    for root in GRADING_SOURCES:
+        if root.is_dir():
+            files.update(tree_files(root, prefix=f"{root.relative_to(REPO)}/"))
+    files = {rel: path for rel, path in files.items()
+             if not (path.is_relative_to(HERE) and path.relative_to(HERE).parts[0] in RENDERING_ONLY)}
+    return content_hash(files, {**options.settings(), "libraries": library_versions()})
+
+
+def stored_hashes(out: Path) -> dict | None:
+    try:
+        return json.loads((out / HASH_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# One job: runs in a pool process or on a Dask worker; returns a small summary.
+
+def limit_threads() -> None:
+    """One BLAS thread per process: jobs and xdist workers already fill the cores."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = "1"
+
+
+def _pool_worker_init() -> None:
+    limit_threads()
+    # Ctrl-C is the batch's to handle: it stops the pool's processes itself, after writing results.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def require_isolation(options: Options) -> None:
+    if not options.allow_unisolated:
+        from graders.sandbox import bwrap_problem
+        if problem := bwrap_problem():
+            raise BatchError(f"batch grading needs bubblewrap ({problem}); "
+                             "--allow-unisolated grades without isolation")
+
+
+def grade_job(sub, out_root: str, options: Options, grading: str, force: bool = False) -> dict:
+    """Prepare, grade and report one submission into out_root/<name>/; never raises for a bad
+    submission (only for a failure of the harness, which the caller records)."""
+    from graders import grade, ingest
+
+    limit_threads()
+    out = Path(out_root) / sub.name
+    out.mkdir(parents=True, exist_ok=True)
+    require_isolation(options)   # on a Dask worker too: isolation is the worker's machine's
+    with tempfile.TemporaryDirectory(prefix="hw5batch-") as work:
+        try:
+            prepared = ingest.prepare(sub, Path(work))
+        except ingest.IngestError as err:
+            return finish(out, failed_results(sub, options, f"this submission cannot be graded: {err}",
+                                              ingest_error=True), "ingest-error")
+        hashes = {"submission": content_hash(tree_files(prepared.folder)), "grading": grading}
+        if not force and (out / "grade.json").is_file() and stored_hashes(out) == hashes:
+            return finish(out, json.loads((out / "grade.json").read_text()), "unchanged", rewrite=False)
+        # a stale hash must not vouch for whatever this run leaves behind if it is stopped
+        (out / HASH_FILE).unlink(missing_ok=True)
+        results = grade.run(prepared.folder, out, visibility=options.visibility, quick=options.quick,
+                            data_dir=options.data_dir, edition=options.edition,
+                            jobs=options.grade_jobs, select=options.select)
+        results["notes"] = list(prepared.notes) + results.get("notes", [])
+    stamp(results, sub)
+    summary = finish(out, results, "failed" if results.get("error") else "graded")
+    if summary["status"] == "graded":
+        write_json(out / HASH_FILE, hashes)
+    return summary
+
+
+def stamp(results: dict, sub) -> None:
+    # grade.run saw the temporary copy; the report names what the student handed in
+    results["submission"] = str(sub.path)
+    results["batch"] = {"name": sub.name, "kind": getattr(sub, "kind", None)}
+
+
+def failed_results(sub, options: Options, reason: str, ingest_error: bool = False) -> dict:
+    """A document for a submission that was not graded, saying why (nothing is awarded)."""
+    from graders import grade
+    results = grade.crashed_results(options.edition, reason, sub.path, options.visibility, options.quick)
+    if ingest_error:
+        results["notes"] = [reason]
+    stamp(results, sub)
+    return results
+
+
+def finish(out: Path, results: dict, status: str, rewrite: bool = True) -> dict:
+    """Write grade.json, then the reports; a report that fails never costs the grade."""
+    if rewrite:
+        write_json(out / "grade.json", results)
+    summary = summarize(out.name, results, status)
+    try:
+        from graders import report
+        report.write_outputs(out)
+    except Exception as err:  # noqa: BLE001 -- the grade is written; say what went wrong
+        summary["report_error"] = f"{type(err).__name__}: {err}"
+    return summary
+
+
+def summarize(name: str, results: dict, status: str) -> dict:
+    return {"name": name, "status": status, "score": results.get("score"),
+            "max_score": results.get("max_score"), "error": results.get("error")}
+
+
+def write_json(path: Path, data: dict) -> None:
+    # via a temporary name, so a batch stopped mid-write never leaves half a document
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Executors.
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def grade_jobs_for(jobs: int) -> int:
+    """xdist workers per submission when `jobs` submissions share this machine's cores."""
+    per_job = max(1, cores() // jobs)
+    return 0 if per_job == 1 else per_job
+
+
+class LocalPool:
+    """A process pool that can be replaced when one of its processes dies."""
+
+    def __init__(self, jobs: int):
+        self.slots = jobs
+        self.executor = self._new()
+
+    def _new(self):
+        # spawn: fresh processes that read the one-thread BLAS settings before numpy loads, and
+        # no copy of this process's threads (tqdm's monitor) in a fork
+        return ProcessPoolExecutor(self.slots, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_pool_worker_init)
+
+    def renew(self):
+        self.stop()
+        self.executor = self._new()
+
+    def stop(self, wait_for_jobs: bool = False):
+        processes = list((getattr(self.executor, "_processes", None) or {}).values())
+        self.executor.shutdown(wait=wait_for_jobs, cancel_futures=True)
+        if not wait_for_jobs:
+            for process in processes:
+                process.terminate()
+
+
+class DaskCluster:
+    """The same jobs on a Dask cluster, through its concurrent.futures executor."""
+
+    def __init__(self, address: str):
+        try:
+            from dask.distributed import Client
+        except ImportError:
+            raise BatchError("--scheduler needs Dask: pip install 'dask[distributed]' "
+                             "(or hw5grade[cluster])") from None
+        try:
+            self.client = Client(address, timeout="20s")
+        except OSError as err:
+            raise BatchError(f"cannot reach the Dask scheduler at {address}: {err}") from None
+        self.executor = self.client.get_executor(pure=False)
+        # Dask queues the jobs itself and reschedules those of a lost worker (KilledWorker after
+        # several losses), so every job is submitted at once.
+        self.slots = float("inf")
+
+    def renew(self):
+        raise AssertionError("a Dask executor does not break like a local pool")
+
+    def stop(self, wait_for_jobs: bool = False):
+        self.executor.shutdown(wait=wait_for_jobs)
+        self.client.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The batch.
+
+@dataclasses.dataclass
+class Batch:
+    out: Path
+    options: Options
+    force: bool = False
+    progress: bool = True
+    job = staticmethod(grade_job)   # tests replace it to make jobs fail
+    summaries: dict = dataclasses.field(default_factory=dict)
+
+    def run(self, submissions_dir, jobs: int | None = None, scheduler: str | None = None) -> dict:
+        from graders import ingest
+        from tqdm import tqdm
+
+        start = time.monotonic()
+        subs = ingest.discover(Path(submissions_dir))
+        check_names(subs)
+        self.out.mkdir(parents=True, exist_ok=True)
+        grading = grading_hash(self.options)
+        if scheduler:
+            executor = DaskCluster(scheduler)
+        else:
+            require_isolation(self.options)   # once here rather than in every job's failure
+            executor = LocalPool(jobs or cores())
+        bar = tqdm(total=len(subs), file=sys.stderr, unit="sub", desc="grading", dynamic_ncols=True,
+                   disable=not self.progress)
+        interrupted = None
+        try:
+            self._schedule(subs, executor, grading, bar)
+            executor.stop(wait_for_jobs=True)
+        except BaseException as err:   # Ctrl-C or a failure of the batch: keep what is done
+            interrupted = err
+            executor.stop()
+        finally:
+            bar.close()
+        names = [s.name for s in subs if s.name in self.summaries]
+        overview = write_overview(self.out, names)
+        report = {"submissions": len(subs), "summaries": [self.summaries[n] for n in names],
+                  "overview": overview, "seconds": time.monotonic() - start,
+                  "interrupted": interrupted}
+        if interrupted is not None and not isinstance(interrupted, KeyboardInterrupt):
+            print(format_summary(report), file=sys.stderr)
+            raise interrupted
+        return report
+
+    def _schedule(self, subs, executor, grading, bar):
+        """Keep at most executor.slots jobs in flight; after a pool breaks, run its suspects alone."""
+        queue, alone = collections.deque(subs), collections.deque()
+        in_flight = {}                          # future -> (submission, ran alone)
+        while queue or alone or in_flight:
+            try:
+                if alone and not in_flight:
+                    self._submit(executor, alone, grading, in_flight, True)
+                while not alone and queue and len(in_flight) < executor.slots:
+                    self._submit(executor, queue, grading, in_flight, False)
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
+            except BrokenProcessPool:           # the pool broke before this submit: not its fault
+                broken = True
+            if broken:
+                done, _ = wait(in_flight)       # every job of a broken pool ends with it
+                suspects = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
+                for f in suspects:
+                    sub, was_alone = in_flight.pop(f)
+                    if was_alone or len(suspects) == 1:
+                        self._record(self._failed(sub, "the grading process died while grading "
+                                                       f"this submission ({f.exception()})"), bar)
+                    else:
+                        alone.append(sub)
+                executor.renew()
+            for f in done:
+                if f in in_flight:
+                    sub, _ = in_flight.pop(f)
+                    err = f.exception()
+                    self._record(f.result() if err is None else self._failed(
+                        sub, f"the grading job failed: {type(err).__name__}: {err}"), bar)
+
+    def _submit(self, executor, waiting, grading, in_flight, alone: bool):
+        """Submit the first waiting submission; it leaves `waiting` only once submitted."""
+        sub = waiting[0]
+        future = executor.executor.submit(self.job, sub, str(self.out), self.options, grading, self.force)
+        in_flight[future] = (waiting.popleft(), alone)
+
+    def _failed(self, sub, reason: str) -> dict:
+        out = self.out / sub.name
+        out.mkdir(parents=True, exist_ok=True)
+        (out / HASH_FILE).unlink(missing_ok=True)
+        return finish(out, failed_results(sub, self.options, reason), "failed")
+
+    def _record(self, summary: dict, bar) -> None:
+        self.summaries[summary["name"]] = summary
+        if summary["status"] in ("failed", "ingest-error"):
+            bar.write(f"{summary['name']}: {summary['status']}: {summary.get('error')}", file=sys.stderr)
+        bar.set_postfix(failed=sum(s["status"] in ("failed", "ingest-error")
+                                   for s in self.summaries.values()), refresh=False)
+        bar.update(1)
+
+
+def check_names(subs) -> None:
+    """Each name becomes a folder of DIR: it must be one plain, unique path component."""
+    seen = set()
+    for sub in subs:
+        if not sub.name or sub.name in (".", "..") or Path(sub.name).name != sub.name:
+            raise BatchError(f"submission {sub.path} has a name unusable as a folder: {sub.name!r}")
+        if sub.name in seen:
+            raise BatchError(f"two submissions are named {sub.name!r}")
+        seen.add(sub.name)
+
+
+def write_overview(out: Path, names: list[str]) -> dict:
+    """index.html and grades.csv of the batch; a failure is reported, never raised."""
+    try:
+        from graders import overview
+        paths = overview.write_batch(out, names)
+        return {"paths": {k: str(v) for k, v in (paths or {}).items()}}
+    except Exception as err:  # noqa: BLE001 -- the grades are written already
+        return {"paths": {}, "error": f"{type(err).__name__}: {err}"}
+
+
+def format_summary(report: dict) -> str:
+    counts = collections.Counter(s["status"] for s in report["summaries"])
+    scored = [s for s in report["summaries"] if s["status"] in ("graded", "unchanged")
+              and s["score"] is not None]
+    minutes, seconds = divmod(report["seconds"], 60)
+    lines = [f"hw5grade batch: {len(report['summaries'])} of {report['submissions']} submissions done "
+             f"in {int(minutes)} min {seconds:.0f} s",
+             f"  graded {counts['graded']}, unchanged (skipped) {counts['unchanged']}, "
+             f"failed {counts['failed']}, ingest errors {counts['ingest-error']}"]
+    if scored:
+        mean = sum(s["score"] for s in scored) / len(scored)
+        lines.append(f"  mean score {mean:.2f}/{scored[0]['max_score']:g} over {len(scored)} submissions")
+    for s in report["summaries"]:
+        if s["status"] in ("failed", "ingest-error"):
+            lines.append(f"  {s['status']}: {s['name']}: {s['error']}")
+    reports = [s for s in report["summaries"] if s.get("report_error")]
+    if reports:
+        lines.append(f"  report.html not written for {len(reports)}: {reports[0]['report_error']}")
+    if report.get("interrupted") is not None:
+        left = report["submissions"] - len(report["summaries"])
+        lines.append(f"  STOPPED ({type(report['interrupted']).__name__}): {left} not graded; "
+                     "run the same command again to finish (done ones are not regraded)")
+    overview = report["overview"]
+    index = next((p for p in overview["paths"].values() if p.endswith(".html")), None)
+    lines.append(f"  overview: {index}" if index else
+                 f"  overview not written: {overview.get('error', 'no index.html returned')}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("submissions", help="a folder of submissions (folders, zips, notebooks)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="DIR/<name>/ per submission, DIR/index.html and DIR/grades.csv")
+    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                        help="submissions graded side by side (default: the number of cores)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="grade on this Dask scheduler (tcp://host:8786) instead of a local pool")
+    parser.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    parser.add_argument("--visibility", choices=("public", "all"), default="all",
+                        help="public: only the checks students receive (default: all)")
+    parser.add_argument("--quick", action="store_true", help="skip the training tier")
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="course data: a folder with data/ and images/ (default: synthetic)")
+    parser.add_argument("--edition", default="2022")
+    parser.add_argument("-k", dest="select", default=None, metavar="EXPR",
+                        help="only checks matching this pytest -k expression")
+    parser.add_argument("-n", "--grade-jobs", type=int, default=None, metavar="N",
+                        help="pytest-xdist workers per submission (default: cores // jobs, "
+                             "0 = in-process when that is 1; 0 on Dask)")
+    parser.add_argument("--allow-unisolated", action="store_true",
+                        help="grade even where bubblewrap cannot run (student code unconfined)")
+
+
+def main(args: argparse.Namespace) -> int:
+    jobs = args.jobs or cores()
+    if jobs < 1:
+        print("hw5grade batch: -j must be at least 1", file=sys.stderr)
+        return 2
+    grade_jobs = args.grade_jobs
+    if grade_jobs is None:
+        grade_jobs = 0 if args.scheduler else grade_jobs_for(jobs)
+    options = Options(visibility=args.visibility, quick=args.quick,
+                      data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
+                      edition=args.edition, select=args.select, grade_jobs=grade_jobs,
+                      allow_unisolated=args.allow_unisolated)
+    if not Path(args.submissions).is_dir():
+        print(f"hw5grade batch: no folder at {args.submissions}", file=sys.stderr)
+        return 2
+    batch = Batch(Path(args.out).resolve(), options, force=args.force, progress=True)
+    try:
+        report = batch.run(args.submissions, jobs=jobs, scheduler=args.scheduler)
+    except BatchError as err:
+        print(f"hw5grade batch: {err}", file=sys.stderr)
+        return 2
+    print(format_summary(report))
+    if report["interrupted"] is not None:
+        return 130
+    return 1 if any(s["status"] == "failed" for s in report["summaries"]) else 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="hw5grade batch", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    sys.exit(main(parser.parse_args()))
