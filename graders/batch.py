@@ -446,14 +446,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="grade on this Dask scheduler (tcp://host:8786) instead of a local pool")
     parser.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
-    parser.add_argument("--visibility", choices=("public", "all"), default="all",
-                        help="public: only the checks students receive (default: all)")
-    parser.add_argument("--quick", action="store_true", help="skip the training tier")
-    parser.add_argument("--data-dir", metavar="DIR", default=None,
-                        help="course data: a folder with data/ and images/ (default: synthetic)")
-    parser.add_argument("--edition", default="2022")
-    parser.add_argument("-k", dest="select", default=None, metavar="EXPR",
-                        help="only checks matching this pytest -k expression")
+    from graders import grade
+    grade.add_grading_options(parser)
     parser.add_argument("-n", "--grade-jobs", type=int, default=None, metavar="N",
                         help="pytest-xdist workers per submission (default: cores // jobs, "
                              "0 = in-process when that is 1; 0 on Dask)")

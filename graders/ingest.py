@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable, Iterable
 
+from graders import static
+
 MAX_UNPACKED_BYTES = 200 * 2**20
 MAX_ENTRIES = 10_000
 MAX_RATIO = 100
@@ -48,7 +50,7 @@ MAX_SOURCE_BYTES = 2 * 2**20
 MAX_DATA_BYTES = 5 * 2**20
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 
-DELIVERABLES = ("nn.py", "q4.py", "run_q2.py", "run_q3.py", "run_q4.py", "run_q5.py", "util.py")
+DELIVERABLES = static.NUMPY_PART          # the handout's files, util.py (given) among them
 DATA_SUFFIXES = {".pickle", ".pkl", ".npy", ".npz", ".mat"}
 # Noise that archivers and editors add; never part of a submission.
 IGNORED_DIRS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".idea", ".vscode"}
@@ -333,7 +335,7 @@ def ingest_entries(entries: list[_Entry], writer: _Writer, notes: list[str]) -> 
         raise IngestError(f"{writer.label} holds only archives ({_listing(nested)}); archives "
                           "inside a submission are not unpacked: submit the .py files themselves")
     seen = sorted(str(e.path) for e in entries)
-    raise IngestError(f"{writer.label} holds none of the handout's files ({', '.join(DELIVERABLES[:-1])})"
+    raise IngestError(f"{writer.label} holds none of the handout's files ({', '.join(static.STUDENT_FILES)})"
                       f" nor a notebook; it holds: {_listing(seen) or 'nothing'}")
 
 
@@ -503,7 +505,7 @@ def notebook_modules(cells: list[tuple[int | str, str]]) -> tuple[dict[str, str]
             notes.append(f"{name} from the definitions of {', '.join(sorted(used))} in unmarked "
                          f"{_cells_text(sorted(set(used.values())))} (with the imports and helpers they "
                          "use; other code of those cells was left out)")
-    missing = [n for n in DELIVERABLES[:-1] if n not in result]
+    missing = [n for n in static.STUDENT_FILES if n not in result]
     if missing:
         notes.append(f"the notebook gives no {', '.join(missing)}" + (
             ": training code in unmarked cells cannot be told apart from experiments, so no "

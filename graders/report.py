@@ -73,14 +73,21 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def fmt_number(x, digits: int = 2) -> str:
-    """3.0 -> '3', 0.8333 -> '0.83'; None -> '-'."""
+def _number_or_text(x):
+    """A float, or the text to show as it is (None -> '-', anything not a number -> str)."""
     if x is None:
         return "-"
     try:
-        value = float(x)
+        return float(x)
     except (TypeError, ValueError):
         return str(x)
+
+
+def fmt_number(x, digits: int = 2) -> str:
+    """3.0 -> '3', 0.8333 -> '0.83'; None -> '-'."""
+    value = _number_or_text(x)
+    if isinstance(value, str):
+        return value
     text = f"{value:.{digits}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
@@ -88,12 +95,9 @@ def fmt_number(x, digits: int = 2) -> str:
 
 
 def fmt_seconds(x) -> str:
-    if x is None:
-        return "-"
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return str(x)
+    value = _number_or_text(x)
+    if isinstance(value, str):
+        return value
     if value >= 120:
         return f"{int(value // 60)} min {value % 60:.0f} s"
     return f"{value:.1f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"

@@ -5,8 +5,9 @@ import numpy as np
 from graders import artifacts
 
 
-def test_overlay_marks_found_false_and_missed_boxes_and_survives_any_boxes():
-    photo = np.full((300, 400, 3), 0.8)
+def test_overlay_marks_found_false_and_missed_boxes_and_survives_any_boxes(tmp_path):
+    photo = tmp_path / "photo.png"
+    iio.imwrite(photo, np.full((300, 400, 3), 204, np.uint8))
     truth = np.array([[10, 10, 50, 60], [200, 200, 250, 260]])
     boxes = np.array([[10, 10, 50, 60], [500, 500, 600, 700], [np.nan, 1, 2, 3], [-50, -50, 20, 20],
                       [100, 300, 90, 280], [0, 0, 299, 399], [120, 120, 160, 170]])
@@ -28,8 +29,9 @@ def test_overlay_marks_found_false_and_missed_boxes_and_survives_any_boxes():
     assert near(right[100, 100], palette["photo"])          # the photo itself between the boxes
 
 
-def test_a_phone_photo_shrinks_to_the_panel_width():
-    photo = np.zeros((3024, 4032), dtype=np.uint8)
+def test_a_phone_photo_shrinks_to_the_panel_width(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    iio.imwrite(photo, np.zeros((3024, 4032), dtype=np.uint8))
     picture = iio.imread(artifacts.boxes_overlay(photo, np.array([[100, 100, 400, 300]]), np.zeros((0, 4)), []))
     assert picture.shape[1] == 2 * artifacts.PANEL_WIDTH + 12
 

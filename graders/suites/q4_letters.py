@@ -194,8 +194,8 @@ def detect(box, photos: Photos, name: str, question, seed: int, cache: dict, pic
             timeout=True, hint=TIME_HINT)
         return found
     # box.call, not StudentModule.call: a timeout on one photo must not fail the smaller ones
-    photo = load_photo(photos.images_dir / name)
-    out = box.call("q4", "findLetters", photo, seed=seed, limits=call_limits(box, found.budget))
+    out = box.call("q4", "findLetters", load_photo(photos.images_dir / name), seed=seed,
+                   limits=call_limits(box, found.budget))
     found.seconds = out.elapsed
     try:
         check_outcome(out, "findLetters in q4.py")
@@ -218,7 +218,7 @@ def detect(box, photos: Photos, name: str, question, seed: int, cache: dict, pic
         found.matches, found.recall, found.precision = match(found.boxes, truth)
         found.matched = len(found.matches)
         if pictures:
-            found.overlay = artifacts.boxes_overlay(photo, truth, found.boxes, found.matches)
+            found.overlay = artifacts.boxes_overlay(photos.images_dir / name, truth, found.boxes, found.matches)
         found.swapped_recall = match(found.boxes[:, [1, 0, 3, 2]], truth)[1]
         found.boxes_problem = found.boxes_problem or boxes_inside(found, size)
     found.bw_problem = judge_bw(bw, size, truth)
