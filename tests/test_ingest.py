@@ -469,4 +469,5 @@ def test_an_unmarked_notebook_grades_like_the_reference(tmp_path):
     # the training cell was left out, so nn.py keeps the handout's rule
     # (and util.py, which the notebook does not carry, is the harness's: importing it is allowed)
     static = {c["name"]: c["status"] for c in from_notebook["checks"] if c["question"] == "Static"}
-    assert set(static.values()) == {"passed"}, static
+    assert static["test_only_allowed_libraries"] == "passed"
+    assert {status for status in static.values() if status != "skipped"} == {"passed"}, static

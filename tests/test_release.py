@@ -122,6 +122,7 @@ def test_handout_grades_with_its_own_tox(handout, tmp_path):
     work = tmp_path / "handout"
     shutil.copytree(handout, work)
     done = tox(work, "-e", "quick")
+    assert (work / "feedback" / "grade.json").is_file(), done.stdout[-3000:] + done.stderr[-3000:]
     grade = json.loads((work / "feedback" / "grade.json").read_text())
     assert "error" not in grade, done.stdout + done.stderr
     assert grade["visibility"] == "public" and grade["score"] == 0 and grade["max_score"] > 0
