@@ -109,8 +109,10 @@ def test_unsafe_suites_and_missing_modules_are_refused():
 
 
 def tox(handout: Path, *args: str) -> subprocess.CompletedProcess:
-    # the handout must stand alone: nothing of this checkout on the path
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # the handout must stand alone: nothing of this checkout on the path, and none of the outer
+    # tox's variables (its TOX_WORK_DIR would put the handout's environments in our .tox)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("TOX_")}
     return subprocess.run([sys.executable, "-m", "tox", *args], cwd=handout, env=env,
                           capture_output=True, text=True, timeout=1800)
 
