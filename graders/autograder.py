@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import shlex
-import shutil
 import stat
 import sys
 import tempfile
@@ -202,27 +201,23 @@ def gradescope_main(root: str | Path | None = None) -> int:
 
 def _grade(root: Path, extra: str, start: float) -> dict:
     from graders import grade, gradescope, ingest, sandbox
-    work = Path(tempfile.mkdtemp(prefix="hw5grade-"))
-    try:
-        prepared = ingest.prepare(find_submission(root / "submission"), work / "submissions")
-    except ingest.IngestError as err:
-        return not_gradable(err.message, time.time() - start)
-    # grade.json, pytest.log and figures stay beside results.json for the staff (Gradescope
-    # reads results.json only)
-    args = grade_args(prepared.folder, root / "results" / "hw5grade", extra)
-    print(f"grading {prepared.folder}: visibility all, jobs {args.jobs}, extra options: {extra or 'none'}")
-    results = grade.run(args.submission, args.out, visibility="all", quick=args.quick,
-                        data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
-                        select=args.select)
+    with tempfile.TemporaryDirectory(prefix="hw5grade-") as work:
+        try:
+            prepared = ingest.prepare(find_submission(root / "submission"), Path(work) / "submissions")
+        except ingest.IngestError as err:
+            return not_gradable(err.message, time.time() - start)
+        # the sandbox falls back to no isolation exactly when bubblewrap cannot run here
+        problem = sandbox.bwrap_problem()
+        notes = list(prepared.notes) + ([f"this Gradescope container cannot run bubblewrap ({problem}), "
+                                         "so the submission ran without isolation"] if problem else [])
+        # grade.json, pytest.log and figures stay beside results.json for the staff (Gradescope
+        # reads results.json only)
+        args = grade_args(prepared.folder, root / "results" / "hw5grade", extra)
+        print(f"grading {prepared.folder}: visibility all, jobs {args.jobs}, extra options: {extra or 'none'}")
+        results = grade.run(args.submission, args.out, visibility="all", quick=args.quick,
+                            data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
+                            select=args.select, notes=notes)
     print(grade.format_table(results))
-    notes = results.setdefault("notes", [])
-    notes[:0] = prepared.notes
-    problem = sandbox.bwrap_problem() if results.get("isolation") != "bubblewrap" else None
-    if problem:
-        notes.append(f"this Gradescope container cannot run bubblewrap ({problem}), so the "
-                     "submission ran without isolation")
-    (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
-    shutil.rmtree(work, ignore_errors=True)
     return gradescope.results_json(results)
 
 

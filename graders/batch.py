@@ -170,19 +170,17 @@ def grade_job(sub, out_root: str, options: Options, grading: str, force: bool = 
         (out / HASH_FILE).unlink(missing_ok=True)
         results = grade.run(prepared.folder, out, visibility=options.visibility, quick=options.quick,
                             data_dir=options.data_dir, edition=options.edition,
-                            jobs=options.grade_jobs, select=options.select)
-        results["notes"] = list(prepared.notes) + results.get("notes", [])
-    stamp(results, sub)
-    summary = finish(out, results, "failed" if results.get("error") else "graded")
+                            jobs=options.grade_jobs, select=options.select, notes=prepared.notes,
+                            fields=stamp(sub), reports=False)
+    summary = finish(out, results, "failed" if results.get("error") else "graded", rewrite=False)
     if summary["status"] == "graded":
         write_json(out / HASH_FILE, hashes)
     return summary
 
 
-def stamp(results: dict, sub) -> None:
-    # grade.run saw the temporary copy; the report names what the student handed in
-    results["submission"] = str(sub.path)
-    results["batch"] = {"name": sub.name, "kind": getattr(sub, "kind", None)}
+def stamp(sub) -> dict:
+    """grade.json's fields naming what the student handed in (grade.run saw a temporary copy)."""
+    return {"submission": str(sub.path), "batch": {"name": sub.name, "kind": getattr(sub, "kind", None)}}
 
 
 def failed_results(sub, options: Options, reason: str, ingest_error: bool = False) -> dict:
@@ -191,20 +189,20 @@ def failed_results(sub, options: Options, reason: str, ingest_error: bool = Fals
     results = grade.crashed_results(options.edition, reason, sub.path, options.visibility, options.quick)
     if ingest_error:
         results["notes"] = [reason]
-    stamp(results, sub)
+    results.update(stamp(sub))
     return results
 
 
 def finish(out: Path, results: dict, status: str, rewrite: bool = True) -> dict:
-    """Write grade.json, then the reports; a report that fails never costs the grade."""
+    """Write grade.json (unless it is written already), then the reports; a report that fails
+    never costs the grade."""
+    from graders import grade
     if rewrite:
         write_json(out / "grade.json", results)
     summary = summarize(out.name, results, status)
-    try:
-        from graders import report
-        report.write_outputs(out)
-    except Exception as err:  # noqa: BLE001 -- the grade is written; say what went wrong
-        summary["report_error"] = f"{type(err).__name__}: {err}"
+    problem = grade.write_reports(out)
+    if problem:
+        summary["report_error"] = problem
     return summary
 
 

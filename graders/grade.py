@@ -94,8 +94,14 @@ def crashed_results(edition: str, reason: str, submission, visibility: str, quic
 
 
 def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_dir=None,
-        edition: str = "2022", jobs: int = 0, seed: int | None = None, select: str | None = None) -> dict:
-    """Grade one submission; write out_dir/grade.json and out_dir/pytest.log; return the document."""
+        edition: str = "2022", jobs: int = 0, seed: int | None = None, select: str | None = None,
+        notes=(), fields: dict | None = None, reports: bool = True) -> dict:
+    """Grade one submission; write out_dir/grade.json and out_dir/pytest.log; return the document.
+
+    notes go before the run's own (what ingesting the submission found); fields replace
+    top-level entries (the batch names the file handed in, not its unpacked copy); both are in
+    grade.json as first written, so callers never rewrite it. reports=False leaves report.html
+    and results.json to the caller (write_reports)."""
     import pytest
 
     out_dir = Path(out_dir)
@@ -107,9 +113,7 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
     if not Path(submission).is_dir():
         results = crashed_results(edition, f"no submission folder at {submission}", submission,
                                   visibility, quick)
-        (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
-        write_reports(out_dir)
-        return results
+        return _record(out_dir, results, notes, fields, reports)
     args = pytest_args(Path(submission).resolve(), results_path, visibility=visibility, quick=quick,
                        data_dir=data_dir, edition=edition, jobs=jobs, seed=seed, select=select)
     with open(out_dir / "pytest.log", "w") as log:
@@ -136,20 +140,31 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
     results.setdefault("timings", {})["wall_seconds"] = round(time.time() - start, 3)
     results["jobs"] = jobs
     results["pytest_args"] = args
-    (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
     results_path.unlink(missing_ok=True)
-    write_reports(out_dir)
+    return _record(out_dir, results, notes, fields, reports)
+
+
+def _record(out_dir: Path, results: dict, notes, fields: dict | None, reports: bool) -> dict:
+    results["notes"] = [*notes, *results.get("notes", [])]
+    results.update(fields or {})
+    (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+    if reports:
+        write_reports(out_dir)
     return results
 
 
-def write_reports(out_dir: Path) -> None:
-    """report.html and results.json beside grade.json; the grade stands even if they fail."""
+def write_reports(out_dir: Path) -> str | None:
+    """report.html and results.json beside grade.json; the grade stands even if they fail.
+    Returns what went wrong, or None."""
     from graders import report
     try:
         report.write_outputs(out_dir)
     except Exception as err:  # noqa: BLE001 -- a report bug must not lose a grade
-        print(f"hw5grade: the report could not be written ({type(err).__name__}: {err}); "
+        problem = f"{type(err).__name__}: {err}"
+        print(f"hw5grade: the report could not be written ({problem}); "
               f"grade.json is complete, `hw5grade report {out_dir}` retries", file=sys.stderr)
+        return problem
+    return None
 
 
 def _fmt(x) -> str:
