@@ -162,7 +162,7 @@ def find_submission(folder: Path):
     return ingest.Submission("submission", folder, "folder")
 
 
-def grade_args(python_folder: Path, out: Path, extra: str) -> argparse.Namespace:
+def grade_args(submission: Path, out: Path, extra: str) -> argparse.Namespace:
     """The options of `hw5grade grade`, with the staff's extra ones; every visibility."""
     from graders import grade
     parser = argparse.ArgumentParser(prog="run_autograder")
@@ -171,14 +171,7 @@ def grade_args(python_folder: Path, out: Path, extra: str) -> argparse.Namespace
     if not any(a in ("-n", "--jobs") or a.startswith("--jobs=") for a in extra_args):
         # run_q3 and run_q5 then train side by side
         extra_args += ["-n", str(min(2, os.cpu_count() or 1))]
-    return parser.parse_args([str(python_folder), "--out", str(out), *extra_args])
-
-
-def not_gradable(message: str, seconds: float) -> dict:
-    """Gradescope's document for an upload that holds nothing to grade (the student's to fix)."""
-    return {"score": 0, "execution_time": int(round(seconds)), "output_format": "text",
-            "output": f"Your submission could not be graded: {message}", "tests": [],
-            "stdout_visibility": "hidden"}
+    return parser.parse_args([str(submission), "--out", str(out), *extra_args])
 
 
 def gradescope_main(root: str | Path | None = None) -> int:
@@ -201,20 +194,24 @@ def gradescope_main(root: str | Path | None = None) -> int:
 
 def _grade(root: Path, extra: str, start: float) -> dict:
     from graders import grade, gradescope, ingest, sandbox
+    # grade.json, pytest.log and figures stay beside results.json for the staff (Gradescope
+    # reads results.json only)
+    args = grade_args(root / "submission", root / "results" / "hw5grade", extra)
     with tempfile.TemporaryDirectory(prefix="hw5grade-") as work:
         try:
             prepared = ingest.prepare(find_submission(root / "submission"), Path(work) / "submissions")
         except ingest.IngestError as err:
-            return not_gradable(err.message, time.time() - start)
+            # the upload holds nothing to grade: the student's to fix, said as the batch says it
+            results = grade.crashed_results(args.edition, err.message, args.submission, "all", args.quick,
+                                            cause=grade.SUBMISSION)
+            results["timings"] = {"wall_seconds": time.time() - start}
+            return gradescope.results_json(results)
         # the sandbox falls back to no isolation exactly when bubblewrap cannot run here
         problem = sandbox.bwrap_problem()
         notes = list(prepared.notes) + ([f"this Gradescope container cannot run bubblewrap ({problem}), "
                                          "so the submission ran without isolation"] if problem else [])
-        # grade.json, pytest.log and figures stay beside results.json for the staff (Gradescope
-        # reads results.json only)
-        args = grade_args(prepared.folder, root / "results" / "hw5grade", extra)
         print(f"grading {prepared.folder}: visibility all, jobs {args.jobs}, extra options: {extra or 'none'}")
-        results = grade.run(args.submission, args.out, visibility="all", quick=args.quick,
+        results = grade.run(prepared.folder, args.out, visibility="all", quick=args.quick,
                             data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
                             select=args.select, notes=notes)
     print(grade.format_table(results))

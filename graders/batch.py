@@ -161,8 +161,8 @@ def grade_job(sub, out_root: str, options: Options, grading: str, force: bool = 
         try:
             prepared = ingest.prepare(sub, Path(work))
         except ingest.IngestError as err:
-            return finish(out, failed_results(sub, options, f"this submission cannot be graded: {err}",
-                                              ingest_error=True), "ingest-error")
+            return finish(out, failed_results(sub, options, str(err), cause=grade.SUBMISSION),
+                          "ingest-error")
         hashes = {"submission": content_hash(tree_files(prepared.folder)), "grading": grading}
         if not force and (out / "grade.json").is_file() and stored_hashes(out) == hashes:
             return finish(out, json.loads((out / "grade.json").read_text()), "unchanged", rewrite=False)
@@ -183,12 +183,11 @@ def stamp(sub) -> dict:
     return {"submission": str(sub.path), "batch": {"name": sub.name, "kind": getattr(sub, "kind", None)}}
 
 
-def failed_results(sub, options: Options, reason: str, ingest_error: bool = False) -> dict:
+def failed_results(sub, options: Options, reason: str, cause: str = "grader") -> dict:
     """A document for a submission that was not graded, saying why (nothing is awarded)."""
     from graders import grade
-    results = grade.crashed_results(options.edition, reason, sub.path, options.visibility, options.quick)
-    if ingest_error:
-        results["notes"] = [reason]
+    results = grade.crashed_results(options.edition, reason, sub.path, options.visibility, options.quick,
+                                    cause=cause)
     results.update(stamp(sub))
     return results
 

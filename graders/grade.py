@@ -75,21 +75,29 @@ def pytest_args(submission, results_path, *, visibility, quick, data_dir, editio
     return args
 
 
-def crashed_results(edition: str, reason: str, submission, visibility: str, quick: bool) -> dict:
-    """A results document for a run in which pytest itself failed: nothing is awarded."""
+# why nothing was graded: the harness failed (not the student's doing), or the submission could
+# not be read at all (a broken zip, a notebook that is not one: the student's to fix)
+GRADER, SUBMISSION = "grader", "submission"
+
+
+def crashed_results(edition: str, reason: str, submission, visibility: str, quick: bool,
+                    cause: str = GRADER) -> dict:
+    """A results document for a run that graded nothing (see GRADER, SUBMISSION): nothing is awarded."""
     try:
         rubric = rubric_mod.load(edition)
         scored = rubric.score([])
         for entry in scored["questions"].values():
             if entry["kind"] == "auto":
-                entry["status"] = "not graded: the grader failed"
+                entry["status"] = ("not graded: the grader failed" if cause == GRADER
+                                   else "not graded: the submission could not be read")
         scored["not_graded_by_this_version"] = []
     except Exception as err:  # noqa: BLE001 -- even a broken rubric must give a document
         scored = {"score": 0.0, "max_score": 0.0, "questions": {}, "rubric_error": str(err)}
     return {"edition": edition, "submission": str(submission), "visibility": visibility,
             "quick": quick, "isolation": "unknown", **scored, "checks": [],
-            "error": reason, "notes": ["the grader failed before it could score this submission; "
-                                       "this is not your fault, please tell the course staff"],
+            "error": reason, "error_cause": cause,
+            "notes": ["the grader failed before it could score this submission; this is not your "
+                      "fault, please tell the course staff"] if cause == GRADER else [reason],
             "libraries": plugin.library_versions()}
 
 

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from . import messages
+from .grade import SUBMISSION
 from .rubric import NOT_RUN_COUNTED, PASSED
 
 # Rubric visibility -> Gradescope's. A hidden check compares with the staff solution, so its
@@ -132,7 +133,10 @@ def _num(x: float) -> str:
 def _summary(results: dict, score: float) -> str:
     questions = results.get("questions", {})
     lines = []
-    if results.get("error"):
+    if results.get("error") and results.get("error_cause") == SUBMISSION:
+        lines += [f"Your submission could not be graded: {results['error']}",
+                  "Nothing in it could be run, so no points are awarded; fix this and submit again.", ""]
+    elif results.get("error"):
         lines += [f"The grader failed before it could score this submission: {results['error']}",
                   "No points are awarded by this run; this is not your fault. "
                   "Please tell the course staff, who will grade it again.", ""]

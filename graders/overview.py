@@ -54,7 +54,8 @@ def submission_row(name: str, results: dict | None, problem: str, report_exists:
         if isinstance(entry, dict) and entry.get("score") is not None:
             row["questions"][qid] = entry
     if results.get("error"):
-        row.update(label="grader failed", css="bad", sort=-1, error=report.clip(results["error"], 3, 1, 400))
+        row.update(label="could not be graded" if report.unreadable(results) else "grader failed",
+                   css="bad", sort=-1, error=report.clip(results["error"], 3, 1, 400))
     else:
         label = f"{problems} check(s) failed" if problems else "every check passed"
         if hidden:

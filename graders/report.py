@@ -133,6 +133,12 @@ def load_results(out_dir) -> dict:
     return results
 
 
+def unreadable(results: dict) -> bool:
+    """True when nothing was graded because the submission itself could not be read."""
+    from graders.grade import SUBMISSION
+    return bool(results.get("error")) and results.get("error_cause") == SUBMISSION
+
+
 def hidden_not_run(results: dict) -> list[dict]:
     return [c for c in results.get("checks", [])
             if isinstance(c, dict) and (c.get("status") == "hidden-not-run" or c.get("not_run") == "hidden")]
@@ -353,7 +359,9 @@ def summary(results: dict, checks: list[dict]) -> dict:
     problems = sum(counts[s] for s in PROBLEMS)
     skipped = f" ({counts['skipped']} skipped)" if counts["skipped"] else ""
     public_run = results.get("visibility") == "public"
-    if results.get("error"):
+    if unreadable(results):
+        verdict = "This submission could not be graded: nothing in it could be run."
+    elif results.get("error"):
         verdict = "The grader failed before it could finish: this is not a grade."
     elif hidden:
         verdict = (f"{counts['passed']} of {ran} checks that ran passed{skipped}; {len(hidden)} hidden check(s) "
@@ -401,6 +409,7 @@ def view_model(results: dict, out_dir) -> dict:
         "results": {k: results.get(k) for k in ("edition", "submission", "visibility", "quick",
                                                "isolation", "jobs")},
         "error": clip(results.get("error") or ""),
+        "unreadable": unreadable(results),
         "summary": summary(results, checks),
         "auto": [q for q in questions if q["kind"] not in ("hand",) and q["score"] is not None],
         "hand": [q for q in questions if q["kind"] == "hand"],

@@ -175,3 +175,17 @@ def test_a_broken_grade_json_is_a_clear_error(tmp_path):
     write(tmp_path, "[1, 2]")
     with pytest.raises(report.ReportError, match="not a results document"):
         report.write_outputs(tmp_path)
+
+
+def test_a_submission_that_cannot_be_read_is_told_to_fix_it_not_that_the_grader_failed(tmp_path):
+    unreadable = grade.crashed_results("2022", "alice.zip is not a readable zip archive", "/subs/alice.zip",
+                                       "all", False, cause=grade.SUBMISSION)
+    write(tmp_path / "alice", unreadable)
+    written = report.write_outputs(tmp_path / "alice")
+    html = written["report"].read_text()
+    assert "This submission could not be graded" in html and "not a readable zip" in html
+    assert "not your fault" not in html
+    assert json.loads(written["results"].read_text())["output"].startswith("Your submission could not be graded")
+    # the harness's own failure still says it is not the student's
+    write(tmp_path / "bob", grade.crashed_results("2022", "pytest failed: boom", "/subs/bob", "all", False))
+    assert "not your fault" in report.write_outputs(tmp_path / "bob")["report"].read_text()
