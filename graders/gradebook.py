@@ -8,10 +8,9 @@ per hand-graded question for the TAs to fill in, then the row's status and error
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-from . import rubric as rubric_mod
+from . import report, rubric as rubric_mod
 
 SUBMISSION, AUTO_TOTAL, AUTO_MAX, STATUS, ERROR = "submission", "auto total", "auto max", "status", "error"
 DEFAULT_EDITION = "2022"
@@ -28,21 +27,7 @@ def columns(edition: str = DEFAULT_EDITION) -> list[str]:
 
 def _num(x) -> str:
     """A score as a spreadsheet reads it: 2.1429, 3, never 2.1428999999999998."""
-    if x is None:
-        return ""
-    return f"{round(float(x), 4):.4f}".rstrip("0").rstrip(".")
-
-
-def _load(path: Path) -> tuple[dict | None, str]:
-    if not path.exists():
-        return None, "no grade.json (not graded yet, or the job died before writing it)"
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        return None, f"grade.json is unreadable ({err})"
-    if not isinstance(results, dict):
-        return None, "grade.json does not hold a results document"
-    return results, ""
+    return "" if x is None else report.fmt_number(x, 4)
 
 
 def _status(results: dict | None, problem: str) -> str:
@@ -70,12 +55,10 @@ def _row(name: str, results: dict | None, problem: str, cols: list[str]) -> dict
     return row
 
 
-def rows(batch_dir, names=None) -> list[dict]:
-    """One row per submission of batch_dir (every subfolder holding grade.json by default)."""
-    batch_dir = Path(batch_dir)
-    if names is None:
-        names = sorted(p.parent.name for p in batch_dir.glob("*/grade.json"))
-    loaded = [(name, *_load(batch_dir / name / "grade.json")) for name in names]
+def rows(batch_dir, names=None, loaded=None) -> list[dict]:
+    """One row per submission of batch_dir (every subfolder holding grade.json by default);
+    `loaded` is report.load_batch's result when the caller has read the documents already."""
+    loaded = report.load_batch(batch_dir, names) if loaded is None else loaded
     edition = next((r.get("edition") for _, r, _ in loaded if r and r.get("edition")), DEFAULT_EDITION)
     try:
         cols = columns(str(edition))

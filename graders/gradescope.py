@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from . import messages
+from .report import fmt_number
 from .grade import SUBMISSION
 from .rubric import NOT_RUN_COUNTED, PASSED
 
@@ -126,10 +127,6 @@ def _tests(results: dict) -> list[dict]:
     return tests
 
 
-def _num(x: float) -> str:
-    return f"{round(float(x), 4):.4f}".rstrip("0").rstrip(".")
-
-
 def _summary(results: dict, score: float) -> str:
     questions = results.get("questions", {})
     lines = []
@@ -141,7 +138,7 @@ def _summary(results: dict, score: float) -> str:
                   "No points are awarded by this run; this is not your fault. "
                   "Please tell the course staff, who will grade it again.", ""]
     else:
-        lines.append(f"Score: {_num(score)} of {_num(results.get('max_score', 0))} points "
+        lines.append(f"Score: {fmt_number(score, 4)} of {fmt_number(results.get('max_score', 0), 4)} points "
                      "for the auto-graded checks that ran.")
     left_out: dict[str, int] = {}
     for check in results.get("checks", []):
@@ -155,9 +152,9 @@ def _summary(results: dict, score: float) -> str:
     lines.append(f"Isolation: {results.get('isolation', 'unknown')}")
     hand = [(qid, q) for qid, q in questions.items() if q.get("kind") == "hand"]
     if hand:
-        lines.append(f"Graded by hand, not in this score ({_num(sum(q.get('max_score', 0) for _, q in hand))} "
+        lines.append(f"Graded by hand, not in this score ({fmt_number(sum(q.get('max_score', 0) for _, q in hand), 4)} "
                      "points):")
-        lines += [f"  {qid} {q.get('title', '')} ({_num(q.get('max_score', 0))})" for qid, q in hand]
+        lines += [f"  {qid} {q.get('title', '')} ({fmt_number(q.get('max_score', 0), 4)})" for qid, q in hand]
     later = results.get("not_graded_by_this_version") or []
     if later:
         lines.append("Not graded by this version of the grader:")
@@ -200,14 +197,15 @@ def results_json(results: dict) -> dict:
     }
 
 
-def write(out_dir) -> Path:
-    """out_dir/results.json from out_dir/grade.json; returns its path."""
+def write(out_dir, results: dict | None = None) -> Path:
+    """out_dir/results.json from results (default: out_dir/grade.json); returns its path."""
     out_dir = Path(out_dir)
-    try:
-        results = json.loads((out_dir / "grade.json").read_text())
-    except (OSError, ValueError) as err:
-        # Gradescope shows "failed to execute" without a results.json; say what went wrong instead
-        results = {"error": f"grade.json could not be read ({err})"}
+    if results is None:
+        try:
+            results = json.loads((out_dir / "grade.json").read_text())
+        except (OSError, ValueError) as err:
+            # Gradescope shows "failed to execute" without a results.json; say what went wrong instead
+            results = {"error": f"grade.json could not be read ({err})"}
     path = out_dir / "results.json"
     path.write_text(json.dumps(results_json(results), indent=1))
     return path

@@ -31,13 +31,6 @@ def normalise(message: str) -> str:
     return report.clip(" ".join(text.split()), 1, 0, 300)
 
 
-def _load(batch_dir: Path, name: str) -> tuple[dict | None, str]:
-    try:
-        return report.load_results(batch_dir / name), ""
-    except report.ReportError as err:
-        return None, str(err).replace(str(batch_dir / name) + "/", "")
-
-
 def submission_row(name: str, results: dict | None, problem: str, report_exists: bool) -> dict:
     row = {"name": name, "href": f"{quote(name)}/report.html" if report_exists else None,
            "score": None, "max_score": None, "percent": None, "questions": {}, "error": problem}
@@ -120,14 +113,12 @@ def common_failures(loaded: list[tuple[str, dict | None]]) -> list[dict]:
 
 def write_batch(batch_dir, names=None) -> dict[str, Path]:
     """batch_dir/index.html and batch_dir/grades.csv from batch_dir/<name>/grade.json."""
+    from graders import gradebook
     batch_dir = Path(batch_dir)
-    if names is None:
-        names = sorted(p.parent.name for p in batch_dir.glob("*/grade.json"))
-    loaded, rows = [], []
-    for name in names:
-        results, problem = _load(batch_dir, name)
-        loaded.append((name, results))
-        rows.append(submission_row(name, results, problem, (batch_dir / name / "report.html").is_file()))
+    documents = report.load_batch(batch_dir, names)
+    loaded = [(name, results) for name, results, _ in documents]
+    rows = [submission_row(name, results, problem, (batch_dir / name / "report.html").is_file())
+            for name, results, problem in documents]
     titles: dict[str, str] = {}
     for _, results in loaded:
         for qid, entry in (results or {}).get("questions", {}).items():
@@ -144,9 +135,5 @@ def write_batch(batch_dir, names=None) -> dict[str, Path]:
         failures=common_failures(loaded))
     written = {"index": batch_dir / "index.html"}
     written["index"].write_text(page, encoding="utf-8")
-    try:
-        from graders import gradebook
-    except ImportError:  # the CSV is an extra of the page; the page stands alone
-        return written
-    written["csv"] = gradebook.write_csv(gradebook.rows(batch_dir, names), batch_dir / "grades.csv")
+    written["csv"] = gradebook.write_csv(gradebook.rows(batch_dir, loaded=documents), batch_dir / "grades.csv")
     return written

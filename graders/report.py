@@ -119,18 +119,34 @@ def load_results(out_dir) -> dict:
     try:
         results = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ReportError(f"{path}: no such file") from None
+        raise ReportError(f"no grade.json in {path.parent} (not graded yet, or the job died before "
+                          "writing it)") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ReportError(f"{path}: cannot be read ({err})") from None
+        raise ReportError(f"{path} is unreadable ({err})") from None
     except ValueError as err:
-        raise ReportError(f"{path}: not valid JSON ({err})") from None
+        raise ReportError(f"{path} is unreadable: not valid JSON ({err})") from None
     if not isinstance(results, dict):
-        raise ReportError(f"{path}: not a results document (a JSON object is expected, "
+        raise ReportError(f"{path} is unreadable: not a results document (a JSON object is expected, "
                           f"found {type(results).__name__})")
     if not isinstance(results.get("checks", []), list) or not isinstance(results.get("questions", {}), dict):
-        raise ReportError(f"{path}: not a results document ('checks' must be a list and "
+        raise ReportError(f"{path} is unreadable: not a results document ('checks' must be a list and "
                           f"'questions' an object)")
     return results
+
+
+def load_batch(batch_dir, names=None) -> list[tuple[str, dict | None, str]]:
+    """(name, results or None, why not) for each submission of a batch folder, read once for
+    the overview and the gradebook; names default to every subfolder holding grade.json."""
+    batch_dir = Path(batch_dir)
+    if names is None:
+        names = sorted(p.parent.name for p in batch_dir.glob("*/grade.json"))
+    loaded = []
+    for name in names:
+        try:
+            loaded.append((name, load_results(batch_dir / name), ""))
+        except ReportError as err:
+            loaded.append((name, None, str(err).replace(f"{batch_dir / name}/", "")))
+    return loaded
 
 
 def unreadable(results: dict) -> bool:
@@ -428,14 +444,10 @@ def write_outputs(out_dir) -> dict[str, Path]:
     """From out_dir/grade.json: out_dir/report.html and (with graders.gradescope) results.json."""
     out_dir = Path(out_dir)
     results = load_results(out_dir)
+    from graders import gradescope
     written = {"report": out_dir / "report.html"}
     written["report"].write_text(render_report(results, out_dir), encoding="utf-8")
-    try:
-        from graders import gradescope
-    except ImportError:  # the Gradescope export is optional for a local report
-        return written
-    written["results"] = out_dir / "results.json"
-    written["results"].write_text(json.dumps(gradescope.results_json(results), indent=1))
+    written["results"] = gradescope.write(out_dir, results)
     return written
 
 

@@ -161,10 +161,6 @@ def test_write_outputs_returns_what_it_wrote(tmp_path):
     write(tmp_path, typical())
     written = report.write_outputs(tmp_path)
     assert written["report"] == tmp_path / "report.html" and written["report"].stat().st_size > 0
-    try:
-        from graders import gradescope  # noqa: F401  -- the export lands in its own module
-    except ImportError:
-        pytest.skip("graders.gradescope is not there: no results.json to check")
     assert json.loads(written["results"].read_text())["tests"]
 
 
