@@ -92,12 +92,15 @@ def boxes_overlay(photo_path: Path, truth: np.ndarray, boxes: np.ndarray, matche
     width = max(1, round(size[0] / 450))
     left, right = small.copy(), small.copy()
     _outline(left, truth, scale, COLOURS["truth"], width)
-    found = {i for i, _, _ in matches}
-    seen = {j for _, j, _ in matches}
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-    _outline(right, [b for i, b in enumerate(boxes) if i not in found], scale, COLOURS["false"], width)
-    _outline(right, [b for i, b in enumerate(boxes) if i in found], scale, COLOURS["matched"], width)
-    _outline(right, [b for j, b in enumerate(truth) if j not in seen], scale, COLOURS["missed"], width + 1)
+    truth = np.asarray(truth, dtype=float).reshape(-1, 4)
+    found = np.zeros(len(boxes), dtype=bool)
+    seen = np.zeros(len(truth), dtype=bool)
+    found[[i for i, _, _ in matches]] = True
+    seen[[j for _, j, _ in matches]] = True
+    _outline(right, boxes[~found], scale, COLOURS["false"], width)
+    _outline(right, boxes[found], scale, COLOURS["matched"], width)
+    _outline(right, truth[~seen], scale, COLOURS["missed"], width + 1)
     gap = np.full((size[1], 12, 3), 255, np.uint8)
     return encode(np.concatenate([left, gap, right], axis=1), "jpeg")
 

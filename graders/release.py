@@ -257,7 +257,8 @@ def generated_files(edition: str = "2022") -> dict[str, str]:
     rubric = rubric_mod.load(edition)
     declared = {f"graders/suites/{DECLARED_PREFIX}{suite.name}": declare_hidden(suite)
                 for suite in hidden_suites()}
-    public = [p.read_text() for p in SUITES.glob("*.py") if p not in hidden_suites()]
+    hidden = set(hidden_suites())
+    public = [p.read_text() for p in SUITES.glob("*.py") if p not in hidden]
     checked = _checked_questions(public + list(declared.values()))
 
     def graded_by(q) -> str:

@@ -281,11 +281,11 @@ def check_view(check: dict, pictures: Pictures) -> dict:
     status = status_of(check)
     label, icon, css = STATUSES[status]
     data = check.get("data") if isinstance(check.get("data"), dict) else {}
+    # a parametrised check's case (the photo, say): its description is the same for all cases
+    case = re.search(r"\[(.*)\]$", str(check.get("name", "")))
     view = {
         "name": str(check.get("name") or check.get("nodeid") or "?"),
-        # a parametrised check's case (the photo, say): its description is the same for all cases
-        "case": clip(re.search(r"\[(.*)\]$", str(check.get("name", ""))).group(1), 1, 0, 80)
-        if re.search(r"\[(.*)\]$", str(check.get("name", ""))) else "",
+        "case": clip(case.group(1), 1, 0, 80) if case else "",
         "nodeid": str(check.get("nodeid", "")),
         "description": clip(check.get("description") or check.get("name") or "", 3, 0, 600),
         "status": status, "label": label, "icon": icon, "css": css,

@@ -6,7 +6,6 @@ grader's own forward pass (graders.evaluation) on the validation and test sets t
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 

@@ -144,6 +144,11 @@ class Detection:
     overlay: bytes | None = None            # the report's picture of the boxes (JPEG)
     swapped_recall: float = 0.0             # the boxes read as [x1, y1, x2, y2]
 
+    @property
+    def looks_swapped(self) -> bool:
+        """Read as [x1, y1, x2, y2], the boxes find clearly more characters."""
+        return self.swapped_recall >= max(0.5, self.recall + 0.25)
+
 
 def time_budget(question, size) -> float:
     """Seconds for one call: the question's call budget, more for photos above a few megapixels."""
@@ -279,7 +284,7 @@ def read_boxes(value) -> tuple[np.ndarray | None, CheckFailure | None]:
 def boxes_inside(found: Detection, size) -> CheckFailure | None:
     """[y1, x1, y2, x2] with y1 < y2, x1 < x2, inside the image (y2, x2 exclusive, as bbox)."""
     b, (H, W) = found.boxes, size
-    if found.swapped_recall >= max(0.5, found.recall + 0.25):
+    if found.looks_swapped:
         return Failure(f"your boxes look like [x1, y1, x2, y2]: read that way they find "
                        f"{found.swapped_recall:.0%} of the characters of {found.name}, read as "
                        f"[y1, x1, y2, x2] only {found.recall:.0%}",
@@ -415,7 +420,7 @@ def _areas(b) -> np.ndarray:
 
 
 def recall_hint(found: Detection, boxes, truth) -> str:
-    if found.swapped_recall >= max(0.5, found.recall + 0.25):
+    if found.looks_swapped:
         return "your boxes look like [x1, y1, x2, y2]; rows (y) come first"
     if len(boxes) == 0:
         return "no boxes at all: check the threshold (ink is darker than the paper) and the size filter"
@@ -448,10 +453,11 @@ def merged_hint(boxes, truth) -> str:
 
 
 def precision_hint(found: Detection, boxes, truth) -> str:
-    if found.swapped_recall >= max(0.5, found.recall + 0.25):
+    if found.looks_swapped:
         return "your boxes look like [x1, y1, x2, y2]; rows (y) come first"
-    if len(boxes) <= 5 * len(truth) and merged_hint(boxes, truth):
-        return merged_hint(boxes, truth)
+    merged = merged_hint(boxes, truth) if len(boxes) <= 5 * len(truth) else ""
+    if merged:
+        return merged
     typical = float(np.median(_areas(truth)))
     if (_areas(boxes) < 0.1 * typical).sum() >= 0.5 * (len(boxes) - found.matched):
         return ("most of the extra boxes are tiny (specks, paper texture, JPEG noise): skip regions much "

@@ -20,7 +20,6 @@ import pytest
 
 from graders import artifacts, evaluation, messages, numerics
 from graders.messages import Failure, describe
-from graders.artifacts import save_figures
 from graders.suites.q3_training import script_failure
 
 pytestmark = pytest.mark.xdist_group("q5")
@@ -234,7 +233,7 @@ def test_q5_loss_falls(q5_run, question, record_property):
 @pytest.mark.rubric("Q5.2")
 def test_q5_plots_shown(q5_run, pytestconfig, record_property):
     """run_q5.py shows its plots (the training loss curve, validation images and reconstructions)"""
-    if save_figures(pytestconfig, record_property, "run_q5", q5_run.outcome.figures) == 0:
+    if artifacts.save_figures(pytestconfig, record_property, "run_q5", q5_run.outcome.figures) == 0:
         raise Failure("run_q5.py showed no figure", expected="at least 1 figure (plt.show())", actual="0 figures",
                       hint="plot the training loss over the epochs and call plt.show()")
 
