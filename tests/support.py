@@ -43,11 +43,16 @@ def run_script(python_dir: Path, script: str, timeout: float = 900) -> subproces
                           capture_output=True, text=True)
 
 
+def hw5grade(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`hw5grade ARGS` in a fresh interpreter, as a TA runs it, from this checkout."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "graders.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=timeout)
+
+
 def grade_cli(python_dir: Path, out: Path, *options: str, timeout: float = 900) -> dict:
     """`hw5grade grade` in a fresh interpreter, as a TA runs it; returns grade.json."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(python_dir), "--out", str(out),
-                           *options], capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+    proc = hw5grade("grade", python_dir, "--out", out, *options, timeout=timeout)
     assert (out / "grade.json").exists(), proc.stdout + proc.stderr
     results = json.loads((out / "grade.json").read_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr

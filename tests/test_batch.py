@@ -9,14 +9,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import build_submission
 from graders import batch, grade
-from support import REPO
+from support import REPO, hw5grade
 
 SELECT = ("--quick", "-k", "q2_network or static_checks")
 WRONG = ("softmax_mutates", "removed_np_float")
@@ -24,10 +23,7 @@ WRONG = ("softmax_mutates", "removed_np_float")
 
 def batch_cli(subs: Path, out: Path, *options: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """`hw5grade batch` in a fresh interpreter, as a TA runs it."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "graders.cli", "batch", str(subs), "--out", str(out),
-                           *SELECT, *options], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=timeout)
+    return hw5grade("batch", subs, "--out", out, *SELECT, *options, timeout=timeout)
 
 
 def grades(out: Path, names) -> dict[str, dict]:

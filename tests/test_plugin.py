@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from graders import grade, messages, rubric, static
+from support import REPO, hw5grade
 
-REPO = Path(__file__).resolve().parent.parent
 HANDOUT_2022 = next((REPO.parent / "shared" / "seeds").glob("001_*.txt"), None) \
     if (REPO.parent / "shared" / "seeds").is_dir() else None
 
@@ -166,10 +166,7 @@ def test_all_visibility_runs_hidden_checks(tmp_path):
 
 
 def test_grade_json_is_written_when_pytest_fails(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(REPO / "reference" / "python"),
-                           "--out", str(tmp_path), "--edition", "1999"],
-                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    proc = hw5grade("grade", REPO / "reference" / "python", "--out", tmp_path, "--edition", "1999", timeout=120)
     assert proc.returncode == 2
     results = json.loads((tmp_path / "grade.json").read_text())
     assert results["error"] and results["score"] == 0 and results["checks"] == []

@@ -1,6 +1,5 @@
 """The student tree is generated from the reference and nothing of a solution leaks into it."""
 import ast
-from pathlib import Path
 
 import pytest
 
