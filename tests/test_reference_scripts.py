@@ -52,6 +52,7 @@ def test_run_q5_autoencoder_psnr_is_about_15(reference_tree):
     done = run_script(reference_tree, "run_q5.py")
     assert done.returncode == 0, done.stderr
     psnr = _number_after("Average validation PSNR", done.stdout)
-    assert 14 <= psnr <= 16.5, f"PSNR {psnr}"
+    # the handout's "about 15"; real submissions report 13.5-16.1 on the real data
+    assert 13.5 <= psnr <= 16.5, f"PSNR {psnr}"
     losses = [float(v) for v in re.findall(r"loss: ([0-9.]+)", done.stdout)]
     assert losses[-1] < 0.7 * losses[0], "the autoencoder's loss hardly fell"
