@@ -15,7 +15,14 @@ code ran (grade.json timings.student_seconds: the sandbox's own sum of its calls
 elapsed; a script's elapsed includes its worker's start-up, a call's does not). It is split into
 what pytest and the checks add (grade.run's wall minus student seconds: session start,
 collection, sandbox start-ups, the trusted side's evaluations) and what the batch adds around
-grade.run (process pool, ingest, hashing, reports). Not a test: figures depend on the machine.
+grade.run (process pool, ingest, hashing, reports).
+
+A batch of 8 pays once for what a course's batch of hundreds pays once too: the pool's processes
+start and import the libraries (a few seconds). So the -j 1 batch is timed again with each
+submission twice (16), and the marginal cost of a submission, (wall(16) - wall(8)) / 8, is
+printed beside the average: the marginal overhead is what each further submission costs beyond
+its own code, the difference is the batch's fixed start-up. Not a test: figures depend on the
+machine, and two idle cores are assumed.
 """
 from __future__ import annotations
 
@@ -37,10 +44,12 @@ WRONG = ("softmax_mutates", "removed_np_float", "bias_2d", "transposed_grad", "b
          "bw_inverted", "loss_mean")
 
 
-def make_batch(root: Path) -> Path:
-    build_submission(root / "reference")
-    for name in WRONG:
-        build_submission(root / name, REPO / "tests" / "wrong" / name)
+def make_batch(root: Path, copies: int = 1) -> Path:
+    for copy in range(copies):
+        suffix = f"_{copy + 1}" if copies > 1 else ""
+        build_submission(root / f"reference{suffix}")
+        for name in WRONG:
+            build_submission(root / f"{name}{suffix}", REPO / "tests" / "wrong" / name)
     return root
 
 
@@ -67,6 +76,10 @@ def main() -> None:
         n = len(list(subs.iterdir()))
         timed = {jobs: run(subs, Path(tmp) / f"out{jobs}", jobs, args.grade_jobs, args.select)
                  for jobs in args.jobs}
+        doubled = None
+        if 1 in timed and args.grade_jobs <= 1:
+            doubled = run(make_batch(Path(tmp) / "subs2", copies=2), Path(tmp) / "out1x2", 1,
+                          args.grade_jobs, args.select)
 
     print(f"{n} submissions, quick tier{f', -k {args.select!r}' if args.select else ''}, "
           f"{batch.cores()} cores")
@@ -86,6 +99,13 @@ def main() -> None:
         print(f"-j 1 per submission: batch wall {per_sub:.2f} s, student code {student:.2f} s, "
               f"overhead {per_sub - student:.2f} s (grade.run beyond student code "
               f"{graded - student:.2f} s + batch around grade.run {per_sub - graded:.2f} s)")
+        if doubled:
+            wall2, grades2 = doubled
+            marginal = (wall2 - wall) / n
+            student2 = statistics.mean(g["timings"]["student_seconds"] for g in grades2)
+            print(f"-j 1 marginal per submission ({2 * n} against {n}): {marginal:.2f} s, student "
+                  f"code {student2:.2f} s, marginal overhead {marginal - student2:.2f} s; the "
+                  f"batch's fixed start-up {wall - n * marginal:.1f} s")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 from dataclasses import dataclass
@@ -38,14 +39,37 @@ def parse(path: Path) -> ast.Module:
     return ast.parse(Path(path).read_bytes(), filename=str(path))
 
 
-def imported_modules(tree: ast.Module):
-    """(line, top-level module name) of every absolute import, wherever it appears."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                yield node.lineno, alias.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.lineno, node.module.split(".")[0]
+def _imports_of(node):
+    """(line, top-level module name) of an absolute import statement."""
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            yield node.lineno, alias.name.split(".")[0]
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        yield node.lineno, node.module.split(".")[0]
+
+
+@dataclass(frozen=True)
+class Scan:
+    imports: tuple       # (line, module) as imported_modules gives them
+    drift: tuple         # Findings of removed library names
+
+
+def scan(path: Path) -> Scan:
+    """What the import and drift checks read from one file, found in one walk of its tree
+    (both checks of a grade ask; the file is parsed and walked once). SyntaxError propagates."""
+    path = Path(path)
+    return _scan(path.read_bytes(), path.name)
+
+
+@functools.lru_cache(maxsize=32)
+def _scan(source: bytes, name: str) -> Scan:
+    imports, drift = [], []
+    for node in ast.walk(ast.parse(source, filename=name)):
+        imports.extend(_imports_of(node))
+        finding = _drift_of(node, name)
+        if finding:
+            drift.append(finding)
+    return Scan(tuple(imports), tuple(sorted(set(drift), key=lambda f: (f.file, f.line, f.text))))
 
 
 def forbidden_imports(python_dir: Path, files=STUDENT_FILES) -> list[Finding]:
@@ -58,11 +82,11 @@ def forbidden_imports(python_dir: Path, files=STUDENT_FILES) -> list[Finding]:
         if not path.exists():
             continue
         try:
-            tree = parse(path)
+            imports = scan(path).imports
         except SyntaxError:
             continue      # the import check reports syntax errors
         found += [Finding(name, line, f"imports {module}")
-                  for line, module in imported_modules(tree) if module not in allowed]
+                  for line, module in imports if module not in allowed]
     return found
 
 
@@ -118,33 +142,30 @@ NUMPY_NAMES = {"np", "numpy"}
 
 def drift_findings(path: Path) -> list[Finding]:
     """Uses of names that current NumPy / scikit-image removed, with the modern spelling."""
-    name = Path(path).name
-    found = []
-    for node in ast.walk(parse(path)):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in NUMPY_NAMES and node.attr in REMOVED_NUMPY_ALIASES):
-            found.append(Finding(name, node.lineno,
-                                 f"np.{node.attr} was removed in NumPy 1.24: use "
-                                 f"{REMOVED_NUMPY_ALIASES[node.attr]}"))
-        elif isinstance(node, ast.keyword) and node.arg in REMOVED_KEYWORDS:
-            found.append(Finding(name, getattr(node, "lineno", 0) or 0,
-                                 f"{node.arg}= : use {REMOVED_KEYWORDS[node.arg]}"))
-        elif isinstance(node, ast.Call) and _called_name(node) == "label" and any(
-                k.arg == "neighbors" for k in node.keywords):
-            found.append(Finding(name, node.lineno,
-                                 "label(neighbors=...) : use connectivity= (neighbors=4 is "
-                                 "connectivity=1, neighbors=8 is connectivity=2); neighbors= was "
-                                 "removed in scikit-image 0.18"))
-        else:
-            ident = (node.attr if isinstance(node, ast.Attribute)
-                     else node.id if isinstance(node, ast.Name)
-                     else None)
-            if ident is None and isinstance(node, ast.alias):
-                ident = node.name.split(".")[-1]
-            if ident in REMOVED_NAMES:
-                found.append(Finding(name, getattr(node, "lineno", 0) or 0,
-                                     f"{ident} : use {REMOVED_NAMES[ident]}"))
-    return sorted(set(found), key=lambda f: (f.file, f.line, f.text))
+    return list(scan(path).drift)
+
+
+def _drift_of(node, name: str) -> Finding | None:
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id in NUMPY_NAMES and node.attr in REMOVED_NUMPY_ALIASES):
+        return Finding(name, node.lineno, f"np.{node.attr} was removed in NumPy 1.24: use "
+                                          f"{REMOVED_NUMPY_ALIASES[node.attr]}")
+    if isinstance(node, ast.keyword) and node.arg in REMOVED_KEYWORDS:
+        return Finding(name, getattr(node, "lineno", 0) or 0,
+                       f"{node.arg}= : use {REMOVED_KEYWORDS[node.arg]}")
+    if isinstance(node, ast.Call) and _called_name(node) == "label" and any(
+            k.arg == "neighbors" for k in node.keywords):
+        return Finding(name, node.lineno,
+                       "label(neighbors=...) : use connectivity= (neighbors=4 is "
+                       "connectivity=1, neighbors=8 is connectivity=2); neighbors= was "
+                       "removed in scikit-image 0.18")
+    ident = (node.attr if isinstance(node, ast.Attribute)
+             else node.id if isinstance(node, ast.Name)
+             else node.name.split(".")[-1] if isinstance(node, ast.alias)
+             else None)
+    if ident in REMOVED_NAMES:
+        return Finding(name, getattr(node, "lineno", 0) or 0, f"{ident} : use {REMOVED_NAMES[ident]}")
+    return None
 
 
 def _called_name(call: ast.Call) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import grade, messages, rubric, static
+from graders import messages, rubric, static
 from support import REPO, hw5grade
 
 HANDOUT_2022 = next((REPO.parent / "shared" / "seeds").glob("001_*.txt"), None) \
@@ -84,7 +84,10 @@ def test_unmarked():
 
 def run_pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     (tmp_path / "test_suite.py").write_text(SUITE)
-    plugin = [] if grade._plugin_installed() else ["-p", "graders.plugin"]
+    # as grade.pytest_args loads them: the plugin by name, xdist only for -n
+    plugin = ["--disable-plugin-autoload", "-p", "graders.plugin"]
+    if "-n" in args:
+        plugin += ["-p", "xdist.plugin"]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "pytest", *plugin, "-p", "no:cacheprovider",
                            "--rootdir", str(tmp_path), str(tmp_path / "test_suite.py"), *args],
