@@ -43,7 +43,7 @@ FIXTURES = REPO / "fixtures"
 PUBLIC_MODULES = (
     "__init__", "cli", "grade", "plugin", "rubric", "messages", "calls", "sandbox", "worker",
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
-    "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook",
+    "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
 )
 PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py"),
                 "fixtures": ("annotations/*.json",)}
@@ -59,6 +59,7 @@ COMMON_LINES = {
     "for line in lines:",               # any loop over text lines (fixtures/pages.py)
     "y1, x1, y2, x2 = box",             # unpacking a regionprops box (fixtures/glyphs.py)
     "pre_act = X @ W + b",              # the handout's own formula, quoted in a check's hint
+    "with torch.no_grad():",            # any PyTorch inference (the worker's predictions, fixtures)
 }
 
 
@@ -152,6 +153,10 @@ dependencies = [
 {%- endfor %}
 ]
 
+[project.optional-dependencies]
+# the PyTorch part (Q6): `tox -e pytorch`
+torch = {{ torch | toml }}
+
 [project.scripts]
 hw5grade = "graders.cli:main"
 
@@ -176,7 +181,8 @@ envlist = feedback
 [testenv]
 package = editable
 setenv =
-    # some machines point pip at a local wheel folder; an empty value turns it off
+    # some machines point pip at a local wheel folder whose CPU-only torch breaks torchvision;
+    # an empty value turns the variable off (a pip.conf of yours still applies)
     PIP_FIND_LINKS =
     MPLBACKEND = Agg
 passenv =
@@ -191,6 +197,11 @@ commands = hw5grade grade {toxinidir} --visibility public --out {toxinidir}/feed
 [testenv:quick]
 description = the same in seconds: every public check except training
 commands = hw5grade grade {toxinidir} --visibility public --quick --out {toxinidir}/feedback {posargs}
+
+[testenv:pytorch]
+description = the PyTorch part (Q6) with its public checks; installs torch and torchvision
+extras = torch
+commands = hw5grade grade {toxinidir} --visibility public -k q6 --out {toxinidir}/feedback-pytorch {posargs}
 """
 
 README = """\
@@ -209,6 +220,14 @@ scripts yourself; the checks bring their own data.
 |---|---|
 | `tox -e quick` | every public check except training, in a minute |
 | `tox` | every public check, training included (a few minutes) |
+| `tox -e pytorch` | the PyTorch part (Q6): installs torch and torchvision (several GB) the first time |
+
+The PyTorch part (Q6, extra credit) is five scripts, `python/run_q6_1_1.py` ... `run_q6_2_1.py`.
+Each reads its data from `../data` as the stubs do, plots its training loss and accuracy with
+`plt.show()`, and saves its trained model with `torch.save(model.state_dict(), ...)` under the name
+the stub gives. The checks run each script once, then load the saved weights into the script's own
+model and measure its accuracy on images it never saw. Without a network they use small stand-in
+datasets and stand-in SqueezeNet weights made by the checks (the report says so).
 
 The first run installs the checks' dependencies into `.tox/` and builds their synthetic data
 (about a minute, cached in `~/.cache/hw5grade`). Each run prints a score table and writes
@@ -270,7 +289,8 @@ def generated_files(edition: str = "2022") -> dict[str, str]:
     files = {
         "pyproject.toml": render(PYPROJECT, version=project["version"],
                                  requires_python=project["requires-python"],
-                                 dependencies=project["dependencies"], package_data=PACKAGE_DATA),
+                                 dependencies=project["dependencies"], package_data=PACKAGE_DATA,
+                                 torch=project["optional-dependencies"]["torch"]),
         "tox.ini": TOX_INI,
         "README.md": render(README, title=rubric.title,
                             requires_python=project["requires-python"],

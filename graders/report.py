@@ -50,7 +50,8 @@ STATUSES = {
 }
 PROBLEMS = ("failed", "error", "timeout")
 PICTURE_KEYS = ("figures", "images", "overlays")
-SHOWN_ELSEWHERE = {*PICTURE_KEYS, "confusion_matrix", "confusion_labels", "most_confused", "lines", "output"}
+SHOWN_ELSEWHERE = {*PICTURE_KEYS, "confusion_matrix", "confusion_labels", "confusion_set", "most_confused",
+                   "lines", "output"}
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
@@ -246,7 +247,9 @@ def confusion_view(data: dict) -> dict | None:
                           "title": f"true {labels[i]}, read as {labels[j]}: {fmt_number(v)}"})
         rows.append({"label": labels[i], "cells": cells})
     confused = [c for c in data.get("most_confused") or [] if isinstance(c, list) and len(c) == 3][:10]
-    return {"labels": labels, "rows": rows, "most_confused": confused}
+    of = data.get("confusion_set")
+    return {"labels": labels, "rows": rows, "most_confused": confused,
+            "of": of if isinstance(of, str) else "the grader's data"}
 
 
 def _diff_segments(truth: str, read: str) -> tuple[list, list]:

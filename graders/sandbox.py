@@ -39,15 +39,20 @@ REPO = HERE.parent if (HERE.parent / "pyproject.toml").is_file() else None
 BOX_WORK = "/sandbox/work"
 BOX_LIB = "/sandbox/lib"
 BOX_MPL = "/sandbox/mplconfig"
+BOX_TORCH = "/sandbox/torch_home"
 LIB_FILES = {"worker.py": "worker.py", "protocol.py": "hw5sandbox_protocol.py",
              "capture_backend.py": "hw5sandbox_mplbackend.py"}
+# A torch sandbox's worker also installs the offline shim of torchvision's datasets.
+TORCH_LIB_FILES = {"offline_torch.py": "hw5sandbox_offline_torch.py"}
 # The few /etc files Python, the dynamic loader and matplotlib's fonts need.
 ETC_ALLOW = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alternatives",
              "passwd", "group", "nsswitch.conf", "mime.types")
 POLL = 0.05                 # seconds between checks of the worker's memory, processes and disk
 DISK_POLL = 0.2
+PSS_POLL = 0.25             # at most this often the costly proportional count (see _check_tree)
 NOT_ISOLATED = "none (local feedback)"
-WORKER_ERRORS = ("exception", "crashed", "import", "protocol")   # errors a worker may report itself
+# errors a worker may report itself; "refused": a follow-up the script's results cannot answer
+WORKER_ERRORS = ("exception", "crashed", "import", "protocol", "refused")
 
 # Seconds this process spent in sandbox calls and scripts (each Outcome's elapsed): the time
 # student code runs, which the batch benchmark subtracts to measure the harness's own overhead.
@@ -66,7 +71,7 @@ def _counted(method):
         global _student_seconds
         outcome = method(*args, **kwargs)
         with _student_lock:
-            _student_seconds += outcome.elapsed
+            _student_seconds += outcome.elapsed + sum(a.elapsed for a in getattr(outcome, "after", ()))
         return outcome
     return wrapper
 
@@ -115,6 +120,26 @@ class ScriptOutcome(Outcome):
     files: dict = field(default_factory=dict)
     figures: list = field(default_factory=list)
     stderr: str = ""
+    # per captured figure (same order as figures, also when its PNG failed): {"title", "axes":
+    # [{"title", "xlabel", "ylabel", "lines": [{"label", "y": [float, ...]}]}]}
+    figure_data: list = field(default_factory=list)
+    written: dict = field(default_factory=dict)     # name -> size of the files matching `written`
+    after: list = field(default_factory=list)       # an Outcome per follow-up request
+
+
+def predict_request(file: str, x, inputs: str) -> dict:
+    """A follow-up asking for the class indices the model saved in `file` gives the held-out
+    inputs x: inputs="nist" (rows of 1024 as in the .mat files) or "images" (uint8 N x H x W x 3).
+    Its Outcome's value: {"predictions": {preprocessing: int array}, "problems": {preprocessing:
+    why it failed}, "model": {"name", "type", "parameters", "repr"}}. Labels are never sent."""
+    if inputs not in ("nist", "images"):
+        raise ValueError(f"inputs must be 'nist' or 'images', not {inputs!r}")
+    return {"op": "predict", "file": str(file), "inputs": inputs, "x": x}
+
+
+def state_request(file: str) -> dict:
+    """A follow-up asking for the tensors saved in `file` as float32 arrays {name: array}."""
+    return {"op": "state", "file": str(file)}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -152,6 +177,19 @@ def resident_bytes(pids) -> int:
                 total += int(f.read().split()[1]) * _PAGE
         except (OSError, IndexError, ValueError):
             pass
+    return total
+
+
+def proportional_bytes(pids) -> int:
+    """Memory of the processes with shared pages split among their sharers (Linux PSS). Forked
+    children (DataLoader workers) share their parent's pages, which RSS counts in each of them."""
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) << 10 for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration, IndexError, ValueError):
+            total += resident_bytes([p])
     return total
 
 
@@ -390,6 +428,7 @@ class _Worker:
         self.box, self.limits = box, limits
         self.task = "the worker's start-up"      # what is running, for messages
         self.verdict: _Failure | None = None     # why the watcher stopped the worker
+        self._pss, self._pss_due = 0, 0.0
         self.marker = b"\x00hw5-end-" + secrets.token_hex(8).encode() + b"\x00"
         req_r, self.req_w = _pipe()
         self.resp_r, resp_w = _pipe()
@@ -398,7 +437,8 @@ class _Worker:
         # "box" names the sandbox in every worker's command line, so leftovers can be found.
         config = {"box": os.path.basename(box.root), "work": box.box_path("work/python"),
                   "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
-                  "limits": box.worker_limits(limits)}
+                  "limits": box.worker_limits(limits),
+                  "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None}
         argv = box.command(config, limits)
         try:
             self.proc = subprocess.Popen(
@@ -447,9 +487,16 @@ class _Worker:
         if len(tree) - own > limits.processes:
             return _Failure("crashed", f"{self.task} started more than {limits.processes} "
                                        "processes (a fork bomb?) and was stopped")
-        rss = resident_bytes(tree)
-        if self.box.isolation == "bubblewrap" and len(tree) > 1:
-            rss += _tmpfs_bytes(tree[1])     # bwrap's init, inside the sandbox's mounts
+        tmpfs = _tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
+        rss = resident_bytes(tree) + tmpfs   # tmpfs: bwrap's init, inside the sandbox's mounts
+        if rss > limits.memory_mb << 20:
+            # RSS overcounts forked children (torch's DataLoader workers count torch's pages
+            # again each); reading PSS takes milliseconds, so only near the limit, and not at
+            # every poll (the last count stands for a quarter second).
+            if time.monotonic() >= self._pss_due:
+                self._pss = proportional_bytes(tree) + tmpfs
+                self._pss_due = time.monotonic() + PSS_POLL
+            rss = self._pss
         if rss > limits.memory_mb << 20:
             return _Failure("memory", f"{self.task} used more than {limits.memory_mb} MB of "
                                       "memory and was stopped")
@@ -579,10 +626,11 @@ class Sandbox:
     """A private copy of one submission and the workers that run its code."""
 
     def __init__(self, python_dir, data_dir=None, images_dir=None, *, isolation="auto",
-                 limits=Limits(), given_files: dict[str, Path] | None = None, blas_threads=1):
+                 limits=Limits(), given_files: dict[str, Path] | None = None, blas_threads=1,
+                 torch_home=None):
         if isolation not in ("auto", "bubblewrap", "none"):
             raise ValueError(f"isolation must be 'auto', 'bubblewrap' or 'none', not {isolation!r}")
-        for folder in (python_dir, data_dir, images_dir):
+        for folder in (python_dir, data_dir, images_dir, torch_home):
             if folder is not None and not Path(folder).is_dir():
                 raise FileNotFoundError(f"no such folder: {folder}")
         problem = bwrap_problem() if isolation != "none" else "isolation='none' was requested"
@@ -593,6 +641,9 @@ class Sandbox:
         self.blas_threads = blas_threads
         self.data_dir = Path(data_dir).resolve() if data_dir else None
         self.images_dir = Path(images_dir).resolve() if images_dir else None
+        # A torch sandbox (Q6): TORCH_HOME read-only (pretrained weights without a network) and
+        # torchvision's datasets kept offline (graders/offline_torch.py).
+        self.torch_home = Path(torch_home).resolve() if torch_home else None
         self.root = tempfile.mkdtemp(prefix="hw5sandbox-")
         # The private copy goes at close(), or when the sandbox is dropped, or at exit.
         self._remove_root = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
@@ -622,7 +673,7 @@ class Sandbox:
             shutil.copyfile(source, target)
         lib = root / "lib"
         lib.mkdir()
-        for src, dst in LIB_FILES.items():
+        for src, dst in {**LIB_FILES, **(TORCH_LIB_FILES if self.torch_home else {})}.items():
             shutil.copyfile(HERE / src, lib / dst)
         for sub in ("tmp", "home", "mplconfig"):
             (root / sub).mkdir()
@@ -652,7 +703,7 @@ class Sandbox:
     def box_path(self, rel: str) -> str:
         """Where rel (relative to the private root) appears to the worker."""
         if self.isolation == "bubblewrap":
-            return {"work/python": f"{BOX_WORK}/python", "lib": BOX_LIB}[rel]
+            return {"work/python": f"{BOX_WORK}/python", "work/data": f"{BOX_WORK}/data", "lib": BOX_LIB}[rel]
         return os.path.join(self.root, rel)
 
     # -- worker command line and environment ------------------------------------------------
@@ -673,6 +724,7 @@ class Sandbox:
             "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads, "NUMEXPR_NUM_THREADS": threads,
             "VECLIB_MAXIMUM_THREADS": threads,
+            **({"TORCH_HOME": BOX_TORCH if boxed else str(self.torch_home)} if self.torch_home else {}),
         }
 
     def command(self, config: dict, limits: Limits) -> list[str]:
@@ -692,6 +744,8 @@ class Sandbox:
         for name, target in (("data", self.data_dir), ("images", self.images_dir)):
             if target:
                 args += ["--ro-bind", str(target), f"{BOX_WORK}/{name}"]
+        if self.torch_home:
+            args += ["--ro-bind", str(self.torch_home), BOX_TORCH]
         # Nothing else is writable: bwrap's root is a tmpfs (memory) that would otherwise take files.
         args += ["--remount-ro", "/", "--chdir", f"{BOX_WORK}/python"]
         return args + python
@@ -729,31 +783,63 @@ class Sandbox:
             return self._outcome(Outcome, response, stdout, start)
 
     @_counted
-    def run_script(self, script, *, globals=(), files=("*.pickle",), seed=0, limits=None) -> ScriptOutcome:
+    def run_script(self, script, *, globals=(), files=("*.pickle",), written=(), seed=0, limits=None,
+                   after=(), after_limits=None) -> ScriptOutcome:
+        """Run a script of the submission in a fresh worker.
+
+        globals: names of the script's variables to send back; files: patterns of the files it
+        wrote to send back (bytes); written: patterns of written files to name only (name ->
+        size). after: follow-up requests (predict_request, state_request) answered by the same
+        worker once the script has ended, while its variables live; each gets after_limits
+        (default: limits) and comes back as an Outcome in outcome.after, in order."""
         limits = limits or self.limits
+        after_limits = after_limits or limits
         with self._lock:
             start = time.monotonic()
             worker = _Worker(self, "script", limits)
             request = {"op": "script", "id": 0, "script": str(script), "globals": list(globals),
-                       "files": list(files), "seed": seed, "limits": self.worker_limits(limits),
+                       "files": list(files), "written": list(written), "seed": seed,
+                       "limits": self.worker_limits(limits),
                        "max_file_bytes": limits.file_size_mb << 20, "max_figures": 50}
-            failure = None
             try:
                 worker.send(request, limits, str(script))
                 response = worker.receive(limits, str(script))
-            except _Failure as exc:
-                failure, response = exc, {}
-            worker.close()
-            stdout, stderr = _text(*worker.out.rest()), _text(*worker.err.rest())
-            if failure:
+            except _Failure as failure:
+                worker.close()
                 return ScriptOutcome(ok=False, error=failure.error, message=failure.message,
-                                     stdout=stdout, stderr=stderr, elapsed=time.monotonic() - start)
-            outcome = self._outcome(ScriptOutcome, response, stdout, start)
+                                     stdout=_text(*worker.out.rest()), stderr=_text(*worker.err.rest()),
+                                     elapsed=time.monotonic() - start)
+            outcome = self._outcome(ScriptOutcome, response, "", start)
+            # the script's own output ends at the worker's marker; follow-ups print after it
+            outcome.stdout = _text(*worker.out.next_segment(timeout=2))
+            outcome.stderr = _text(*worker.err.next_segment(timeout=2))
             outcome.globals = _dict(response.get("globals"))
             outcome.files = {k: v for k, v in _dict(response.get("files")).items()}
+            outcome.written = {k: v for k, v in _dict(response.get("written")).items() if isinstance(v, int)}
             outcome.figures = [f for f in response.get("figures") or [] if isinstance(f, bytes)]
-            outcome.stderr = stderr
+            outcome.figure_data = [d for d in response.get("figure_data") or [] if isinstance(d, dict)]
+            outcome.after = [self._follow_up(worker, i, dict(req), seed, after_limits, script)
+                             for i, req in enumerate(after, start=1)]
+            worker.close()
             return outcome
+
+    def _follow_up(self, worker: _Worker, number: int, request: dict, seed: int, limits: Limits,
+                   script) -> Outcome:
+        what = f"the {request.get('op')} request after {script}"
+        start = time.monotonic()
+        if not worker.alive():
+            return Outcome(ok=False, error="crashed", message=f"{what} was not answered: the worker had stopped")
+        request.update(id=number, seed=seed, limits=self.worker_limits(limits))
+        try:
+            worker.send(request, limits, what)
+            response = worker.receive(limits, what)
+            if response.get("id") != number:
+                raise _Failure("protocol", "the worker answered another request")
+        except _Failure as failure:
+            worker.kill()
+            return Outcome(ok=False, error=failure.error, message=failure.message,
+                           stdout=_text(*worker.out.rest()), elapsed=time.monotonic() - start)
+        return self._outcome(Outcome, response, _text(*worker.out.next_segment(timeout=2)), start)
 
     @staticmethod
     def _outcome(cls, response: dict, stdout: str, start: float):

@@ -27,6 +27,9 @@ WORK = CONFIG["work"]          # the private copy of the submission's python/ fo
 # student's folder leads sys.path (as for `python run_q3.py`) and the library folder goes last.
 import numpy as np  # noqa: E402
 import hw5sandbox_protocol as protocol  # noqa: E402
+if CONFIG.get("offline_torch"):
+    # stdlib only at import: torch is imported by the student's script, not here
+    import hw5sandbox_offline_torch as offline_torch  # noqa: E402
 
 sys.path[:] = [WORK] + [p for p in sys.path if os.path.abspath(p or ".") != LIB] + [LIB]
 
@@ -65,6 +68,15 @@ def set_limits(limits, hard=False):
 def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed % 2**32)
+    if CONFIG.get("offline_torch"):
+        # A PyTorch script that does not seed itself (most do not) would draw other initial
+        # weights and batches at every grading, and the same submission must get the same grade.
+        # Only torch sandboxes pay for the import, which the script itself makes anyway.
+        try:
+            import torch
+        except ImportError:     # the script will say so itself
+            return
+        torch.manual_seed(seed)
 
 
 def resolve(module, name):
@@ -172,10 +184,8 @@ def do_call(req):
 def written_files(patterns, before, max_bytes):
     """Files under WORK matching the patterns that the script created or changed."""
     found, total = {}, 0
-    for path, stamp in sorted(snapshot().items()):
-        rel = os.path.relpath(path, WORK)
-        if before.get(path) == stamp or not any(fnmatch.fnmatch(rel, p) for p in patterns):
-            continue
+    for rel, stamp in changed(patterns, before):
+        path = os.path.join(WORK, rel)
         if total + stamp[1] > max_bytes:
             found[rel] = {"__unsupported__": "file too large", "size": stamp[1]}
             continue
@@ -224,18 +234,256 @@ def do_script(req):
         culprit, text, tb = describe(exc, req["script"])
         response = {"ok": False, "error": "exception", "message": f"{culprit} raised {text}",
                     "traceback": tb}
+    LAST_SCRIPT.update(namespace=module.__dict__, name=req["script"])
     response["globals"] = {n: module.__dict__[n] for n in req["globals"] if n in module.__dict__}
     response["files"] = written_files(req["files"], before, req["max_file_bytes"])
-    response["figures"] = capture_figures(req)
+    response["written"] = {rel: stamp[1] for rel, stamp in changed(req.get("written", ()), before)}
+    response["figures"], response["figure_data"] = capture_figures(req)
     return response
+
+
+def changed(patterns, before):
+    """(path relative to WORK, stamp) of the files matching the patterns the script wrote."""
+    for path, stamp in sorted(snapshot().items()):
+        rel = os.path.relpath(path, WORK)
+        if before.get(path) != stamp and any(fnmatch.fnmatch(rel, p) for p in patterns):
+            yield rel, stamp
 
 
 def capture_figures(req):
     if "matplotlib.pyplot" not in sys.modules:
-        return []
+        return [], []
     import hw5sandbox_mplbackend as backend
     backend.capture_open()
-    return backend.CAPTURED[:req["max_figures"]]
+    return backend.CAPTURED[:req["max_figures"]], backend.FIGURE_DATA[:req["max_figures"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch follow-ups (Q6): after a script, the trusted side asks this worker, where the script's
+# variables still live, to measure the model file the script saved. The file is read with
+# PyTorch's weights-only loader (never a free unpickling), loaded into the script's own model,
+# and only predicted class indices go back; the labels stay on the trusted side.
+
+LAST_SCRIPT = {}            # namespace and name of the last script run in this worker
+PREDICT_BATCH = 64
+MAX_CANDIDATES = 10
+IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+
+
+class Refusal(Exception):
+    """A follow-up that cannot be answered because of what the script did (said to the student)."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason, self.message = reason, message
+
+
+def first_line(exc):
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def load_state(name):
+    """The saved file as a state_dict (names -> tensors), read without unpickling objects."""
+    import torch
+    how = f"torch.save(model.state_dict(), {name!r})"
+    path = os.path.join(WORK, name)
+    if not os.path.isfile(path):
+        raise Refusal("missing", f"{name} does not exist after {LAST_SCRIPT.get('name', 'the script')} ran")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 -- a whole pickled model is refused here, unread
+        why = ("it holds pickled Python objects, such as a whole model saved with torch.save(model)"
+               if "weights only" in str(exc).lower() else first_line(exc))
+        raise Refusal("not_state_dict", f"{name} could not be read as a state_dict: PyTorch's "
+                      f"weights-only loader refused it ({why}). Save the weights, not the "
+                      f"whole model: {how}") from None
+    if not (isinstance(state, dict) and state and all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
+        shown = (f"a dict with keys {', '.join(map(repr, list(state)[:5]))}" if isinstance(state, dict)
+                 else f"a {type(state).__name__}")
+        raise Refusal("not_state_dict", f"{name} holds {shown}, not a model's state_dict "
+                      f"(parameter names -> tensors). Save it with {how}")
+    return state
+
+
+def shapes(state):
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+def models_in(namespace):
+    """(name, module) for every torch.nn.Module among the script's variables (one level into
+    lists, tuples and dicts), each module once."""
+    import torch
+    found = {}
+    for name, value in list(namespace.items()):
+        if name.startswith("__"):
+            continue
+        pairs = [(name, value)]
+        if isinstance(value, (list, tuple)):
+            pairs += [(f"{name}[{i}]", v) for i, v in enumerate(value[:50])]
+        elif isinstance(value, dict):
+            pairs += [(f"{name}[{k!r}]", v) for k, v in list(value.items())[:50]]
+        for label, obj in pairs:
+            if isinstance(obj, torch.nn.Module) and id(obj) not in found:
+                found[id(obj)] = (label, obj)
+    return list(found.values())
+
+
+def matching_model(state, file_name):
+    want = shapes(state)
+    found = models_in(LAST_SCRIPT.get("namespace", {}))
+    seen = []
+    for label, model in found:
+        try:
+            have = shapes(model.state_dict())
+        except Exception:  # noqa: BLE001 -- a module whose state_dict fails matches nothing
+            continue
+        if have == want:
+            return label, model
+        seen.append(f"{label} ({type(model).__name__}, {len(have)} tensors)")
+    saved = ", ".join(f"{k} {list(v)}" for k, v in list(want.items())[:4])
+    script = LAST_SCRIPT.get("name", "the script")
+    where = (f"the models among its variables are {'; '.join(seen[:8])}" if seen
+             else "it left no torch.nn.Module in a global variable")
+    raise Refusal("no_model", f"no model of {script} has the tensors saved in {file_name} "
+                  f"({len(want)} tensors: {saved}{', ...' if len(want) > 4 else ''}); {where}. Save the "
+                  "state_dict of the model the script trains, and keep that model in a variable of the script")
+
+
+def describe_model(label, model):
+    return {"name": label, "type": type(model).__name__,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "repr": repr(model)[:3000]}
+
+
+def nist_candidates(x):
+    """The held-out NIST rows as a model may expect them (rows as stored in the .mat files)."""
+    import torch
+    rows = torch.from_numpy(np.ascontiguousarray(x))
+    n = rows.shape[0]
+    return [("rows (N, 1024)", lambda i, j: rows[i:j]),
+            ("images (N, 1, 32, 32)", lambda i, j: rows[i:j].reshape(-1, 1, 32, 32)),
+            ("images (N, 1, 32, 32), transposed", lambda i, j: rows[i:j].reshape(-1, 1, 32, 32).transpose(2, 3)),
+            ], n
+
+
+def transforms_in(namespace):
+    """(where, transform) for the torchvision transforms the script made: its Compose objects
+    and the transform of its datasets and data loaders."""
+    found = {}
+
+    def attr(obj, name):
+        try:
+            return getattr(obj, name, None)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def add(where, t):
+        if t is not None and callable(t) and not isinstance(t, type) and id(t) not in found:
+            found[id(t)] = (where, t)
+
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or isinstance(value, (types.ModuleType, type)):
+            continue
+        if (type(value).__module__ or "").startswith("torchvision.transforms"):
+            add(name, value)
+        dataset = attr(value, "dataset")
+        for where, obj in ((name, value), (f"{name}.dataset", dataset),
+                           (f"{name}.dataset.dataset", attr(dataset, "dataset"))):
+            if obj is not None and not isinstance(obj, (types.ModuleType, type)):
+                add(f"{where}.transform", attr(obj, "transform"))
+    return list(found.values())
+
+
+def image_candidates(x, namespace):
+    """Held-out images (uint8, N x H x W x 3) through each transform the script made; then, if
+    none of those suits the model, the usual ToTensor / Normalize choices. Each candidate is
+    (name, batch maker on PIL images, batch maker on arrays)."""
+    import torch
+    from PIL import Image
+    from torchvision import transforms as T
+    fallbacks = [("ToTensor()", T.ToTensor()),
+                 ("ToTensor() + Normalize(0.5, 0.5)", T.Compose([T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])),
+                 ("ToTensor() + Normalize(ImageNet mean, std)", T.Compose([T.ToTensor(), T.Normalize(*IMAGENET)]))]
+    pictures = [Image.fromarray(np.ascontiguousarray(img)) for img in x]
+
+    def through(transform, as_array):
+        def batch(i, j):
+            items = [transform(np.asarray(p) if as_array else p) for p in pictures[i:j]]
+            if not all(isinstance(t, torch.Tensor) for t in items):
+                raise TypeError(f"the transform returns {type(items[0]).__name__}, not a tensor")
+            return torch.stack(items)
+        return batch
+
+    rounds = (transforms_in(namespace)[:MAX_CANDIDATES], fallbacks)
+    return [[(where, through(t, False), through(t, True)) for where, t in r] for r in rounds], len(pictures)
+
+
+def predict_all(model, make, n):
+    import torch
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    labels = []
+    for i in range(0, n, PREDICT_BATCH):
+        batch = make(i, min(n, i + PREDICT_BATCH))
+        out = model(batch.to(dtype) if batch.is_floating_point() else batch)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        labels.append(out.reshape(out.shape[0], -1).argmax(dim=1).to(torch.int64).numpy())
+    return np.concatenate(labels) if labels else np.zeros(0, np.int64)
+
+
+def do_predict(req):
+    import torch
+    state = load_state(req["file"])
+    label, model = matching_model(state, req["file"])
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    if req["inputs"] == "nist":
+        candidates, n = nist_candidates(np.asarray(req["x"], dtype=np.float32))
+        rounds = [[(name, make, None) for name, make in candidates]]
+    else:
+        rounds, n = image_candidates(np.asarray(req["x"], dtype=np.uint8), LAST_SCRIPT.get("namespace", {}))
+    predictions, problems = {}, {}
+    with torch.no_grad():
+        for candidates in rounds:
+            for name, make, on_arrays in candidates:
+                torch.manual_seed(req.get("seed", 0))     # transforms with random augmentation
+                for label_, maker in ((name, make), (name + " (on arrays)", on_arrays)):
+                    if maker is None:
+                        continue
+                    try:
+                        predictions[label_] = predict_all(model, maker, n)
+                        problems.pop(name, None)
+                        break
+                    except Exception as exc:  # noqa: BLE001 -- this preprocessing does not suit the model
+                        problems.setdefault(name, f"{type(exc).__name__}: {first_line(exc)}")
+            if predictions:     # predicting costs seconds per candidate (SqueezeNet): fallbacks only if needed
+                break
+    return {"predictions": predictions, "problems": problems, "model": describe_model(label, model)}
+
+
+def do_state(req):
+    import torch
+    state = load_state(req["file"])
+    return {k: v.detach().to(torch.float32).cpu().numpy() for k, v in state.items()}
+
+
+def follow_up(req, answer):
+    if not LAST_SCRIPT:
+        return {"ok": False, "error": "protocol", "message": f"{req['op']} needs a script run first"}
+    seed_everything(req.get("seed", 0))
+    set_limits(req["limits"])
+    try:
+        return {"ok": True, "value": answer(req)}
+    except Refusal as refusal:
+        return {"ok": False, "error": "refused", "message": refusal.message, "value": {"reason": refusal.reason}}
+    except ImportError as exc:
+        return {"ok": False, "error": "refused", "message": f"PyTorch is not usable here ({first_line(exc)})",
+                "value": {"reason": "no_torch"}}
+    except BaseException as exc:  # noqa: BLE001 -- the student's model failed
+        culprit, text, tb = describe(exc, LAST_SCRIPT.get("name", "the script"))
+        return {"ok": False, "error": "exception", "message": f"{culprit} raised {text}", "traceback": tb}
 
 
 def serve():
@@ -243,6 +491,8 @@ def serve():
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     set_limits(CONFIG["limits"], hard=True)
     os.chdir(WORK)
+    if CONFIG.get("offline_torch"):
+        offline_torch.install(CONFIG["offline_torch"])
     protocol.write_frame(RESP, {"ok": True, "ready": True})
     while True:
         try:
@@ -254,6 +504,10 @@ def serve():
             response = do_call(req)
         elif op == "script":
             response = do_script(req)
+        elif op == "predict":
+            response = follow_up(req, do_predict)
+        elif op == "state":
+            response = follow_up(req, do_state)
         elif op == "ping":
             response = {"ok": True}
         else:

@@ -64,3 +64,49 @@ def grade_cli(python_dir: Path, out: Path, *options: str, timeout: float = 900) 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "error" not in results, results["error"]
     return results
+
+
+def shared_grade(tmp_path_factory, worker_id: str, name: str, python_dir: Path, *options: str,
+                 timeout: float = 1800) -> tuple[dict, Path]:
+    """`hw5grade grade python_dir OPTIONS` once per test session, whichever xdist worker asks
+    first (the others wait on a lock file and read its grade.json): (grade.json, its folder)."""
+    import fcntl
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    out = shared / name
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "grade.json").exists():
+            grade_cli(python_dir, out, *options, timeout=timeout)
+    return json.loads((out / "grade.json").read_text()), out
+
+
+# reading a grade.json in the tests of wrong submissions
+
+def ran(results: dict) -> list[dict]:
+    """The checks that ran (not deselected, not hidden-and-not-run)."""
+    return [c for c in results["checks"] if not c.get("not_run")]
+
+
+def not_passed(results: dict) -> set[str]:
+    """Names (test_ dropped) of the checks that ran and did not pass."""
+    return {c["name"].removeprefix("test_") for c in ran(results) if c["status"] != "passed"}
+
+
+def check(results: dict, name: str) -> dict:
+    return next(c for c in results["checks"] if c["name"] == "test_" + name)
+
+
+def assert_fails_exactly(results: dict, expected: set[str], says=()) -> None:
+    """The checks in `expected` and no others did not pass, none of them broke the harness, each
+    scored 0 with a message, each failure says what to do, what was wanted, or where the code
+    failed; `says` holds (check, field, words) that field of that check must show."""
+    assert not_passed(results) == expected
+    for c in ran(results):
+        assert c["status"] != "error", c
+        if c["status"] != "passed":
+            assert c["message"] and c["points"] == 0, c
+        if c["status"] == "failed":
+            assert c.get("hint") or c.get("expected") or c.get("traceback"), c
+    for name, field, words in says:
+        assert words in check(results, name).get(field, ""), (name, check(results, name))

@@ -10,8 +10,6 @@ must not pass. A wrong copy lowers max_iters only where that cannot change which
 from __future__ import annotations
 
 import ast
-import fcntl
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from graders import evaluation, stubs
-from support import grade_cli
+from support import assert_fails_exactly, check, grade_cli, not_passed, ran, shared_grade
 
 REPO = Path(__file__).resolve().parent.parent
 WRONG = Path(__file__).resolve().parent / "wrong"
@@ -91,29 +89,12 @@ SAYS = {
 grade = grade_cli
 
 
-def ran(results: dict) -> list[dict]:
-    return [c for c in results["checks"] if not c.get("not_run")]
-
-
-def not_passed(results: dict) -> set[str]:
-    return {c["name"].removeprefix("test_") for c in ran(results) if c["status"] != "passed"}
-
-
 @pytest.fixture(scope="session")
 def reference_results(tmp_path_factory, worker_id):
     """The reference graded once per test session with both training suites (-n 2: they train
-    side by side); xdist workers share it through a lock file."""
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
-    out = shared / "reference-training-grade"
-    with open(shared / "reference-training-grade.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / "grade.json").exists():
-            grade(REPO / "reference" / "python", out, "-n", "2", "-k", f"{Q3_ONLY} or {Q5_ONLY}")
-    return json.loads((out / "grade.json").read_text()), out
-
-
-def check(results: dict, name: str) -> dict:
-    return next(c for c in results["checks"] if c["name"] == "test_" + name)
+    side by side)."""
+    return shared_grade(tmp_path_factory, worker_id, "reference-training-grade", REPO / "reference" / "python",
+                        "-n", "2", "-k", f"{Q3_ONLY} or {Q5_ONLY}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,16 +154,7 @@ def test_every_training_wrong_submission_exists():
 def test_wrong_submission_fails_exactly_its_checks(name, make_submission, tmp_path):
     suite, expected = EXPECTED[name]
     results = grade(make_submission(FOLDERS.get(name, WRONG / name)), tmp_path / "out", "-k", suite)
-    assert not_passed(results) == expected
-    for c in ran(results):
-        assert c["status"] != "error", c
-        if c["status"] != "passed":
-            assert c["message"] and c["points"] == 0, c
-        if c["status"] == "failed":
-            # a failure says what to do, what was wanted, or where the code failed
-            assert c.get("hint") or c.get("expected") or c.get("traceback"), c
-    for name_, (field, words) in SAYS.get(name, {}).items():
-        assert words in check(results, name_).get(field, ""), (name_, check(results, name_))
+    assert_fails_exactly(results, expected, [(n, f, w) for n, (f, w) in SAYS.get(name, {}).items()])
     if name == "q3_hardcoded_paths":
         assert "../data/nist36_train.mat" in check(results, "run_q3_finishes")["hint"]
         assert check(results, "run_q3_finishes")["duration"] < 60

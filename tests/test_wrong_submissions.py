@@ -4,11 +4,12 @@ from pathlib import Path
 
 import test_letters_checks
 import test_q2_checks
+import test_q6_checks
 import test_training_checks
 
 WRONG = Path(__file__).resolve().parent / "wrong"
 TABLES = {"Q2": test_q2_checks.EXPECTED, "Q3/Q5": test_training_checks.EXPECTED,
-          "Q4": test_letters_checks.EXPECTED}
+          "Q4": test_letters_checks.EXPECTED, "Q6": test_q6_checks.EXPECTED}
 
 
 def test_every_folder_is_in_one_table():

@@ -9,6 +9,7 @@ broken import is one clear failure (the check test_nn_imports), not twenty.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +205,93 @@ def pytest_collect_file(file_path, parent):
             and not file_path.name.startswith("_") and not parent.session.isinitpath(file_path)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+
+# --- PyTorch (Q6): one torch sandbox per grading, each script run once --------------------
+# The scripts read the torch profile's data at ../data (or the course's, --data-dir) and
+# TORCH_HOME holds the pretrained SqueezeNet; the held-out sets and their labels (truth/) stay
+# on this side. Checks of one script share its xdist group, so -n 2 runs two scripts at once.
+
+# torch's import alone is about 0.8 GB resident, the reference's run_q6_2_1.py peaks at 1.0 GB;
+# a student training all of SqueezeNet at 224 px with large batches needs a few GB more.
+TORCH_MEMORY_MB = 6144
+
+
+@dataclass(frozen=True)
+class TorchData:
+    data_dir: Path
+    torch_home: Path
+    truth_dir: Path
+    standins: dict            # item -> what stands in for it (empty: the course's own data)
+
+    def heldout(self, name: str) -> dict:
+        """truth/heldout_<name>.npz: x (inputs), y (labels), classes."""
+        with np.load(self.truth_dir / f"heldout_{name}.npz", allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+
+
+@pytest.fixture(scope="session")
+def torch_data(pytestconfig, submission) -> TorchData:
+    """Where Q6 runs: the course's data when --data-dir holds it (with its own torch_home/ and
+    truth/ beside data/, when given), else the grader's torch profile of stand-ins."""
+    import importlib.util
+    missing = [m for m in ("torch", "torchvision") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed where "
+                    "the grader runs, so the PyTorch questions cannot be graded here: `tox -e pytorch` "
+                    "grades them (or pip install torch==2.13.0 torchvision==0.28.0)")
+    from fixtures import cache
+    profile = cache.build_torch(log=lambda *a: None)
+    option = pytestconfig.getoption("data_dir")
+    if not option:
+        return TorchData(profile.data_dir, profile.torch_home, profile.truth_dir, profile.standins)
+    data, _ = course_data_dirs(option)
+    own = {name: data.parent / name for name in ("torch_home", "truth") if (data.parent / name).is_dir()}
+    standins = {}
+    if "torch_home" not in own:
+        standins["squeezenet1_1"] = profile.standins["squeezenet1_1"]
+    if "truth" not in own:
+        standins["heldout"] = "held-out sets: the grader's synthetic ones (no truth/ beside the course's data/)"
+    return TorchData(data, own.get("torch_home", profile.torch_home), own.get("truth", profile.truth_dir),
+                     standins)
+
+
+@pytest.fixture(scope="session")
+def _torch_sandbox(submission, torch_data):
+    from graders.sandbox import Limits, Sandbox
+    box = Sandbox(submission, torch_data.data_dir, torch_home=torch_data.torch_home,
+                  given_files=given_files(), limits=Limits(memory_mb=TORCH_MEMORY_MB))
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def torch_sandbox(_torch_sandbox, torch_data, request):
+    """The submission's torch sandbox; the check's report notes the stand-ins it ran on."""
+    _record_sandbox(request, _torch_sandbox)
+    if torch_data.standins:
+        request.node.user_properties.append((plugin.NOTE, "The PyTorch questions (Q6) ran on the grader's "
+                                             "stand-ins, so accuracies are not those of the real datasets: "
+                                             + "; ".join(torch_data.standins.values())))
+    return _torch_sandbox
+
+
+@pytest.fixture(scope="session")
+def _torch_runs():
+    return {}
+
+
+@pytest.fixture
+def torch_run(torch_sandbox, _torch_runs, rubric, run_seed):
+    """run(question, script, after) -> ScriptOutcome: the script run once per grading in the
+    torch sandbox (within the question's script_seconds), answering the follow-up requests
+    `after` (graders.sandbox.predict_request / state_request), each within its call_seconds."""
+    def run(question: str, script: str, after: list):
+        if script not in _torch_runs:
+            q = rubric[question]
+            _torch_runs[script] = torch_sandbox.run_script(
+                script, globals=(), files=(), written=("*.pt", "*.pth"), seed=run_seed, after=after,
+                limits=call_limits(torch_sandbox, q.script_seconds),
+                after_limits=call_limits(torch_sandbox, q.call_seconds))
+        return _torch_runs[script]
+    return run

@@ -123,6 +123,7 @@ def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
     record_property("test_accuracy", round(test_acc, 4))
     record_property("confusion_matrix", matrix.tolist())
     record_property("confusion_labels", "".join(evaluation.CHARACTERS))
+    record_property("confusion_set", "the test set")
     record_property("most_confused", [list(p) for p in evaluation.most_confused(matrix)])
     threshold = question.threshold("validation_accuracy")
     if valid_acc >= threshold:

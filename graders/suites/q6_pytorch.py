@@ -1,0 +1,362 @@
+"""Q6: the PyTorch scripts (run_q6_1_1.py ... run_q6_2_1.py), judged by what each run produced.
+
+Each script runs once per grading in the torch sandbox (the torch_run fixture), CPU only, within
+its question's script_seconds. Right after it ends, the same worker answers follow-ups: the
+saved state_dict is read with PyTorch's weights-only loader, loaded into the script's own model
+and asked to classify the grader's held-out inputs (labels never leave this side), under each
+preprocessing the script made and the usual fallbacks. Verdicts are computed here: accuracy
+against truth/heldout_*.npz (best preprocessing, named in the results), the loss curve from the
+captured plot data or the printed losses, Q6.2.1's frozen layers against the pretrained weights
+(truth/squeezenet1_1_standin.npz, read with NumPy: no torch on this side).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from graders import artifacts, messages
+from graders.calls import check_outcome
+from graders.trained import _not_finished as stopped_early
+from graders.messages import Failure, StudentError
+from graders.sandbox import predict_request, state_request
+
+
+@dataclass(frozen=True)
+class Saved:
+    file: str                 # what the script saves, torch.save(model.state_dict(), file)
+    heldout: str              # truth/heldout_<heldout>.npz
+    threshold: str            # the rubric threshold of its accuracy
+    what: str                 # the model, in the student's terms
+
+
+@dataclass(frozen=True)
+class Script:
+    name: str
+    saved: tuple
+    state: str | None = None  # a file whose tensors come back too (Q6.2.1's frozen layers)
+
+    @property
+    def group(self) -> str:
+        return self.name.removeprefix("run_").removesuffix(".py")
+
+
+SCRIPTS = {
+    "Q6.1.1": Script("run_q6_1_1.py", (Saved("q6_1_1_model.pt", "nist36", "heldout_accuracy", "fully connected network"),)),
+    "Q6.1.2": Script("run_q6_1_2.py", (Saved("q6_1_2_model.pt", "nist36", "heldout_accuracy", "CNN"),)),
+    "Q6.1.3": Script("run_q6_1_3.py", (Saved("q6_1_3_model.pt", "cifar10", "heldout_accuracy", "CNN"),)),
+    "Q6.1.4": Script("run_q6_1_4.py", (Saved("q6_1_4_model.pt", "sun_scenes", "heldout_accuracy", "CNN"),)),
+    "Q6.2.1": Script("run_q6_2_1.py", (Saved("q6_2_1_finetuned.pt", "flowers17", "finetuned_accuracy", "fine-tuned SqueezeNet"),
+                                       Saved("q6_2_1_scratch.pt", "flowers17", "scratch_accuracy", "CNN trained from scratch")),
+                     state="q6_2_1_finetuned.pt"),
+}
+HELDOUT_NAMES = {"nist36": "NIST36 characters", "cifar10": "CIFAR-10 images", "sun_scenes": "scene photos",
+                 "flowers17": "flower photos"}
+FLOWER_CLASSES = 17
+CLASSIFIER_KEY = "classifier.1.weight"
+
+_LOSS = re.compile(r"\bloss|cost|cross.?entropy", re.IGNORECASE)
+_ACCURACY = re.compile(r"acc", re.IGNORECASE)
+_PRINTED_LOSS = re.compile(r"loss\W{0,3}([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)", re.IGNORECASE)
+
+
+def checks(*qids, weight=1):
+    """One parametrized check per question, in that question's rubric entry and xdist group."""
+    return pytest.mark.parametrize("qid", [
+        pytest.param(q, id=SCRIPTS[q].group, marks=(pytest.mark.rubric(q, weight=weight), pytest.mark.xdist_group(SCRIPTS[q].group)))
+        for q in qids])
+
+
+TRAINED = ("Q6.1.1", "Q6.1.2", "Q6.1.3", "Q6.1.4")
+
+
+@dataclass
+class Q6Run:
+    script: Script
+    outcome: object                                 # ScriptOutcome
+    answers: dict = field(default_factory=dict)     # saved file -> predict Outcome
+    state: object = None                            # state Outcome (Q6.2.1)
+    heldout: dict = field(default_factory=dict)     # heldout name -> {x, y, classes}
+
+
+@pytest.fixture
+def q6(qid, torch_run, torch_data) -> Q6Run:
+    script = SCRIPTS[qid]
+    heldout = {s.heldout: torch_data.heldout(s.heldout) for s in script.saved}
+    after = [predict_request(s.file, heldout[s.heldout]["x"], "nist" if s.heldout == "nist36" else "images")
+             for s in script.saved] + ([state_request(script.state)] if script.state else [])
+    outcome = torch_run(qid, script.name, after)
+    answers = dict(zip((s.file for s in script.saved), outcome.after))
+    state = outcome.after[len(script.saved)] if script.state and len(outcome.after) > len(script.saved) else None
+    return Q6Run(script, outcome, answers, state, heldout)
+
+
+# ---------------------------------------------------------------------------------------------
+# what the run shows
+
+def run_hint(message: str) -> str:
+    if "FileNotFoundError" in message:
+        return ("read the data from '../data' as the handout does (the scripts run from python/ with the data "
+                "in ../data, on any machine)")
+    if "'NoneType' object" in message:
+        return "a variable the script uses is still None: fill in every part marked 'your code here'"
+    if re.search(r"URLError|urlopen|Name or service not known|Temporary failure in name resolution|HTTP", message):
+        return ("the grader has no network: CIFAR10(root='../data', download=True) and squeezenet1_1(weights=...) "
+                "are served offline, nothing else can be downloaded")
+    return ""
+
+
+@checks("Q6.1.1", "Q6.1.2", "Q6.1.3", "Q6.1.4", "Q6.2.1")
+def test_q6_script_finishes(qid, q6, question, record_property):
+    """the script runs to its end on the course data, CPU only, within its time budget"""
+    record_property("seconds", round(q6.outcome.elapsed, 1))
+    record_property("output", messages.clip(q6.outcome.stdout or "", head=100, tail=100))
+    try:
+        check_outcome(q6.outcome, q6.script.name)
+    except StudentError as err:
+        if q6.outcome.error == "timeout":
+            err.hint = (f"the budget is {question.script_seconds:g} s on one CPU thread: train fewer epochs or "
+                        "a smaller model, and do not rely on a GPU")
+        elif not err.hint:
+            err.hint = run_hint(err.rationale)
+        raise
+
+
+def curves(figure_data: list):
+    """(words, values) per plotted line: the figure's and axes' titles, the y label and the line's label."""
+    for figure in figure_data:
+        for axes in figure.get("axes", []):
+            for line in axes.get("lines", []):
+                words = " ".join(str(t) for t in (figure.get("title"), axes.get("title"), axes.get("ylabel"),
+                                                  line.get("label")))
+                yield words, [v for v in line.get("y", []) if isinstance(v, (int, float))]
+
+
+def find_curve(figure_data: list, pattern) -> list | None:
+    return next((values for words, values in curves(figure_data) if pattern.search(words) and len(values) >= 2), None)
+
+
+@checks("Q6.1.1", "Q6.1.2", "Q6.1.3", "Q6.1.4", "Q6.2.1")
+def test_q6_plots(qid, q6, pytestconfig, record_property):
+    """the script plots its training loss and accuracy (plt.show())"""
+    outcome = q6.outcome
+    count = artifacts.save_figures(pytestconfig, record_property, q6.script.group, outcome.figures)
+    data = outcome.figure_data
+    loss, accuracy = find_curve(data, _LOSS), find_curve(data, _ACCURACY)
+    lines = [values for _, values in curves(data) if len(values) >= 2]
+    record_property("curves", len(lines))
+    if (loss is not None and accuracy is not None) or len(lines) >= 2:
+        return
+    stopped = stopped_early(outcome, q6.script.name)
+    raise Failure(f"{q6.script.name} showed {count} figure(s) with {len(lines)} curve(s) of two or more points{stopped}",
+                  expected="the training loss and the training accuracy over the epochs, shown with plt.show()",
+                  actual=f"{count} figure(s), {len(lines)} curve(s)",
+                  hint="plot one value per epoch for the loss and for the accuracy (label the axes 'loss' and "
+                       "'accuracy'), then call plt.show()")
+
+
+def printed_losses(stdout: str) -> list[float]:
+    """The first number after 'loss' on each printed line that has one."""
+    found = (_PRINTED_LOSS.search(line) for line in (stdout or "").splitlines())
+    return [float(m.group(1)) for m in found if m]
+
+
+@checks(*TRAINED)
+def test_q6_loss_falls(qid, q6, question, record_property):
+    """the training loss falls (read from the plotted loss curve, else from the printed losses)"""
+    values, source = find_curve(q6.outcome.figure_data, _LOSS), "plotted loss curve"
+    if values is None:
+        values, source = printed_losses(q6.outcome.stdout), "printed losses"
+    record_property("losses", [round(v, 6) if np.isfinite(v) else str(v) for v in values[:200]])
+    record_property("loss_source", source)
+    if len(values) < 2:
+        raise Failure(f"{q6.script.name} neither plotted a loss curve nor printed two or more losses"
+                      + stopped_early(q6.outcome, q6.script.name),
+                      expected="a loss value per epoch (a plot whose title or axis says 'loss', or lines "
+                               "'epoch N loss X acc Y')", actual=f"{len(values)} loss value(s)",
+                      hint="plot the training loss per epoch with a 'loss' label, and print it each epoch")
+    if not any(values):
+        raise Failure(f"every value of the {source} is 0: the training loop is not implemented yet"
+                      + stopped_early(q6.outcome, q6.script.name),
+                      hint="fill in the training loop marked 'your code here' (forward, loss, backward, step) "
+                           "and add up each epoch's loss")
+    first, last = values[0], values[-1]
+    drop = question.threshold("loss_drop")
+    if np.isfinite(last) and first > 0 and last <= drop * first:
+        return
+    raise Failure(f"the {source} went from {first:.6g} to {last:.6g}; training should bring it below {drop:g} x "
+                  "the first value", expected=f"<= {drop * first:.6g}" if first > 0 else "a falling loss",
+                  actual=f"{last:.6g}",
+                  hint="each batch: optimizer.zero_grad(), loss.backward(), optimizer.step()" if np.isfinite(last)
+                  else "the loss became NaN or inf: lower the learning rate")
+
+
+# ---------------------------------------------------------------------------------------------
+# the saved model, measured by the grader
+
+def saved_problem(q6: Q6Run, saved: Saved) -> Failure | None:
+    """Why the saved model cannot be measured, or None."""
+    name, answer = q6.script.name, q6.answers.get(saved.file)
+    stopped = stopped_early(q6.outcome, name)
+    how = f"torch.save(model.state_dict(), '{saved.file}')"
+    if answer is None:
+        return Failure(f"{name} did not run far enough for its model to be measured{stopped}",
+                       hint="see the check that the script finishes")
+    if saved.file not in q6.outcome.written:
+        if answer.ok:
+            return Failure(f"{saved.file} was not written by this run of {name}: the copy in the submission is "
+                           "older, and only what the run trains counts", expected=f"{name} saves it ({how})",
+                           actual="an unchanged file")
+        return Failure(f"{name} did not save {saved.file}{stopped}", expected=f"{how}, in python/",
+                       actual="no such file after the run",
+                       hint=f"after training, save the {saved.what}'s weights with {how}")
+    if answer.error == "refused":
+        return Failure(answer.message, hint=f"save the weights with {how}, from the model the script trained")
+    if not answer.ok:
+        return StudentError(f"the saved {saved.what} could not be run on the held-out inputs: {answer.message}",
+                            traceback=answer.traceback, timeout=answer.error == "timeout",
+                            hint="the grader loads the file into the script's own model and calls it in eval() mode")
+    value = answer.value
+    if not (isinstance(value, dict) and isinstance(value.get("predictions"), dict)
+            and isinstance(value.get("problems"), dict) and isinstance(value.get("model"), dict)):
+        return Failure(f"the sandbox's answer about {saved.file} was malformed: did {name} change the grader's "
+                       "own code while it ran?")
+    return None
+
+
+def measured_or_skip(q6: Q6Run, saved: Saved):
+    problem = saved_problem(q6, saved)
+    if problem is not None:
+        pytest.skip(f"no saved {saved.what} to measure: {problem.rationale}")
+    return q6.answers[saved.file].value
+
+
+@checks(*TRAINED)
+def test_q6_model_saved(qid, q6, record_property):
+    """the script saves its model's state_dict, which the script's own model loads (strict)"""
+    saved = q6.script.saved[0]
+    problem = saved_problem(q6, saved)
+    if problem is not None:
+        raise problem
+    model = q6.answers[saved.file].value["model"]
+    record_property("model", f"{model.get('name')}: {model.get('type')}, {model.get('parameters')} parameters")
+
+
+def judge_accuracy(q6: Q6Run, saved: Saved, question, record_property):
+    value = measured_or_skip(q6, saved)
+    truth = q6.heldout[saved.heldout]
+    y = truth["y"]
+    accuracies = {name: float(np.mean(p == y)) for name, p in value["predictions"].items()
+                  if isinstance(p, np.ndarray) and p.shape == y.shape}
+    what = f"{len(y)} held-out {HELDOUT_NAMES[saved.heldout]}"
+    if not accuracies:
+        tried = "; ".join(f"{k}: {v}" for k, v in list(value["problems"].items())[:6])
+        raise Failure(f"the saved {saved.what} could not classify the grader's {what} under any preprocessing",
+                      expected="class scores of shape (N, classes)", actual=tried or "no predictions",
+                      hint="the grader feeds the inputs through each transform your script made (its Compose "
+                           "objects, its datasets' transform) and plain ToTensor/Normalize: keep the test "
+                           "transform in a variable")
+    best = max(accuracies, key=accuracies.get)
+    accuracy = accuracies[best]
+    threshold = question.threshold(saved.threshold)
+    record_property("heldout_accuracy", round(accuracy, 4))
+    record_property("preprocessing", best)
+    record_property("accuracies", {k: round(v, 4) for k, v in accuracies.items()})
+    labels = [str(c) for c in truth["classes"]]
+    matrix = np.zeros((len(labels), len(labels)), dtype=int)
+    predicted = value["predictions"][best]
+    inside = (predicted >= 0) & (predicted < len(labels))
+    np.add.at(matrix, (y[inside], predicted[inside]), 1)
+    record_property("confusion_matrix", matrix.tolist())
+    record_property("confusion_labels", "".join(labels) if all(len(c) == 1 for c in labels) else labels)
+    record_property("confusion_set", "the grader's held-out set")
+    if accuracy >= threshold:
+        return
+    chance = 1 / len(labels)
+    hint = "train longer or tune the learning rate; check that the model is in train() mode while training"
+    if accuracy <= 1.5 * chance:
+        hint = ("that is about chance: check that the optimizer steps (zero_grad, backward, step), that the labels "
+                "are class indices, and that the preprocessing at test time matches training's")
+    raise Failure(f"the saved {saved.what} classifies {accuracy:.1%} of the grader's {what} correctly "
+                  f"(best preprocessing: {best}); at least {threshold:.0%} is needed (chance: {chance:.0%})",
+                  expected=f">= {threshold:.0%}", actual=f"{accuracy:.1%}", hint=hint)
+
+
+@checks(*TRAINED, weight=2)
+def test_q6_heldout_accuracy(qid, q6, question, record_property):
+    """the saved model, run by the grader on held-out data the script never saw, reaches the accuracy threshold"""
+    judge_accuracy(q6, q6.script.saved[0], question, record_property)
+
+
+# ---------------------------------------------------------------------------------------------
+# Q6.2.1 fine-tuning SqueezeNet
+
+def finetuned_state(q6: Q6Run) -> dict:
+    """The fine-tuned file's tensors, keyed as torchvision's squeezenet1_1 names them."""
+    problem = saved_problem(q6, q6.script.saved[0])
+    if problem is not None:
+        raise problem
+    if q6.state is None or not q6.state.ok:
+        raise Failure(f"{q6.script.state} could not be read back: {getattr(q6.state, 'message', 'no answer')}")
+    state = {k: v for k, v in q6.state.value.items() if isinstance(k, str) and isinstance(v, np.ndarray)} \
+        if isinstance(q6.state.value, dict) else {}
+    prefix = next((k[: -len(CLASSIFIER_KEY)] for k in state if k.endswith(CLASSIFIER_KEY)), None)
+    if prefix is None or prefix + "features.0.weight" not in state:
+        raise Failure(f"{q6.script.state} holds no SqueezeNet 1.1 (no features.0.weight and classifier.1.weight)",
+                      expected="the state_dict of torchvision.models.squeezenet1_1 with a new classifier[1]",
+                      actual=", ".join(list(state)[:5]) or "no tensors",
+                      hint="model = squeezenet1_1(weights=SqueezeNet1_1_Weights.IMAGENET1K_V1); replace "
+                           "model.classifier[1]; save model.state_dict()")
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+@checks("Q6.2.1")
+def test_q6_2_1_classifier_has_17_outputs(qid, q6):
+    """the fine-tuned SqueezeNet's classifier[1] outputs the 17 flower classes"""
+    weight = finetuned_state(q6)[CLASSIFIER_KEY]
+    if weight.shape[0] == FLOWER_CLASSES:
+        return
+    raise Failure(f"the fine-tuned SqueezeNet's classifier[1] has {weight.shape[0]} outputs",
+                  expected=f"{FLOWER_CLASSES} (one per flower class)", actual=str(weight.shape[0]),
+                  hint="model.classifier[1] = nn.Conv2d(512, 17, kernel_size=1)")
+
+
+@checks("Q6.2.1")
+def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
+    """fine-tuning changed the classifier only: every features layer equals the pretrained weights"""
+    state = finetuned_state(q6)
+    with np.load(torch_data.truth_dir / "squeezenet1_1_standin.npz", allow_pickle=False) as npz:
+        pretrained = {k: npz[k] for k in npz.files if k.startswith("features.")}
+    missing = [k for k in pretrained if k not in state or state[k].shape != pretrained[k].shape]
+    changed = [k for k in pretrained if k not in missing
+               and not np.allclose(state[k], pretrained[k], rtol=0, atol=1e-6)]
+    record_property("changed_layers", changed[:50])
+    if not missing and not changed:
+        return
+    if missing:
+        raise Failure(f"the fine-tuned model lacks SqueezeNet 1.1's layers {', '.join(missing[:5])}",
+                      hint="start from torchvision's squeezenet1_1 with its pretrained weights")
+    raise Failure(f"{len(changed)} of the {len(pretrained)} pretrained feature tensors changed "
+                  f"({', '.join(changed[:4])}{', ...' if len(changed) > 4 else ''})",
+                  expected="features unchanged (only classifier[1] trained)", actual=f"{len(changed)} changed",
+                  hint="start from the pretrained weights (weights=SqueezeNet1_1_Weights.IMAGENET1K_V1), set "
+                       "requires_grad = False on model.features' parameters and give the optimizer only "
+                       "model.classifier's")
+
+
+@checks("Q6.2.1", weight=2)
+def test_q6_2_1_finetuned_accuracy(qid, q6, question, record_property):
+    """the fine-tuned SqueezeNet, run by the grader on held-out flowers, reaches the accuracy threshold"""
+    judge_accuracy(q6, q6.script.saved[0], question, record_property)
+
+
+@checks("Q6.2.1", weight=2)
+def test_q6_2_1_scratch_accuracy(qid, q6, question, record_property):
+    """the CNN trained from scratch is saved, and on held-out flowers reaches its accuracy threshold"""
+    saved = q6.script.saved[1]
+    problem = saved_problem(q6, saved)
+    if problem is not None:
+        raise problem
+    judge_accuracy(q6, saved, question, record_property)
