@@ -36,7 +36,8 @@ class TrainingRun:
         return self.weights
 
 
-def _not_finished(run_outcome, script: str) -> str:
+def stopped_early(run_outcome, script: str) -> str:
+    """A note to append to a message: why the script stopped early, or nothing if it finished."""
     if run_outcome.ok:
         return ""
     first = (run_outcome.message or run_outcome.error or "it failed").strip().splitlines()[0]
@@ -52,7 +53,7 @@ def load_q3_run(outcome, script: str = "run_q3.py") -> TrainingRun:
     data = outcome.files.get(WEIGHTS_FILE)
     if data is None:
         run.problem = messages.Failure(
-            f"{script} did not write {WEIGHTS_FILE}" + _not_finished(outcome, script),
+            f"{script} did not write {WEIGHTS_FILE}" + stopped_early(outcome, script),
             expected=f"{WEIGHTS_FILE} in the folder the script runs in (python/)",
             actual="no such file after the run",
             hint="save with pickle.dump({k: v for k, v in params.items() if '_' not in k}, "

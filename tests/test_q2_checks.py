@@ -49,7 +49,7 @@ EXPECTED = {
     "forward_no_cache": {"forward_cache", *RUN_Q2},
     "gaussian_init": {"init_xavier_range", "init_uniform"},
     "gradcheck_empty": {"gradcheck_numerical", "gradcheck_total_error"},
-    "gradcheck_no_restore": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
+    "gradcheck_no_restore": {"gradcheck_numerical", "gradcheck_restores_parameters"},
     # nn.py cannot be imported: every Q2 check is skipped behind one failure
     "import_cv2": {*Q2_CHECKS, "nn_imports", "only_allowed_libraries"},
     "loss_mean": {"loss_is_summed_cross_entropy", "gradcheck_numerical", "gradcheck_total_error"},
@@ -86,6 +86,17 @@ def not_passed(results: dict) -> set[str]:
     return {short(c) for c in results["checks"] if c["status"] != "passed" and not c.get("not_run")}
 
 
+# name -> checks that may fail too: knock-on effects whose size depends on the inputs drawn, so a
+# correct verdict either way. A unit-uniform init leaves run_q2's loss at 35.5-35.8 on seeds 0
+# and 2 (of 0-3), against the handout's 35. A checker that does not restore its parameters
+# drifts by eps per entry: its total error failed on seeds 0-5 but passed on the seed a CI run
+# derived.
+KNOCK_ON = {
+    "unit_uniform_init": {"training_loop_trains"},
+    "gradcheck_no_restore": {"gradcheck_total_error"},
+}
+
+
 def test_every_wrong_submission_of_the_table_exists():
     folders = {p.name for p in WRONG.iterdir() if p.is_dir()}
     assert set(EXPECTED) <= folders
@@ -94,9 +105,11 @@ def test_every_wrong_submission_of_the_table_exists():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_wrong_submission_fails_exactly_its_checks(name, make_submission, tmp_path):
-    results = grade(make_submission(WRONG / name), tmp_path / "out")
+    # a fixed seed, so that a file added to the reference (from which the default seed is
+    # derived) does not change what this test sees
+    results = grade(make_submission(WRONG / name), tmp_path / "out", "--seed", "0")
     expected = EXPECTED[name]
-    assert not_passed(results) == expected
+    assert expected <= not_passed(results) <= expected | KNOCK_ON.get(name, set())
     for check in results["checks"]:
         assert check["status"] != "error", check
         if check["status"] != "passed":

@@ -36,9 +36,11 @@ def text_files(root: Path):
 
 def test_no_solution_line_in_any_handout_file(handout):
     lines = release.solution_lines()
-    # the search must be able to find something: most solution lines survive the filter
-    total = sum(len(stubs.solution_lines(p.read_text())) for p in (REPO / "reference" / "python").glob("*.py"))
-    assert len(lines) > 0.8 * total
+    # the search must be able to find something: most distinct solution lines survive the filter
+    # (of the stubs' own lines and the common ones); the scripts repeat many lines, so distinct
+    total = {line for p in (REPO / "reference" / "python").glob("*.py") for line in stubs.solution_lines(p.read_text())
+             if not release.TRIVIAL.fullmatch(line)}
+    assert len(lines) > 0.8 * len(total)
     found = [f"{path.relative_to(handout)}: {line.strip()}"
              for path, text in text_files(handout) for line in text.splitlines()
              if any(s in line for s in lines)]

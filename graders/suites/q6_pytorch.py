@@ -19,7 +19,7 @@ import pytest
 
 from graders import artifacts, messages
 from graders.calls import check_outcome
-from graders.trained import _not_finished as stopped_early
+from graders.trained import stopped_early
 from graders.messages import Failure, StudentError
 from graders.sandbox import predict_request, state_request
 
