@@ -15,7 +15,7 @@ import numpy as np
 FOLDER = "figures"
 # a phone photo shrinks to this width per panel: boxes stay visible, the page stays a few MB
 PANEL_WIDTH = 720
-MAX_BOXES = 5000       # a submission may return 200,000 specks; the picture shows the first ones
+MAX_BOXES = 5000       # a submission may return 200,000 specks; the picture shows an even sample
 COLOURS = {"truth": (40, 110, 230), "matched": (20, 160, 60), "false": (220, 30, 30), "missed": (255, 150, 0)}
 
 
@@ -62,7 +62,10 @@ def _outline(panel: np.ndarray, boxes, scale: float, colour, width: int) -> None
     panel first, because a submission's boxes may lie anywhere (outside the photo, swapped
     corners, NaN)."""
     h, w = panel.shape[:2]
-    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)[:MAX_BOXES] * scale
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    if len(boxes) > MAX_BOXES:       # spread over the page, not the first rows of it
+        boxes = boxes[np.linspace(0, len(boxes) - 1, MAX_BOXES).astype(int)]
+    boxes = boxes * scale
     boxes = boxes[np.isfinite(boxes).all(axis=1)]
     outer = np.clip(boxes.round() + [-width, -width, width, width], 0, [h, w, h, w]).astype(int)
     for (y1, x1, y2, x2), (top, left, bottom, right) in zip(np.clip(boxes.round(), 0, [h, w, h, w]).astype(int), outer):

@@ -131,14 +131,19 @@ def _add(zf: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) 
     zf.writestr(info, data)
 
 
-def build(out: Path) -> list[str]:
-    """Write the bundle; returns the names it holds."""
+def build(out: Path, edition: str = "2022") -> list[str]:
+    """Write the bundle for an edition; returns the names it holds."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     names = []
     with zipfile.ZipFile(out, "w") as zf:
-        _add(zf, "setup.sh", SETUP_SH.encode(), executable=True)
-        _add(zf, "run_autograder", RUN_AUTOGRADER.encode(), executable=True)
+        setup, run = SETUP_SH, RUN_AUTOGRADER
+        if edition != "2022":
+            # the edition is baked in: its data built with the image, every grade run as it
+            setup = setup.replace('"$VENV/bin/hw5grade" fixtures', f'"$VENV/bin/hw5grade" fixtures --edition {edition}')
+            run = run.replace('set -u\n', f'set -u\nexport {ARGS_ENV}="--edition {edition} ${{{ARGS_ENV}:-}}"\n', 1)
+        _add(zf, "setup.sh", setup.encode(), executable=True)
+        _add(zf, "run_autograder", run.encode(), executable=True)
         names += ["setup.sh", "run_autograder"]
         for name, path in source_files().items():
             _add(zf, name, path.read_bytes())
@@ -223,10 +228,11 @@ def _grade(root: Path, extra: str, start: float) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="autograder.zip", metavar="ZIP",
                         help="where the bundle goes (default: autograder.zip)")
+    parser.add_argument("--edition", default="2022", help="the handout edition the bundle grades")
 
 
 def main(args: argparse.Namespace) -> int:
-    names = build(Path(args.out))
+    names = build(Path(args.out), args.edition)
     print(f"wrote {args.out} ({len(names)} files): upload it as the Gradescope autograder; "
           "it holds the staff solution and the hidden checks, so keep it away from students")
     return 0

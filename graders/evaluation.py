@@ -28,11 +28,12 @@ class Splits:
     test: tuple
 
 
-def load_splits(data_dir) -> Splits:
+def load_splits(data_dir, name: str = "nist36_{split}.mat") -> Splits:
+    """The splits stored at data_dir/name ({split}: train, valid, test; the edition's layout)."""
     data_dir = Path(data_dir)
     parts = {}
     for split in ("train", "valid", "test"):
-        mat = scipy.io.loadmat(data_dir / f"nist36_{split}.mat")
+        mat = scipy.io.loadmat(data_dir / name.format(split=split))
         parts[split] = (np.asarray(mat[f"{split}_data"], dtype=np.float64),
                         np.asarray(mat[f"{split}_labels"], dtype=np.float64))
     return Splits(**parts)
@@ -90,3 +91,51 @@ def mean_psnr(x, reconstruction) -> float:
     if not np.all(np.isfinite(recon)):
         return float("-inf")
     return float(np.mean([peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, recon)]))
+
+
+# --- PCA (the 2019 edition's Q6) ----------------------------------------------------------------
+
+def principal_subspaces(x, k: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{"centred": (mean, basis), "uncentred": (zeros, basis)}: the top-k principal directions
+    of x (rows are examples) as an orthonormal (dims, k) basis, with and without the mean taken
+    off first (the handout says only "run SVD on the training data"). From the eigenvectors of
+    the (dims x dims) scatter matrix: the right singular vectors of x, in a second, not the
+    several of an SVD of the whole set."""
+    rows = np.asarray(x, dtype=float)
+    mean = rows.mean(axis=0)
+    out = {}
+    for name, centre in (("centred", mean), ("uncentred", np.zeros_like(mean))):
+        xc = rows - centre
+        _, vectors = np.linalg.eigh(xc.T @ xc)
+        out[name] = (centre, vectors[:, ::-1][:, :k])
+    return out
+
+
+def column_space(matrix) -> tuple[np.ndarray, int]:
+    """(orthonormal basis of the columns' span, numerical rank) of a (dims, r) matrix."""
+    u, s, _ = np.linalg.svd(np.asarray(matrix, dtype=np.float64), full_matrices=False)
+    rank = int(np.linalg.matrix_rank(np.asarray(matrix, dtype=np.float64)))
+    return u[:, :rank], rank
+
+
+def subspace_cosine(a, b) -> float:
+    """The cosine of the largest principal angle between the spans of two orthonormal bases
+    (1: the same subspace; 0: some direction of one is orthogonal to the other)."""
+    if a.shape[1] == 0 or b.shape[1] == 0:
+        return 0.0
+    return float(np.linalg.svd(a.T @ b, compute_uv=False).min()) if a.shape[1] == b.shape[1] else 0.0
+
+
+def project(x, mean, basis) -> np.ndarray:
+    """x reconstructed from its coordinates in the subspace (through the mean)."""
+    return (np.asarray(x, dtype=np.float64) - mean) @ basis @ basis.T + mean
+
+
+def psnr_values(x, reconstruction) -> set[float]:
+    """The mean PSNR of the reconstructions, clipped to [0, 1] and as they are: a script may
+    print either."""
+    recon = np.asarray(reconstruction, dtype=np.float64)
+    if not np.all(np.isfinite(recon)):
+        return set()
+    raw = float(np.mean([peak_signal_noise_ratio(a, b, data_range=1.0) for a, b in zip(x, recon)]))
+    return {mean_psnr(x, recon), raw}

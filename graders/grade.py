@@ -12,11 +12,12 @@ import argparse
 import contextlib
 import json
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
-from graders import messages, plugin, rubric as rubric_mod
+from graders import editions, messages, plugin, rubric as rubric_mod
 
 SUITES = Path(__file__).resolve().parent / "suites"
 
@@ -118,10 +119,18 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
         results = crashed_results(edition, f"no submission folder at {submission}", submission,
                                   visibility, quick)
         return _record(out_dir, results, notes, fields, reports)
-    args = pytest_args(Path(submission).resolve(), results_path, visibility=visibility, quick=quick,
-                       data_dir=data_dir, edition=edition, jobs=jobs, seed=seed, select=select)
-    with open(out_dir / "pytest.log", "w") as log:
+    with open(out_dir / "pytest.log", "w") as log, tempfile.TemporaryDirectory(prefix="hw5grade-") as tmp:
+        args = []
         try:
+            graded = Path(submission).resolve()
+            if editions.overlay(graded, edition):
+                # a staff tree (reference/): the edition is its python/ with the overlay applied
+                graded = editions.compose(graded, edition, Path(tmp))
+                notes = [*notes, f"graded the {edition} edition of this staff tree: python/ with "
+                                 f"{edition}/python/ applied"]
+                fields = {"submission": str(submission), **(fields or {})}
+            args = pytest_args(graded, results_path, visibility=visibility, quick=quick,
+                               data_dir=data_dir, edition=edition, jobs=jobs, seed=seed, select=select)
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 exit_code = int(pytest.main(args))
         except BaseException as err:  # noqa: BLE001 -- the harness never ends without results
@@ -188,6 +197,7 @@ def format_table(results: dict) -> str:
             failed.setdefault(check.get("question"), []).append(check)
     hand, ungraded = [], []
     questions = results.get("questions", {}) if results.get("checks") or not results.get("error") else {}
+    width = max([8, *map(len, questions)])      # ids run from "Q4.2" to "Q3.1.5-data2"
     for qid, entry in questions.items():
         if entry["kind"] == "hand":
             hand.append(qid)
@@ -196,18 +206,22 @@ def format_table(results: dict) -> str:
             if entry["status"] == "not graded by this version":
                 ungraded.append(qid)
             else:
-                lines.append(f"{qid:<8} {'-':>11}  {entry['title']}: {entry['status']}")
+                lines.append(f"{qid:<{width}} {'-':>11}  {entry['title']}: {entry['status']}")
             continue
         score = f"{_fmt(entry['score'])}/{_fmt(entry['max_score'])}"
         extra = "" if entry["status"] == "graded" else f"  [{entry['status']}]"
-        lines.append(f"{qid:<8} {score:>11}  {entry['title']}{extra}")
+        lines.append(f"{qid:<{width}} {score:>11}  {entry['title']}{extra}")
         for check in failed.get(qid, []):
             text = messages.render_text({k: check.get(k) for k in ("message", "expected", "actual", "hint")},
                                         indent=" " * 16)
             lines.append(f"  {check['status'].upper():<12}  {check['description']}")
             lines.append(" " * 16 + text)
-    lines.append(f"TOTAL    {_fmt(results.get('score')):>5}/{_fmt(results.get('max_score'))}  "
-                 "auto-graded in this run (extra credit counted in the score, not the maximum)")
+    if results.get("max_score") == 0 and results.get("score"):
+        lines.append(f"{'TOTAL':<{width}} {_fmt(results.get('score')):>5}  extra-credit points (only extra-credit "
+                     "questions were graded in this run)")
+    else:
+        lines.append(f"{'TOTAL':<{width}} {_fmt(results.get('score')):>5}/{_fmt(results.get('max_score'))}  "
+                     "auto-graded in this run (extra credit counted in the score, not the maximum)")
     if hand:
         lines.append(f"graded by hand: {', '.join(hand)}")
     if ungraded:

@@ -73,7 +73,12 @@ def describe_item(item, rubric) -> dict | None:
     marker = item.get_closest_marker("rubric")
     if marker is None:
         return None
-    qid = marker.args[0] if marker.args else marker.kwargs.get("question")
+    named = marker.args[0] if marker.args else marker.kwargs.get("question")
+    qid = rubric.resolve(named)
+    if qid is None:
+        if named not in rubric_mod.known_marker_ids():
+            raise rubric_mod.RubricError(f"{item.nodeid}: question {named!r} is in no edition's rubric")
+        return None          # a task of another edition: not a check of this one
     q = rubric[qid]
     visibility, tier = marker.kwargs.get("visibility", q.visibility), marker.kwargs.get("tier", q.tier)
     if visibility not in rubric_mod.VISIBILITIES or tier not in rubric_mod.TIERS:
@@ -113,6 +118,9 @@ class Collector:
         keep, drop = [], []
         for item in items:
             info = describe_item(item, self.rubric)
+            if info is None and item.get_closest_marker("rubric") is not None:
+                drop.append(item)    # another edition's task: not listed, not scored
+                continue
             reason = None
             if info and public_only and info["visibility"] == "hidden":
                 reason = "hidden"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import jinja2
 
-from graders import rubric as rubric_mod, static, stubs
+from graders import editions, rubric as rubric_mod, static, stubs
 
 REPO = stubs.REPO
 GRADERS = REPO / "graders"
@@ -44,6 +44,7 @@ PUBLIC_MODULES = (
     "__init__", "cli", "grade", "plugin", "rubric", "messages", "calls", "sandbox", "worker",
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
+    "editions",
 )
 PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py"),
                 "fixtures": ("annotations/*.json",)}
@@ -96,13 +97,18 @@ def public_files() -> dict[str, Path]:
     return files
 
 
-def stub_files() -> dict[str, Path]:
-    """python/<file> -> student/python/<file>, after checking student/ is current."""
-    problems = stubs.drift()
-    if problems:
-        raise ReleaseError("student/ differs from what `hw5grade stubs` generates; run it first:\n"
-                           + "\n".join(problems))
-    python = stubs.STUDENT / "python"
+def stub_files(edition: str = editions.BASE, scratch: Path | None = None) -> dict[str, Path]:
+    """python/<file> -> its stub: student/python/<file> (checked to be current) for 2022, the
+    stubs of the composed tree (graders.stubs.student_tree, written under scratch) for
+    another edition."""
+    if edition == editions.BASE:
+        problems = stubs.drift()
+        if problems:
+            raise ReleaseError("student/ differs from what `hw5grade stubs` generates; run it first:\n"
+                               + "\n".join(problems))
+        python = stubs.STUDENT / "python"
+    else:
+        python = stubs.student_tree(edition, Path(scratch) / "student")
     files = {f"python/{p.relative_to(python)}": p
              for p in sorted(python.rglob("*.py")) if "__pycache__" not in p.parts}
     # the handout's own copy of the files it gives, which replaces a student's edited one
@@ -207,7 +213,7 @@ commands = hw5grade grade {toxinidir} --visibility public -k q6 --out {toxinidir
 README = """\
 # {{ title }}: the public checks
 
-Write your solution in `python/` (`nn.py`, `q4.py`, `run_q2.py` ... `run_q5.py`) where the files
+Write your solution in `python/` ({{ numpy_files }}) where the files
 say `your code here`. Put the course's `data/` and `images/` folders beside `python/` to run the
 scripts yourself; the checks bring their own data.
 
@@ -220,9 +226,9 @@ scripts yourself; the checks bring their own data.
 |---|---|
 | `tox -e quick` | every public check except training, in a minute |
 | `tox` | every public check, training included (a few minutes) |
-| `tox -e pytorch` | the PyTorch part (Q6): installs torch and torchvision (several GB) the first time |
+| `tox -e pytorch` | the PyTorch part ({{ torch_part }}): installs torch and torchvision (several GB) the first time |
 
-The PyTorch part (Q6, extra credit) is five scripts, `python/run_q6_1_1.py` ... `run_q6_2_1.py`.
+The PyTorch part ({{ torch_part }}, extra credit) is {{ torch_files | length }} scripts, `python/{{ torch_files[0] }}` ... `{{ torch_files[-1] }}`.
 Each reads its data from `../data` as the stubs do, plots its training loss and accuracy with
 `plt.show()`, and saves its trained model with `torch.save(model.state_dict(), ...)` under the name
 the stub gives. The checks run each script once, then load the saved weights into the script's own
@@ -291,8 +297,13 @@ def generated_files(edition: str = "2022") -> dict[str, str]:
                                  requires_python=project["requires-python"],
                                  dependencies=project["dependencies"], package_data=PACKAGE_DATA,
                                  torch=project["optional-dependencies"]["torch"]),
-        "tox.ini": TOX_INI,
+        "tox.ini": TOX_INI if edition == editions.BASE else TOX_INI.replace(
+            "hw5grade grade {toxinidir}", f"hw5grade grade {{toxinidir}} --edition {edition}").replace(
+            "-k q6 ", "-k q6_pytorch ").replace("(Q6)", "(Q7)"),
         "README.md": render(README, title=rubric.title,
+                            numpy_files=", ".join(f"`{f}`" for f in rubric.files["numpy"] if f not in static.GIVEN_FILES),
+                            torch_part=rubric.files["pytorch"][0][len("run_"):].split("_")[0].upper(),
+                            torch_files=rubric.files["pytorch"],
                             requires_python=project["requires-python"],
                             questions=list(rubric.questions.values()), graded_by=graded_by),
         **declared,
@@ -353,9 +364,10 @@ def check_public_suites(texts: dict[str, str]) -> list[str]:
 
 def solution_lines(reference: Path = stubs.REFERENCE, student: Path = stubs.STUDENT) -> set[str]:
     """The lines that would give a solution away: in a solution block of reference/python, not
-    trivial, and not also a line of the stubs (which students have anyway)."""
+    trivial, and not also a line of the stubs (which students have anyway). reference and
+    student are trees holding python/ (an edition's composed ones, for its handout)."""
     given = set()
-    for path in student.rglob("*.py"):
+    for path in (student / "python").rglob("*.py"):
         given.update(line.strip() for line in path.read_text().splitlines())
     found = set()
     for path in (reference / "python").rglob("*.py"):
@@ -385,8 +397,18 @@ def build(out: Path, edition: str = "2022") -> list[Path]:
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ReleaseError(f"{out} is not empty; the handout is written only into an empty folder")
-    copies = {**public_files(), **stub_files()}
+    with tempfile.TemporaryDirectory(prefix="hw5grade-release-") as scratch:
+        return _build(out, edition, Path(scratch))
+
+
+def _build(out: Path, edition: str, scratch: Path) -> list[Path]:
+    copies = {**public_files(), **stub_files(edition, scratch)}
     generated = generated_files(edition)
+    lines = None
+    if edition != editions.BASE:
+        # the edition's own solutions and stubs: its composed reference against its stub tree
+        lines = solution_lines(editions.compose(stubs.REFERENCE, edition, scratch / "reference").parent,
+                               scratch / "student")
     texts = {**{k: p.read_text() for k, p in copies.items() if p.suffix == ".py"}, **generated}
     problems = check_closure(texts) + check_public_suites(texts)
     if problems:
@@ -401,7 +423,7 @@ def build(out: Path, edition: str = "2022") -> list[Path]:
         for rel, text in generated.items():
             (staging / rel).parent.mkdir(parents=True, exist_ok=True)
             (staging / rel).write_text(text)
-        found = leaks(staging)
+        found = leaks(staging, lines)
         if found:
             raise ReleaseError("solution lines found in the handout:\n" + "\n".join(found[:20]))
         staging.chmod(0o755)

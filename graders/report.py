@@ -398,6 +398,9 @@ def summary(results: dict, checks: list[dict]) -> dict:
         "score": score, "max_score": top,
         "percent": round(100 * float(score) / float(top)) if isinstance(score, (int, float))
         and isinstance(top, (int, float)) and top else None,
+        # a run of extra-credit questions alone (the PyTorch part) has no maximum to be out of
+        "extra_credit_only": top == 0 and any(isinstance(q, dict) and q.get("extra_credit") and q.get("score") is not None
+                                              for q in (results.get("questions") or {}).values()),
         "verdict": verdict, "counts": counts, "ran": ran,
         "hidden_banner": bool(hidden) and (public_run or not results.get("visibility")),
         "hidden_count": len(hidden),

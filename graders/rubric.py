@@ -7,6 +7,7 @@ command both use it, so a results document is scored the same way wherever it is
 """
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +60,48 @@ class Rubric:
     edition: str
     title: str
     questions: dict[str, Question]
+    # [checks]: a check's marker names the question of the edition it was written for; here it
+    # counts toward this edition's question of the same task ("Q2.4" -> "Q2.4.1")
+    aliases: dict = field(default_factory=dict)
+    # [data]: where the scripts read NIST36 under ../data, "nist36" (and "second_set")
+    data: dict = field(default_factory=dict)
+    # [files]: the edition's deliverables ("numpy", "pytorch")
+    files: dict = field(default_factory=dict)
 
     def __getitem__(self, qid: str) -> Question:
         try:
-            return self.questions[qid]
+            return self.questions[self.aliases.get(qid, qid)]
         except KeyError:
             raise RubricError(f"question {qid!r} is not in the {self.edition} rubric") from None
+
+    def resolve(self, qid: str) -> str | None:
+        """This edition's question for a marker's id, or None when its task is not in the edition."""
+        qid = self.aliases.get(qid, qid)
+        return qid if qid in self.questions else None
+
+    def data_hint(self, message: str) -> str:
+        """A hint for a script that could not open its data (`message`, its error): where this
+        edition keeps NIST36 and, when the path it tried is another edition's, which one."""
+        want = "../data/" + self.data.get("nist36", "nist36_{split}.mat").format(split="train")
+        for other in editions():
+            if other == self.edition:
+                continue
+            for pattern in load(other).nist36_layout():
+                for split in ("train", "valid", "test"):
+                    tried = pattern.format(split=split)
+                    if tried.rsplit("/", 1)[-1] in message and tried not in self.nist36_layout():
+                        return (f"this submission is graded as the {self.edition} edition, whose scripts read "
+                                f"'{want}'; '{tried}' is where the {other} edition keeps its data: was it "
+                                f"graded as the right edition (--edition {other})?")
+        return (f"read the data as the handout does, '{want}': the scripts run from python/ with the "
+                "course data in ../data, on any machine")
+
+    def nist36_layout(self) -> dict[str, str]:
+        """{file name pattern under data/: synthetic set}: set1 at "nist36", set2 at "second_set"."""
+        layout = {self.data.get("nist36", "nist36_{split}.mat"): "set1"}
+        if "second_set" in self.data:
+            layout[self.data["second_set"]] = "set2"
+        return layout
 
     def score(self, checks: list[dict]) -> dict:
         """Scores per question and in total from check records.
@@ -137,13 +174,27 @@ def load(edition: str = "2022", path: Path | None = None) -> Rubric:
     """The rubric of an edition, validated."""
     path = Path(path) if path else RUBRICS / f"{edition}.toml"
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in RUBRICS.glob("*.toml")))
+        known = ", ".join(editions())
         raise RubricError(f"no rubric for edition {edition!r} (known: {known})")
     data = tomllib.loads(path.read_text())
     defaults = data.get("defaults", {})
+    aliases = dict(data.get("checks", {}))
+    # `base = "2022"`: a question whose checks were written for the base edition (by [checks], the
+    # same id, or `like`) takes that question's budgets and thresholds (one place for each number);
+    # its own entries override
+    base = load(data["base"]) if data.get("base") else None
+    source = {target: named for named, target in aliases.items()}
     questions = {}
     for qid, spec in data.get("questions", {}).items():
-        merged = {**defaults, **spec}
+        inherited = {}
+        like = spec.get("like") or source.get(qid, qid)      # like = "Q6.1.1": the same task in the base
+        if base is not None and like in base.questions:
+            b = base.questions[like]
+            inherited = {"tier": b.tier, "call_seconds": b.call_seconds,
+                         "script_seconds": b.script_seconds, "thresholds": b.thresholds}
+        merged = {**defaults, **inherited, **spec}
+        if inherited and "thresholds" in spec:
+            merged["thresholds"] = {**inherited["thresholds"], **spec["thresholds"]}
         try:
             q = Question(id=qid, title=merged["title"], points=float(merged["points"]),
                          kind=merged["kind"], visibility=merged.get("visibility", "public"),
@@ -157,5 +208,23 @@ def load(edition: str = "2022", path: Path | None = None) -> Rubric:
         if q.kind not in KINDS or q.visibility not in VISIBILITIES or q.tier not in TIERS:
             raise RubricError(f"{path.name}: question {qid} has an unknown kind, visibility or tier")
         questions[qid] = q
+    if any(target not in questions for target in aliases.values()):
+        raise RubricError(f"{path.name}: [checks] names a question the rubric does not have")
     return Rubric(edition=str(data.get("edition", edition)), title=data.get("title", ""),
-                  questions=questions)
+                  questions=questions, aliases=aliases, data=dict(data.get("data", {})),
+                  files=dict(data.get("files", {})))
+
+
+def editions() -> list[str]:
+    return sorted(p.stem for p in RUBRICS.glob("*.toml"))
+
+
+@functools.lru_cache(maxsize=1)
+def known_marker_ids() -> frozenset:
+    """Every id a marker may name: the questions and [checks] aliases of all editions (a typo
+    in a marker must fail loudly, not drop the check from every edition)."""
+    ids = set()
+    for edition in editions():
+        r = load(edition)
+        ids |= set(r.questions) | set(r.aliases)
+    return frozenset(ids)

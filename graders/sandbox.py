@@ -142,6 +142,18 @@ def state_request(file: str) -> dict:
     return {"op": "state", "file": str(file)}
 
 
+def joins_request(file: str, x) -> dict:
+    """A follow-up asking how the model saved in `file` joins tensors (additions and
+    concatenations, and the layers each bypasses), from one forward pass of NIST rows x."""
+    return {"op": "joins", "file": str(file), "x": x}
+
+
+def arrays_request(shapes, max_bytes: int = 256 << 20) -> dict:
+    """A follow-up asking for the script's variables that are numeric arrays of one of the
+    shapes, {name: array}, at most max_bytes in all (names are the student's to choose)."""
+    return {"op": "arrays", "shapes": [list(map(int, shape)) for shape in shapes], "max_bytes": int(max_bytes)}
+
+
 # ----------------------------------------------------------------------------------------------
 # Processes seen from outside (Linux /proc).
 

@@ -113,7 +113,9 @@ def solution_lines(source: str) -> list[str]:
 
 
 def _sources(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+    # python/ only: another edition's files (reference/2019/python) are stubbed when that
+    # edition's tree is composed (graders.stubs.student_tree), not committed
+    return sorted(p for p in (root / "python").rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def generate(reference: Path = REFERENCE, student: Path = STUDENT) -> list[Path]:
@@ -128,6 +130,15 @@ def generate(reference: Path = REFERENCE, student: Path = STUDENT) -> list[Path]
         dest.write_text(stub_source(src.read_text(), str(src.relative_to(reference))))
         written.append(dest)
     return written
+
+
+def student_tree(edition: str, out: Path) -> Path:
+    """out/python: the stubs of an edition (graders.editions), from its composed reference."""
+    from graders import editions
+    python_dir = editions.compose(REFERENCE, edition, out)
+    for path in sorted(python_dir.glob("*.py")):
+        path.write_text(stub_source(path.read_text(), path.name))
+    return python_dir
 
 
 def drift(reference: Path = REFERENCE, student: Path = STUDENT) -> list[str]:

@@ -109,9 +109,13 @@ def describe(exc, where):
     else:
         place = ""
     culprit = os.path.basename(frames[-1].filename) if frames else where
-    tb = "".join(traceback.format_list(frames)) + "".join(
+    tb = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + "".join(
         traceback.format_exception_only(type(exc), exc))
-    return culprit, (text[:2000] + place), tb[-20000:]
+    if len(tb) > 20000:
+        # a RecursionError has a thousand frames: keep where it started and where it ended
+        head, tail = tb[:8000].rsplit("\n", 1)[0], tb[-12000:].split("\n", 1)[-1]
+        tb = f"{head}\n... {len(tb) - len(head) - len(tail)} characters of frames cut ...\n{tail}"
+    return culprit, (text[:2000] + place), tb
 
 
 def exit_message(exc, where, while_):
@@ -469,6 +473,83 @@ def do_state(req):
     return {k: v.detach().to(torch.float32).cpu().numpy() for k, v in state.items()}
 
 
+# autograd nodes of layers with weights: a path through one of them is a layer bypassed
+WEIGHTED_NODES = ("Convolution", "Addmm", "Mm", "Bmm", "Linear", "Matmul")
+
+
+def do_joins(req):
+    """How the saved model joins tensors: one forward pass of the grader's first held-out inputs
+    (under the first preprocessing that suits the model), then, for every addition and
+    concatenation in the autograd graph of its output, the most weighted layers on a path from
+    one of its inputs back to another (None: its inputs are unrelated, as a bias is). x + F(x)
+    is an addition bypassing F's layers; torch.cat([a, g(a)]) a concatenation bypassing g's."""
+    import torch
+    state = load_state(req["file"])
+    label, model = matching_model(state, req["file"])
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    candidates, _ = nist_candidates(np.asarray(req["x"], dtype=np.float32))
+    out, problems = None, {}
+    for name, make in candidates:
+        try:
+            batch = make(0, 4).clone().requires_grad_(True)
+            out = model(batch)
+            out = out[0] if isinstance(out, (tuple, list)) else out
+            break
+        except Exception as exc:  # noqa: BLE001 -- this preprocessing does not suit the model
+            problems[name] = f"{type(exc).__name__}: {first_line(exc)}"
+    if out is None or getattr(out, "grad_fn", None) is None:
+        raise Refusal("no_graph", "the model could not be run on the held-out inputs: "
+                      + ("; ".join(f"{k}: {v}" for k, v in problems.items()) or "its output has no gradient"))
+    nodes, stack = {}, [out.grad_fn]
+    while stack and len(nodes) < 20000:
+        node = stack.pop()
+        if node is None or id(node) in nodes:
+            continue
+        nodes[id(node)] = node
+        stack.extend(f for f, _ in node.next_functions)
+    weighted = {i: any(w in type(n).__name__ for w in WEIGHTED_NODES) for i, n in nodes.items()}
+    memo = {}
+
+    def bypassed(start, target):
+        """The most weighted nodes on a path from start down to target, start counted and target
+        not (None: no path)."""
+        if start is target:
+            return 0
+        key = (id(start), id(target))
+        if key not in memo:
+            memo[key] = None
+            below = [bypassed(f, target) for f, _ in start.next_functions if f is not None]
+            below = [n for n in below if n is not None]
+            memo[key] = max(below) + weighted.get(id(start), False) if below else None
+        return memo[key]
+
+    joins = []
+    for node in nodes.values():
+        kind = type(node).__name__
+        if not kind.startswith(("AddBackward", "CatBackward", "StackBackward")):
+            continue
+        inputs = [f for f, _ in node.next_functions if f is not None]
+        layers = [bypassed(b, a) for a in inputs for b in inputs if a is not b]
+        layers = [n for n in layers if n is not None]
+        joins.append({"op": kind, "layers_bypassed": max(layers) if layers else None})
+    return {"joins": joins, "model": describe_model(label, model)}
+
+
+def do_arrays(req):
+    """The script's variables that are numeric arrays of the asked shapes, whatever the student
+    named them (the PCA's projection and reconstructions), within a byte budget."""
+    import numpy as np
+    shapes = {tuple(shape) for shape in req["shapes"]}
+    found, budget = {}, req["max_bytes"]
+    for name, value in LAST_SCRIPT["namespace"].items():
+        if (isinstance(value, np.ndarray) and value.shape in shapes and value.dtype.kind in "fiub"
+                and value.nbytes <= budget and not name.startswith("__")):
+            found[name] = np.array(value)
+            budget -= value.nbytes
+    return found
+
+
 def follow_up(req, answer):
     if not LAST_SCRIPT:
         return {"ok": False, "error": "protocol", "message": f"{req['op']} needs a script run first"}
@@ -508,6 +589,10 @@ def serve():
             response = follow_up(req, do_predict)
         elif op == "state":
             response = follow_up(req, do_state)
+        elif op == "arrays":
+            response = follow_up(req, do_arrays)
+        elif op == "joins":
+            response = follow_up(req, do_joins)
         elif op == "ping":
             response = {"ok": True}
         else:

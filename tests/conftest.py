@@ -1,12 +1,12 @@
 """Shared fixtures of the harness's own tests (kept small and generic)."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from graders import editions
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = REPO / "reference" / "python"
@@ -22,24 +22,11 @@ def build_submission(root: Path, overrides=None, base: Path = REFERENCE_PYTHON) 
     python_dir = Path(root) / "python"
     shutil.copytree(base, python_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pickle"))
     if isinstance(overrides, (str, Path)):
-        for path in Path(overrides).glob("*.py"):
-            shutil.copyfile(path, python_dir / path.name)
-        for patch in sorted(Path(overrides).glob("*.diff")):
-            apply_patch(patch, python_dir)
+        editions.apply_overrides(python_dir, Path(overrides))
     elif overrides:
         for name, text in overrides.items():
             (python_dir / name).write_text(text)
     return python_dir
-
-
-def apply_patch(patch: Path, folder: Path) -> None:
-    # The ceiling keeps git from finding an enclosing repository, so it patches plain files.
-    env = dict(os.environ, GIT_CEILING_DIRECTORIES=str(folder.parent))
-    done = subprocess.run(["git", "apply", "--whitespace=nowarn", str(patch.resolve())], cwd=folder,
-                          env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{patch} no longer applies to the reference (update the mistake "
-                           f"to the reference's current code): {done.stderr.strip()}")
 
 
 @pytest.fixture
@@ -62,7 +49,7 @@ def reference_full_grades(tmp_path_factory) -> list[Path]:
 
     A dozen minutes of CI would go if each test that needs them graded again; the tests that
     share them carry @pytest.mark.xdist_group("reference_full"), and `--dist loadgroup` sends
-    them to one worker, which computes this once. The PyTorch part (another 80 s a grade) is
+    them to one worker, which computes this once. The PyTorch part (another 2-4 minutes a grade) is
     graded once, in tests/test_q6_checks.py."""
     from support import grade_cli
     root = tmp_path_factory.mktemp("reference_full")

@@ -77,8 +77,9 @@ def rng(request, run_seed) -> np.random.Generator:
     return np.random.default_rng([run_seed, zlib.crc32(key.encode())])
 
 
-def course_data_dirs(option: str | None) -> tuple[Path, Path | None]:
-    """(data, images) from --data-dir, or the embedded synthetic profile (built when needed)."""
+def course_data_dirs(option: str | None, layout: dict | None = None) -> tuple[Path, Path | None]:
+    """(data, images) from --data-dir, or the embedded synthetic profile (built when needed)
+    with NIST36 where the edition's scripts read it (layout: Rubric.nist36_layout)."""
     if option:
         root = Path(option).resolve()
         if (root / "data").is_dir():
@@ -87,8 +88,12 @@ def course_data_dirs(option: str | None) -> tuple[Path, Path | None]:
         images = root.parent / "images"
         return root, images if images.is_dir() else None
     from fixtures import cache
-    profile = cache.build(log=lambda *a: None)
+    if layout and layout != cache.DEFAULT_LAYOUT:
+        profile = cache.layout(layout, log=lambda *a: None)
+    else:
+        profile = cache.build(log=lambda *a: None)
     return profile.data_dir, profile.images_dir
+
 
 
 def _open_sandbox(python_dir: Path, data=None, images=None):
@@ -125,8 +130,8 @@ def sandbox(_sandbox, request):
 
 
 @pytest.fixture(scope="session")
-def _data_sandbox(submission, pytestconfig):
-    data, images = course_data_dirs(pytestconfig.getoption("data_dir"))
+def _data_sandbox(submission, pytestconfig, rubric):
+    data, images = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout())
     box = _open_sandbox(submission, data, images)
     yield box
     box.close()
@@ -188,11 +193,12 @@ def q5_run(_data_sandbox, rubric, run_seed):
 
 
 @pytest.fixture(scope="session")
-def course_data(pytestconfig, submission):
-    """The NIST36 splits the grader evaluates returned weights on (graders.evaluation.Splits)."""
+def course_data(pytestconfig, rubric):
+    """The NIST36 splits the grader evaluates returned weights on (graders.evaluation.Splits):
+    the set the edition's scripts train on."""
     from graders import evaluation
-    data, _ = course_data_dirs(pytestconfig.getoption("data_dir"))
-    return evaluation.load_splits(data)
+    data, _ = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout())
+    return evaluation.load_splits(data, rubric.data["nist36"])
 
 
 SUITES = Path(__file__).resolve().parent
@@ -223,6 +229,7 @@ class TorchData:
     torch_home: Path
     truth_dir: Path
     standins: dict            # item -> what stands in for it (empty: the course's own data)
+    images_dir: Path | None = None    # the photos at ../images (2019's Q7.1.4 reads them)
 
     def heldout(self, name: str) -> dict:
         """truth/heldout_<name>.npz: x (inputs), y (labels), classes."""
@@ -231,7 +238,7 @@ class TorchData:
 
 
 @pytest.fixture(scope="session")
-def torch_data(pytestconfig, submission) -> TorchData:
+def torch_data(pytestconfig, rubric) -> TorchData:
     """Where Q6 runs: the course's data when --data-dir holds it (with its own torch_home/ and
     truth/ beside data/, when given), else the grader's torch profile of stand-ins."""
     import importlib.util
@@ -241,11 +248,11 @@ def torch_data(pytestconfig, submission) -> TorchData:
                     "the grader runs, so the PyTorch questions cannot be graded here: `tox -e pytorch` "
                     "grades them (or pip install torch==2.13.0 torchvision==0.28.0)")
     from fixtures import cache
-    profile = cache.build_torch(log=lambda *a: None)
+    profile = cache.build_torch(log=lambda *a: None, nist_layout=rubric.nist36_layout())
     option = pytestconfig.getoption("data_dir")
+    data, images = course_data_dirs(option, rubric.nist36_layout())
     if not option:
-        return TorchData(profile.data_dir, profile.torch_home, profile.truth_dir, profile.standins)
-    data, _ = course_data_dirs(option)
+        return TorchData(profile.data_dir, profile.torch_home, profile.truth_dir, profile.standins, images)
     own = {name: data.parent / name for name in ("torch_home", "truth") if (data.parent / name).is_dir()}
     standins = {}
     if "torch_home" not in own:
@@ -253,13 +260,13 @@ def torch_data(pytestconfig, submission) -> TorchData:
     if "truth" not in own:
         standins["heldout"] = "held-out sets: the grader's synthetic ones (no truth/ beside the course's data/)"
     return TorchData(data, own.get("torch_home", profile.torch_home), own.get("truth", profile.truth_dir),
-                     standins)
+                     standins, images)
 
 
 @pytest.fixture(scope="session")
 def _torch_sandbox(submission, torch_data):
     from graders.sandbox import Limits, Sandbox
-    box = Sandbox(submission, torch_data.data_dir, torch_home=torch_data.torch_home,
+    box = Sandbox(submission, torch_data.data_dir, torch_data.images_dir, torch_home=torch_data.torch_home,
                   given_files=given_files(), limits=Limits(memory_mb=TORCH_MEMORY_MB))
     yield box
     box.close()
@@ -270,7 +277,7 @@ def torch_sandbox(_torch_sandbox, torch_data, request):
     """The submission's torch sandbox; the check's report notes the stand-ins it ran on."""
     _record_sandbox(request, _torch_sandbox)
     if torch_data.standins:
-        request.node.user_properties.append((plugin.NOTE, "The PyTorch questions (Q6) ran on the grader's "
+        request.node.user_properties.append((plugin.NOTE, "The PyTorch questions ran on the grader's "
                                              "stand-ins, so accuracies are not those of the real datasets: "
                                              + "; ".join(torch_data.standins.values())))
     return _torch_sandbox

@@ -33,8 +33,7 @@ def script_failure(run, box, rubric) -> None:
         run.require_finished()
     except StudentError as err:
         if not err.hint and "FileNotFoundError" in err.rationale:
-            err.hint = ("read the data as the handout does, '../data/nist36_train.mat': the scripts run "
-                        "from python/ with the course data in ../data, on any machine")
+            err.hint = rubric.data_hint(err.rationale + err.traceback)
         raise
     if isinstance(run.problem, NotImplementedYet):
         raise run.problem

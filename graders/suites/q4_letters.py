@@ -387,7 +387,9 @@ def test_find_letters_recall(page, detection, photos, question, record_property,
     if detection.overlay is not None:
         artifacts.record_image(pytestconfig, record_property, f"q4_boxes_{Path(detection.name).stem}.jpg",
                                detection.overlay, f"{detection.name}: the ground truth's boxes (left, blue) and "
-                               f"yours (right): green found a character, red found none, orange = missed")
+                               f"yours (right): green found a character, red found none, orange = missed"
+                               + (f" ({artifacts.MAX_BOXES:,} of your {len(boxes):,} boxes drawn, spread over the "
+                                  "page)" if len(boxes) > artifacts.MAX_BOXES else ""))
     record_property("recall", round(detection.recall, 4))
     threshold = question.threshold("recall")
     if detection.recall >= threshold:

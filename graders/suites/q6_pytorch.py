@@ -21,7 +21,7 @@ from graders import artifacts, messages
 from graders.calls import check_outcome
 from graders.trained import stopped_early
 from graders.messages import Failure, StudentError
-from graders.sandbox import predict_request, state_request
+from graders.sandbox import joins_request, predict_request, state_request
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,16 @@ class Script:
     name: str
     saved: tuple
     state: str | None = None  # a file whose tensors come back too (Q6.2.1's frozen layers)
+    joins: str = ""           # "cat" or "add": the connection its model must have (2019's Q7.1.5)
+    curve: str = ""           # a word naming this model's curves, where one script plots two models
 
     @property
     def group(self) -> str:
         return self.name.removeprefix("run_").removesuffix(".py")
 
 
+# Both editions' PyTorch questions: a run grades those of its edition (the others are not its
+# questions and are left out). Questions sharing a script (Q7.1.5a and b) share its one run.
 SCRIPTS = {
     "Q6.1.1": Script("run_q6_1_1.py", (Saved("q6_1_1_model.pt", "nist36", "heldout_accuracy", "fully connected network"),)),
     "Q6.1.2": Script("run_q6_1_2.py", (Saved("q6_1_2_model.pt", "nist36", "heldout_accuracy", "CNN"),)),
@@ -51,9 +55,20 @@ SCRIPTS = {
     "Q6.2.1": Script("run_q6_2_1.py", (Saved("q6_2_1_finetuned.pt", "flowers17", "finetuned_accuracy", "fine-tuned SqueezeNet"),
                                        Saved("q6_2_1_scratch.pt", "flowers17", "scratch_accuracy", "CNN trained from scratch")),
                      state="q6_2_1_finetuned.pt"),
+    "Q7.1.1": Script("run_q7_1_1.py", (Saved("q7_1_1_model.pt", "nist36", "heldout_accuracy", "fully connected network"),)),
+    "Q7.1.2": Script("run_q7_1_2.py", (Saved("q7_1_2_model.pt", "mnist", "heldout_accuracy", "CNN"),)),
+    "Q7.1.3": Script("run_q7_1_3.py", (Saved("q7_1_3_model.pt", "nist36", "heldout_accuracy", "CNN"),)),
+    "Q7.1.4": Script("run_q7_1_4.py", (Saved("q7_1_4_model.pt", "emnist", "heldout_accuracy", "CNN"),)),
+    "Q7.1.5a": Script("run_q7_1_5.py", (Saved("q7_1_5_skip.pt", "nist36", "heldout_accuracy",
+                                              "network with skip connections"),), joins="cat", curve="skip"),
+    "Q7.1.5b": Script("run_q7_1_5.py", (Saved("q7_1_5_residual.pt", "nist36", "heldout_accuracy",
+                                              "network with residual connections"),), joins="add", curve="residual"),
+    "Q7.2.1": Script("run_q7_2_1.py", (Saved("q7_2_1_finetuned.pt", "flowers17", "finetuned_accuracy", "fine-tuned SqueezeNet"),
+                                       Saved("q7_2_1_scratch.pt", "flowers17", "scratch_accuracy", "CNN trained from scratch")),
+                     state="q7_2_1_finetuned.pt"),
 }
 HELDOUT_NAMES = {"nist36": "NIST36 characters", "cifar10": "CIFAR-10 images", "sun_scenes": "scene photos",
-                 "flowers17": "flower photos"}
+                 "flowers17": "flower photos", "mnist": "MNIST digits", "emnist": "EMNIST characters"}
 FLOWER_CLASSES = 17
 CLASSIFIER_KEY = "classifier.1.weight"
 
@@ -63,13 +78,18 @@ _PRINTED_LOSS = re.compile(r"loss\W{0,3}([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+
 
 
 def checks(*qids, weight=1):
-    """One parametrized check per question, in that question's rubric entry and xdist group."""
+    """One parametrized check per question, in that question's rubric entry and its script's
+    xdist group (questions of another edition are left out by the plugin)."""
     return pytest.mark.parametrize("qid", [
-        pytest.param(q, id=SCRIPTS[q].group, marks=(pytest.mark.rubric(q, weight=weight), pytest.mark.xdist_group(SCRIPTS[q].group)))
+        pytest.param(q, id="q" + q[1:].replace(".", "_").lower(),
+                     marks=(pytest.mark.rubric(q, weight=weight), pytest.mark.xdist_group(SCRIPTS[q].group)))
         for q in qids])
 
 
-TRAINED = ("Q6.1.1", "Q6.1.2", "Q6.1.3", "Q6.1.4")
+TRAINED = ("Q6.1.1", "Q6.1.2", "Q6.1.3", "Q6.1.4",
+           "Q7.1.1", "Q7.1.2", "Q7.1.3", "Q7.1.4", "Q7.1.5a", "Q7.1.5b")
+ALL = TRAINED + ("Q6.2.1", "Q7.2.1")
+IMAGE_INPUTS = ("cifar10", "sun_scenes", "flowers17", "mnist", "emnist")
 
 
 @dataclass
@@ -79,18 +99,34 @@ class Q6Run:
     answers: dict = field(default_factory=dict)     # saved file -> predict Outcome
     state: object = None                            # state Outcome (Q6.2.1)
     heldout: dict = field(default_factory=dict)     # heldout name -> {x, y, classes}
+    joins: object = None                            # joins Outcome (Q7.1.5)
+
+
+def follow_ups(script: Script, heldout: dict) -> list[tuple[str, str, dict]]:
+    """(op, file, request) of everything the grader asks after a script's run."""
+    asked = [("predict", s.file, predict_request(s.file, heldout[s.heldout]["x"],
+                                                 "images" if s.heldout in IMAGE_INPUTS else "nist"))
+             for s in script.saved]
+    if script.state:
+        asked.append(("state", script.state, state_request(script.state)))
+    if script.joins:
+        asked.append(("joins", script.saved[0].file, joins_request(script.saved[0].file, heldout["nist36"]["x"][:8])))
+    return asked
 
 
 @pytest.fixture
-def q6(qid, torch_run, torch_data) -> Q6Run:
+def q6(qid, torch_run, torch_data, rubric) -> Q6Run:
     script = SCRIPTS[qid]
-    heldout = {s.heldout: torch_data.heldout(s.heldout) for s in script.saved}
-    after = [predict_request(s.file, heldout[s.heldout]["x"], "nist" if s.heldout == "nist36" else "images")
-             for s in script.saved] + ([state_request(script.state)] if script.state else [])
-    outcome = torch_run(qid, script.name, after)
-    answers = dict(zip((s.file for s in script.saved), outcome.after))
-    state = outcome.after[len(script.saved)] if script.state and len(outcome.after) > len(script.saved) else None
-    return Q6Run(script, outcome, answers, state, heldout)
+    # the follow-ups of every question of this edition that the same script serves
+    sharing = [SCRIPTS[q] for q in ALL if SCRIPTS[q].name == script.name and rubric.resolve(q)]
+    heldout = {s.heldout: torch_data.heldout(s.heldout) for other in sharing for s in other.saved}
+    asked = [item for other in sharing for item in follow_ups(other, heldout)]
+    outcome = torch_run(qid, script.name, [request for _, _, request in asked])
+    answered = {(op, file): answer for (op, file, _), answer in zip(asked, outcome.after)}
+    answers = {s.file: answered.get(("predict", s.file)) for s in script.saved}
+    answers = {k: v for k, v in answers.items() if v is not None}
+    return Q6Run(script, outcome, answers, answered.get(("state", script.state)), heldout,
+                 answered.get(("joins", script.saved[0].file)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +144,7 @@ def run_hint(message: str) -> str:
     return ""
 
 
-@checks("Q6.1.1", "Q6.1.2", "Q6.1.3", "Q6.1.4", "Q6.2.1")
+@checks(*ALL)
 def test_q6_script_finishes(qid, q6, question, record_property):
     """the script runs to its end on the course data, CPU only, within its time budget"""
     record_property("seconds", round(q6.outcome.elapsed, 1))
@@ -134,17 +170,19 @@ def curves(figure_data: list):
                 yield words, [v for v in line.get("y", []) if isinstance(v, (int, float))]
 
 
-def find_curve(figure_data: list, pattern) -> list | None:
-    return next((values for words, values in curves(figure_data) if pattern.search(words) and len(values) >= 2), None)
+def find_curve(figure_data: list, pattern, about: str = "") -> list | None:
+    """The first curve whose words match the pattern (and, if given, name `about`)."""
+    return next((values for words, values in curves(figure_data)
+                 if pattern.search(words) and about.lower() in words.lower() and len(values) >= 2), None)
 
 
-@checks("Q6.1.1", "Q6.1.2", "Q6.1.3", "Q6.1.4", "Q6.2.1")
+@checks(*ALL)
 def test_q6_plots(qid, q6, pytestconfig, record_property):
     """the script plots its training loss and accuracy (plt.show())"""
     outcome = q6.outcome
     count = artifacts.save_figures(pytestconfig, record_property, q6.script.group, outcome.figures)
     data = outcome.figure_data
-    loss, accuracy = find_curve(data, _LOSS), find_curve(data, _ACCURACY)
+    loss, accuracy = find_curve(data, _LOSS, q6.script.curve), find_curve(data, _ACCURACY, q6.script.curve)
     lines = [values for _, values in curves(data) if len(values) >= 2]
     record_property("curves", len(lines))
     if (loss is not None and accuracy is not None) or len(lines) >= 2:
@@ -166,7 +204,7 @@ def printed_losses(stdout: str) -> list[float]:
 @checks(*TRAINED)
 def test_q6_loss_falls(qid, q6, question, record_property):
     """the training loss falls (read from the plotted loss curve, else from the printed losses)"""
-    values, source = find_curve(q6.outcome.figure_data, _LOSS), "plotted loss curve"
+    values, source = find_curve(q6.outcome.figure_data, _LOSS, q6.script.curve), "plotted loss curve"
     if values is None:
         values, source = printed_losses(q6.outcome.stdout), "printed losses"
     record_property("losses", [round(v, 6) if np.isfinite(v) else str(v) for v in values[:200]])
@@ -312,7 +350,7 @@ def finetuned_state(q6: Q6Run) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-@checks("Q6.2.1")
+@checks("Q6.2.1", "Q7.2.1")
 def test_q6_2_1_classifier_has_17_outputs(qid, q6):
     """the fine-tuned SqueezeNet's classifier[1] outputs the 17 flower classes"""
     weight = finetuned_state(q6)[CLASSIFIER_KEY]
@@ -323,7 +361,7 @@ def test_q6_2_1_classifier_has_17_outputs(qid, q6):
                   hint="model.classifier[1] = nn.Conv2d(512, 17, kernel_size=1)")
 
 
-@checks("Q6.2.1")
+@checks("Q6.2.1", "Q7.2.1")
 def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
     """fine-tuning changed the classifier only: every features layer equals the pretrained weights"""
     state = finetuned_state(q6)
@@ -346,13 +384,13 @@ def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
                        "model.classifier's")
 
 
-@checks("Q6.2.1", weight=2)
+@checks("Q6.2.1", "Q7.2.1", weight=2)
 def test_q6_2_1_finetuned_accuracy(qid, q6, question, record_property):
     """the fine-tuned SqueezeNet, run by the grader on held-out flowers, reaches the accuracy threshold"""
     judge_accuracy(q6, q6.script.saved[0], question, record_property)
 
 
-@checks("Q6.2.1", weight=2)
+@checks("Q6.2.1", "Q7.2.1", weight=2)
 def test_q6_2_1_scratch_accuracy(qid, q6, question, record_property):
     """the CNN trained from scratch is saved, and on held-out flowers reaches its accuracy threshold"""
     saved = q6.script.saved[1]
@@ -360,3 +398,60 @@ def test_q6_2_1_scratch_accuracy(qid, q6, question, record_property):
     if problem is not None:
         raise problem
     judge_accuracy(q6, saved, question, record_property)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2019: Q7.1.4 reads the photos with the EMNIST network, Q7.1.5 has skip and residual connections
+
+@checks("Q7.1.4", weight=2)
+def test_q7_1_4_reads_the_photos(qid, q6, question, record_property, pytestconfig):
+    """the EMNIST network reads the characters findLetters finds in the photos (edit distance per line, as in Q4.4)"""
+    from graders import textmatch
+    from graders.suites.q4_letters import find_photos
+    photos = find_photos(pytestconfig)
+    if not photos.truth:
+        pytest.skip("no photo of the data has ground truth, so the text cannot be scored here")
+    scores = textmatch.score_output(q6.outcome.stdout or "", {name: photos.text(name) for name in photos.truth})
+    characters = sum(s.characters for s in scores.values())
+    accuracy = sum(s.accuracy * s.characters for s in scores.values()) / max(characters, 1)
+    record_property("character_accuracy", round(accuracy, 4))
+    record_property("per_photo", {name: round(s.accuracy, 4) for name, s in scores.items()})
+    threshold = question.threshold("character_accuracy")
+    if accuracy >= threshold:
+        return
+    raise Failure(f"{q6.script.name} read {accuracy:.0%} of the photos' {characters} characters right"
+                  + stopped_early(q6.outcome, q6.script.name),
+                  expected=f">= {threshold:.0%}", actual=f"{accuracy:.1%}",
+                  hint="print each photo's text line by line; make every crop look like EMNIST's images (white "
+                       "on black, the character in a 20x20 box centred in 28x28, transposed as the files store "
+                       "them) before the network reads it")
+
+
+JOINS = {"cat": ("concatenation", "skip connection: an earlier layer's output concatenated with a later one's "
+                 "(torch.cat([a, g(a)], dim=1)), as in DenseNet or U-Net"),
+         "add": ("addition", "residual connection: a block's input added to its output (x + F(x)), as in ResNet")}
+
+
+@checks("Q7.1.5a", "Q7.1.5b")
+def test_q7_1_5_connections(qid, q6, record_property):
+    """the saved model's forward pass has its connection: a concatenation bypassing a layer (skip) or an addition x + F(x) (residual)"""
+    saved, (kind, meaning) = q6.script.saved[0], JOINS[q6.script.joins]
+    problem = saved_problem(q6, saved)
+    if problem is not None:
+        raise problem
+    answer = q6.joins
+    if answer is None or not answer.ok or not isinstance(answer.value, dict):
+        raise Failure(f"the connections of the saved {saved.what} could not be read: "
+                      f"{getattr(answer, 'message', None) or 'no answer'}")
+    joins = [j for j in answer.value.get("joins", []) if isinstance(j, dict)]
+    ops = ("Cat", "Stack") if q6.script.joins == "cat" else ("Add",)
+    found = [j for j in joins if str(j.get("op", "")).startswith(ops)
+             and isinstance(j.get("layers_bypassed"), int) and j["layers_bypassed"] >= 1]
+    record_property("joins", joins[:20])
+    if found:
+        return
+    raise Failure(f"the forward pass of the saved {saved.what} has no {kind} that bypasses a layer",
+                  expected=f"a {meaning}", actual=f"{len(joins)} addition(s) or concatenation(s), none joining a "
+                  "layer's input with its output" if joins else "no addition or concatenation",
+                  hint="the grader follows the autograd graph of one forward pass: the connection must be in the "
+                       "model's forward(), between tensors of the same pass")

@@ -6,7 +6,7 @@ test_nn_imports is the one clear failure behind every "skipped: nn.py did not im
 """
 import pytest
 
-from graders import messages, static
+from graders import messages, rubric as rubric_mod, static
 
 pytestmark = pytest.mark.rubric("Static")
 
@@ -59,3 +59,27 @@ def test_no_removed_library_names(submission):
         raise messages.Failure("; ".join(map(str, found)),
                                hint="these names worked with the libraries of earlier terms; "
                                     "current NumPy and scikit-image raise errors on them")
+
+
+def test_files_of_the_edition(submission, rubric):
+    """the submission holds the NumPy part's files of the edition it is graded as"""
+    present = {p.name for p in submission.glob("*.py")}
+    missing = [f for f in rubric.files.get("numpy", ()) if f not in present and f not in static.GIVEN_FILES]
+    others = {}
+    for edition in rubric_mod.editions():
+        if edition != rubric.edition:
+            theirs = rubric_mod.load(edition).files
+            own = {f for files in rubric.files.values() for f in files}
+            found = sorted(f for files in theirs.values() for f in files if f in present and f not in own)
+            if found:
+                others[edition] = found
+    if missing or others:
+        said = [f"graded as the {rubric.edition} edition"]
+        if missing:
+            said.append(f"missing {', '.join(missing)}")
+        for edition, found in others.items():
+            said.append(f"{', '.join(found)} belong{'s' if len(found) == 1 else ''} to the {edition} edition")
+        raise messages.Failure(": ".join(said[:1]) + ": " + "; ".join(said[1:]),
+                               expected=", ".join(rubric.files.get("numpy", ())), actual=", ".join(sorted(present)),
+                               hint=(f"was it graded as the right edition (--edition {next(iter(others))})? "
+                                     if others else "") + "the checks of a missing file fail with it")

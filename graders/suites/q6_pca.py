@@ -1,0 +1,194 @@
+"""Q6 of the 2019 edition: PCA as a baseline for the autoencoder (run_q6.py).
+
+The handout fixes no names: it asks for the SVD of the training data, a projection onto the
+first 32 principal components, reconstructions of the test images and their PSNR. So run_q6.py
+runs once (in the data sandbox, seeded) and, while its variables still live, the worker sends
+back those that are numeric arrays shaped as a projection (1024x32, its transpose, or the
+1024x1024 projector) or as the test set's reconstructions; the script's output gives its PSNR.
+Verdicts come from the grader's own PCA of the training data it holds (centred or not, as the
+student chose), principal angles between subspaces, and scikit-image's PSNR.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from graders import evaluation, messages
+from graders.artifacts import save_figures
+from graders.calls import call_limits, check_outcome
+from graders.messages import Failure, Missing, StudentError
+from graders.sandbox import arrays_request
+
+pytestmark = pytest.mark.xdist_group("q6_pca")
+
+COMPONENTS = 32
+DIMS = 1024
+SCRIPT = "run_q6.py"
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+@dataclass
+class Projection:
+    """The student's best candidate for the projection, seen as a subspace."""
+    name: str
+    shape: tuple
+    basis: np.ndarray          # orthonormal (1024, rank)
+    rank: int
+    cosine: float              # against the nearer of the grader's two PCAs
+    variant: str               # "centred" or "uncentred": which PCA it is nearer
+
+
+@dataclass
+class PcaRun:
+    outcome: object                                   # ScriptOutcome
+    rubric: object                                    # the edition's, for its data hint
+    arrays: dict = field(default_factory=dict)        # the student's arrays of the asked shapes
+    problem: str = ""                                 # why there are no arrays
+
+
+@pytest.fixture(scope="session")
+def pca_truth(course_data) -> dict:
+    """The grader's own PCAs of the training set (graders.evaluation.principal_subspaces)."""
+    return evaluation.principal_subspaces(course_data.train[0], COMPONENTS)
+
+
+@pytest.fixture(scope="session")
+def pca_run(_data_sandbox, rubric, run_seed, course_data) -> PcaRun:
+    n_test = course_data.test[0].shape[0]
+    q = rubric["Q6.1"]
+    outcome = _data_sandbox.run_script(
+        SCRIPT, globals=(), files=(), seed=run_seed,
+        after=[arrays_request([(DIMS, COMPONENTS), (COMPONENTS, DIMS), (DIMS, DIMS), (n_test, DIMS)])],
+        limits=call_limits(_data_sandbox, q.script_seconds), after_limits=call_limits(_data_sandbox, q.call_seconds))
+    run = PcaRun(outcome, rubric)
+    answer = outcome.after[0] if outcome.after else None
+    if answer is not None and answer.ok and isinstance(answer.value, dict):
+        run.arrays = {k: v for k, v in answer.value.items() if isinstance(v, np.ndarray)}
+    else:
+        run.problem = (answer.message if answer is not None else "") or "the script's variables could not be read"
+    return run
+
+
+def require_run(pca_run: PcaRun, rubric) -> None:
+    try:
+        check_outcome(pca_run.outcome, SCRIPT)
+    except StudentError as err:
+        if not err.hint and "FileNotFoundError" in err.rationale:
+            err.hint = rubric.data_hint(err.rationale + err.traceback)
+        raise
+
+
+def candidates(pca_run: PcaRun, truth: dict) -> list[Projection]:
+    """Every array shaped as a projection, as a subspace, best first (rank 32, then nearest)."""
+    found = []
+    for name, array in pca_run.arrays.items():
+        if array.shape not in ((DIMS, COMPONENTS), (COMPONENTS, DIMS), (DIMS, DIMS)) or not np.all(np.isfinite(array)):
+            continue
+        basis, rank = evaluation.column_space(array.T if array.shape == (COMPONENTS, DIMS) else array)
+        variant, cosine = max(((v, evaluation.subspace_cosine(basis, b)) for v, (_, b) in truth.items()),
+                              key=lambda vc: vc[1])
+        found.append(Projection(name, array.shape, basis, rank, cosine, variant))
+    # a script's full V^T (1024x1024) is shaped like a projector too: a 1024x32 matrix comes first
+    return sorted(found, key=lambda p: (p.rank != COMPONENTS, p.shape == (DIMS, DIMS), -p.cosine))
+
+
+def projection_or_fail(pca_run: PcaRun, truth: dict) -> Projection:
+    require_run(pca_run, pca_run.rubric)
+    found = candidates(pca_run, truth)
+    if not found:
+        if pca_run.problem:
+            raise Failure(f"the variables of {SCRIPT} could not be read: {pca_run.problem}")
+        raise Missing(f"a {DIMS}x{COMPONENTS} projection matrix", f"the variables of {SCRIPT}",
+                      hint=f"keep the first {COMPONENTS} principal components as a {DIMS}x{COMPONENTS} matrix "
+                           "(from the SVD of the training data) in a variable of the script")
+    return found[0]
+
+
+@pytest.mark.rubric("Q6.1")
+def test_pca_projection_has_rank_32(pca_run, pca_truth, pytestconfig, record_property):
+    """run_q6.py forms a 1024x32 projection matrix (or its transpose, or the 1024x1024 projector) of rank 32"""
+    save_figures(pytestconfig, record_property, "run_q6", pca_run.outcome.figures)
+    best = projection_or_fail(pca_run, pca_truth)
+    record_property("projection", f"{best.name} {best.shape[0]}x{best.shape[1]}, rank {best.rank}")
+    record_property("parameters", {"pca_projection": DIMS * COMPONENTS,
+                                   "with_mean": DIMS * COMPONENTS + DIMS * (best.variant == "centred")})
+    if best.rank != COMPONENTS:
+        raise Failure(f"{best.name} ({best.shape[0]}x{best.shape[1]}) has rank {best.rank}",
+                      expected=f"rank {COMPONENTS}", actual=f"rank {best.rank}",
+                      hint=f"keep exactly the first {COMPONENTS} principal components")
+
+
+@pytest.mark.rubric("Q6.1", weight=2)
+def test_pca_projection_spans_top_components(pca_run, pca_truth, question, record_property):
+    """the projection spans the first 32 principal components of the training data"""
+    best = projection_or_fail(pca_run, pca_truth)
+    least = question.threshold("subspace_cosine")
+    record_property("subspace_cosine", round(best.cosine, 4))
+    if best.cosine < least:
+        raise Failure(f"{best.name} does not span the first {COMPONENTS} principal components of the training data",
+                      expected=f"the cosine of the largest principal angle to them >= {least:g}",
+                      actual=f"{best.cosine:.3f}",
+                      hint="take the SVD of the training data (not the test data); the rows of V^T (the columns "
+                           "of V) are the components, sorted by singular value: keep the first 32")
+
+
+def measured_psnr(pca_run, pca_truth, course_data) -> tuple[Projection, float, float, np.ndarray]:
+    """(the student's projection, the grader's PSNR of the test set through it, through the
+    true top-32 subspace, the mean used): through the training mean or none, whichever
+    reconstructs better, and the true PCA of the same kind."""
+    best = projection_or_fail(pca_run, pca_truth)
+    test_x = course_data.test[0]
+    theirs, ideal, mean = max(
+        ((evaluation.mean_psnr(test_x, evaluation.project(test_x, m, best.basis)),
+          evaluation.mean_psnr(test_x, evaluation.project(test_x, m, true_basis)), m)
+         for m, true_basis in pca_truth.values()), key=lambda measured: measured[0])
+    return best, theirs, ideal, mean
+
+
+@pytest.mark.rubric("Q6.3")
+def test_pca_psnr_of_test_reconstructions(pca_run, pca_truth, course_data, question, record_property):
+    """the test images reconstructed through the projection reach the PSNR of the true 32-component PCA"""
+    best, theirs, ideal, _ = measured_psnr(pca_run, pca_truth, course_data)
+    record_property("psnr_measured", round(theirs, 3))
+    record_property("psnr_of_true_pca", round(ideal, 3))
+    margin = question.threshold("psnr_margin")
+    if theirs < ideal - margin:
+        raise Failure(f"the test images projected onto {best.name}'s subspace reach {theirs:.2f} dB",
+                      expected=f"at least {ideal - margin:.2f} dB (the first {COMPONENTS} components give {ideal:.2f})",
+                      actual=f"{theirs:.2f} dB",
+                      hint="the reconstruction is x_hat = (x - mean) P P^T + mean with P the first 32 components")
+
+
+def printed_psnrs(stdout: str) -> list[float]:
+    """The numbers on the printed lines that mention PSNR."""
+    values = []
+    for line in (stdout or "").splitlines():
+        if "psnr" in line.lower():
+            values += [float(v) for v in _NUMBER.findall(line.lower().replace("psnr", " "))]
+    return values
+
+
+@pytest.mark.rubric("Q6.3")
+def test_pca_psnr_reported(pca_run, pca_truth, course_data, question, record_property):
+    """run_q6.py prints the average PSNR of its test reconstructions, as the grader measures it"""
+    best, theirs, _, mean = measured_psnr(pca_run, pca_truth, course_data)
+    test_x = course_data.test[0]
+    accepted = set(evaluation.psnr_values(test_x, evaluation.project(test_x, mean, best.basis)))
+    for name, array in pca_run.arrays.items():
+        if array.shape == test_x.shape:       # the script's own reconstructions
+            accepted |= evaluation.psnr_values(test_x, array)
+    printed = printed_psnrs(pca_run.outcome.stdout)
+    record_property("psnr_printed", printed[:5])
+    tolerance = question.threshold("reported_tolerance")
+    if not printed:
+        raise Failure(f"{SCRIPT} printed no PSNR", expected="a printed line with 'PSNR' and the average over the test set",
+                      actual=messages.clip(pca_run.outcome.stdout or "(nothing printed)", head=5, tail=5),
+                      hint="print('PSNR', psnr) once the average over the test images is computed")
+    if not any(abs(p - a) <= tolerance for p in printed for a in accepted):
+        raise Failure(f"{SCRIPT} printed a PSNR the grader does not measure",
+                      expected=f"within {tolerance:g} dB of {theirs:.2f}", actual=", ".join(f"{p:g}" for p in printed[:5]),
+                      hint="average skimage.metrics.peak_signal_noise_ratio(x, x_hat, data_range=1) over the "
+                           "test images")
