@@ -18,6 +18,7 @@ HISTOGRAM_BINS = 10
 TOP_FAILURES = 25
 # quoted values and numbers differ between submissions for the same mistake
 QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+FILE = re.compile(r"\b[\w.-]+\.(?:jpe?g|png|py|pt|pth|pickle|mat)\b")
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 SHAPE = re.compile(r"\((?:\s*N\s*,)+\s*N?\s*\)")
 
@@ -26,6 +27,7 @@ def normalise(message: str) -> str:
     """One failure's message with its particulars blanked, so the same mistake groups together."""
     first = (message or "").strip().splitlines()[0] if (message or "").strip() else "(no message)"
     text = QUOTED.sub("'…'", first)
+    text = FILE.sub("…", text)        # one mistake on ten photos, or in four scripts, is one mistake
     text = NUMBER.sub("N", text)
     text = SHAPE.sub("(…)", text)
     return report.clip(" ".join(text.split()), 1, 0, 300)
@@ -63,16 +65,17 @@ def histogram(percents: list[float]) -> dict:
     for p in percents:
         counts[min(HISTOGRAM_BINS - 1, max(0, int(p // (100 / HISTOGRAM_BINS))))] += 1
     tallest = max(counts) or 1
-    width, height, left, bottom = 52, 140, 34, 24
+    # top: room for the count written above the tallest bar
+    width, height, left, bottom, top = 52, 140, 34, 24, 22
     bars = []
     for i, n in enumerate(counts):
         h = round(height * n / tallest)
         low = i * 100 // HISTOGRAM_BINS
-        bars.append({"x": left + i * width + 3, "y": 10 + height - h, "w": width - 6, "h": h, "n": n,
+        bars.append({"x": left + i * width + 3, "y": top + height - h, "w": width - 6, "h": h, "n": n,
                      "label": f"{low}\u2013{low + 100 // HISTOGRAM_BINS - (0 if i == HISTOGRAM_BINS - 1 else 1)}",
                      "tx": left + i * width + width // 2})
-    return {"bars": bars, "width": left + HISTOGRAM_BINS * width + 10, "height": height + 10 + bottom + 14,
-            "axis_y": 10 + height, "tallest": tallest, "left": left}
+    return {"bars": bars, "width": left + HISTOGRAM_BINS * width + 10, "height": top + height + bottom + 14,
+            "axis_y": top + height, "tallest": tallest, "left": left, "top": top}
 
 
 def pass_rates(rows: list[dict], titles: dict[str, str]) -> list[dict]:

@@ -40,8 +40,7 @@ EXPECTED = {
     # learns neither set: Q3.1.1's accuracy and the data2 run's both fail
     "q3_never_learns": ("q3_training or q3_second_set", {"q3_validation_accuracy", "network_learns_data2"}),
     # the PyTorch part: each graded with the checks of the question it breaks
-    "q7_skip_without_cat": ("q6_pytorch and q7_1_5a", {"q7_1_5_connections[q7_1_5a]"}),
-    "q7_residual_without_add": ("q6_pytorch and q7_1_5b", {"q7_1_5_connections[q7_1_5b]"}),
+    "q7_no_connections": ("q6_pytorch and q7_1_5", {"q7_1_5_connections[q7_1_5a]", "q7_1_5_connections[q7_1_5b]"}),
     "q7_emnist_prints_nothing": ("q6_pytorch and q7_1_4", {"q7_1_4_reads_the_photos[q7_1_4]"}),
     "q7_mnist_no_step": ("q6_pytorch and q7_1_2", {"q6_loss_falls[q7_1_2]", "q6_heldout_accuracy[q7_1_2]"}),
 }
@@ -51,8 +50,7 @@ SAYS = {
     "pca_rank_16": ("pca_projection_has_rank_32", "message", "has rank 16"),
     "pca_psnr_misreported": ("pca_psnr_reported", "message", "printed a PSNR the grader does not measure"),
     "q3_never_learns": ("network_learns_data2", "message", "trained on data2"),
-    "q7_skip_without_cat": ("q7_1_5_connections[q7_1_5a]", "message", "has no concatenation"),
-    "q7_residual_without_add": ("q7_1_5_connections[q7_1_5b]", "message", "has no addition"),
+    "q7_no_connections": ("q7_1_5_connections[q7_1_5a]", "message", "has no concatenation"),
     "q7_emnist_prints_nothing": ("q7_1_4_reads_the_photos[q7_1_4]", "message", "read 0%"),
     "q7_mnist_no_step": ("q6_loss_falls[q7_1_2]", "message", "plotted loss curve went from"),
 }
@@ -64,7 +62,6 @@ SHARED_MISTAKES = {
     "transposed_grad": (test_q2_checks.Q2_SUITES, test_q2_checks.EXPECTED["transposed_grad"]),
     "batches_unshuffled": (test_q2_checks.Q2_SUITES, test_q2_checks.EXPECTED["batches_unshuffled"]),
     "gradcheck_empty": (test_q2_checks.Q2_SUITES, test_q2_checks.EXPECTED["gradcheck_empty"]),
-    "ae_no_momentum": (("-k", "q5_autoencoder"), {"q5_momentum_accumulators", "q5_momentum_updated"}),
 }
 LETTERS = ("bw_inverted", "boxes_xy")
 
@@ -243,6 +240,8 @@ def test_wrong_2019_submission_fails_exactly_its_checks(name, tmp_path):
     results = grade_cli(submission_2019(tmp_path / "sub", WRONG_2019 / name), tmp_path / "out", *EDITION,
                         "-k", select, "--seed", "0")
     assert_fails_exactly(results, expected, [SAYS[name]])
+    if name == "q7_no_connections":
+        assert "has no addition" in check(results, "q7_1_5_connections[q7_1_5b]")["message"]
 
 
 @pytest.mark.slow

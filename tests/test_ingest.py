@@ -470,4 +470,8 @@ def test_an_unmarked_notebook_grades_like_the_reference(tmp_path):
     # (and util.py, which the notebook does not carry, is the harness's: importing it is allowed)
     static = {c["name"]: c["status"] for c in from_notebook["checks"] if c["question"] == "Static"}
     assert static["test_only_allowed_libraries"] == "passed"
+    # the notebook holds no run_q3.py ... run_q5.py: the edition's files check names them
+    files = next(c for c in from_notebook["checks"] if c["name"] == "test_files_of_the_edition")
+    assert files["status"] == "failed" and "missing run_q3.py, run_q4.py, run_q5.py" in files["message"]
+    static.pop("test_files_of_the_edition")
     assert {status for status in static.values() if status != "skipped"} == {"passed"}, static

@@ -32,6 +32,12 @@ def test_normalise_groups_the_same_mistake():
     assert overview.normalise("softmax is not implemented yet") != a
 
 
+def test_normalise_groups_one_mistake_on_every_photo_or_script():
+    pages = {overview.normalise(f"findLetters found {n} of the 41 characters of page_0{n}.jpg") for n in range(1, 5)}
+    scripts = {overview.normalise(f"run_q6_1_{n}.py did not save q6_1_{n}_model.pt") for n in range(1, 5)}
+    assert len(pages) == 1 and len(scripts) == 1 and pages != scripts
+
+
 def test_index_rows_links_histogram_rates_and_failures(tmp_path):
     root = batch(tmp_path)
     for name in ("alice", "bob", "carol", "erin"):
