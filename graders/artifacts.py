@@ -8,6 +8,8 @@ data["images"] (the grader's pictures, with captions).
 """
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 import numpy as np
@@ -85,13 +87,9 @@ def boxes_overlay(photo_path: Path, truth: np.ndarray, boxes: np.ndarray, matche
     Read from the file, not the array the grader sent: a JPEG decodes straight at a fraction of
     its size (PIL's draft mode), which takes milliseconds where shrinking a 12-megapixel float
     array took seconds per photo."""
-    from PIL import Image
-    with Image.open(photo_path) as image:
-        full_width, full_height = image.size
-        scale = min(1.0, PANEL_WIDTH / full_width)
-        size = (max(1, round(full_width * scale)), max(1, round(full_height * scale)))
-        image.draft("RGB", size)
-        small = np.array(image.convert("RGB").resize(size, Image.BILINEAR))
+    stat = Path(photo_path).stat()
+    small, scale = _panel(str(photo_path), stat.st_mtime_ns, stat.st_size)
+    size = (small.shape[1], small.shape[0])
     width = max(1, round(size[0] / 450))
     left, right = small.copy(), small.copy()
     _outline(left, truth, scale, COLOURS["truth"], width)
@@ -106,6 +104,21 @@ def boxes_overlay(photo_path: Path, truth: np.ndarray, boxes: np.ndarray, matche
     _outline(right, truth[~seen], scale, COLOURS["missed"], width + 1)
     gap = np.full((size[1], 12, 3), 255, np.uint8)
     return encode(np.concatenate([left, gap, right], axis=1), "jpeg")
+
+
+@functools.lru_cache(maxsize=16)
+def _panel(path: str, mtime_ns: int, file_size: int) -> tuple[np.ndarray, float]:
+    """(the photo shrunk to PANEL_WIDTH, read-only; its scale): decoded once per process, as a
+    batch grades every submission on the same photos."""
+    from PIL import Image
+    with Image.open(path) as image:
+        full_width, full_height = image.size
+        scale = min(1.0, PANEL_WIDTH / full_width)
+        size = (max(1, round(full_width * scale)), max(1, round(full_height * scale)))
+        image.draft("RGB", size)
+        small = np.array(image.convert("RGB").resize(size, Image.BILINEAR))
+    small.setflags(write=False)
+    return small, scale
 
 
 def image_grid(rows: list[list[np.ndarray]], zoom: int = 3) -> bytes:

@@ -171,8 +171,13 @@ def do_call(req):
         args, kwargs = materialize(req["args"]), materialize(req["kwargs"])
     except AttributeError as exc:
         return {"ok": False, "error": "exception", "message": f"an argument names a missing function: {exc}"}
+    if req.get("float_images"):
+        import skimage
+        for i in req["float_images"]:
+            args[i] = skimage.img_as_float(args[i])
     seed_everything(req["seed"])
     set_limits(req["limits"])
+    state = {"args": args, "kwargs": kwargs} if req.get("return_args", True) else {}
     try:
         value = func(*args, **kwargs)
     except SystemExit as exc:
@@ -181,8 +186,8 @@ def do_call(req):
     except BaseException as exc:  # noqa: BLE001
         culprit, text, tb = describe(exc, where)
         return {"ok": False, "error": "exception", "message": f"{culprit} raised {text}", "traceback": tb,
-                "args": args, "kwargs": kwargs}
-    return {"ok": True, "value": value, "args": args, "kwargs": kwargs}
+                **state}
+    return {"ok": True, "value": value, **state}
 
 
 def written_files(patterns, before, max_bytes):

@@ -152,7 +152,7 @@ def test_a_timeout_spares_smaller_photos_only(tmp_path):
     class SlowBox:
         calls = []
 
-        def call(self, module, function, image, seed, limits):
+        def call(self, module, function, image, seed, limits, **options):
             self.calls.append(image.shape[:2])
             return Outcome(ok=False, error="timeout", message="q4.findLetters timed out")
 

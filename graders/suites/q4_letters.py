@@ -14,6 +14,8 @@ graders.textmatch. Every check gives credit per photo, so one hard photo costs o
 """
 from __future__ import annotations
 
+import functools
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,10 +183,19 @@ def detection(request, page, sandbox, q4_import, photos, question, run_seed, pyt
 
 
 def load_photo(path: Path) -> np.ndarray:
-    """The photo as run_q4.py gives it to findLetters."""
-    import skimage
+    """The photo as run_q4.py reads it (uint8; findLetters gets skimage.img_as_float of it, made
+    in the sandbox: see detect)."""
+    stat = Path(path).stat()
+    return _decoded(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _decoded(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    # a batch's process grades every submission on the same photos: each is decoded once
     import skimage.io
-    return skimage.img_as_float(skimage.io.imread(path))
+    image = skimage.io.imread(path)
+    image.setflags(write=False)
+    return image
 
 
 def detect(box, photos: Photos, name: str, question, seed: int, cache: dict, pictures: bool = False) -> Detection:
@@ -200,7 +211,7 @@ def detect(box, photos: Photos, name: str, question, seed: int, cache: dict, pic
         return found
     # box.call, not StudentModule.call: a timeout on one photo must not fail the smaller ones
     out = box.call("q4", "findLetters", load_photo(photos.images_dir / name), seed=seed,
-                   limits=call_limits(box, found.budget))
+                   limits=call_limits(box, found.budget), return_args=False, float_images=(0,))
     found.seconds = out.elapsed
     try:
         check_outcome(out, "findLetters in q4.py")
@@ -335,10 +346,9 @@ def judge_bw(bw, size, truth) -> CheckFailure | None:
     if lo < 0 or hi > 1:
         return Mismatch("bw's values", "between 0 and 1", f"from {lo:.4g} to {hi:.4g}",
                         hint="scale to [0, 1] (black 0, white 1)")
-    under = np.zeros((H, W), dtype=bool)
-    for y1, x1, y2, x2 in truth.astype(int):
-        under[y1:y2, x1:x2] = True
-    ink, paper = float(bw[under].mean()), float(bw[~under].mean())
+    under, inside = _under_boxes(H, W, np.asarray(truth, dtype=int).tobytes())
+    total, ink_sum = float(bw.sum()), float(bw.sum(where=under))
+    ink, paper = ink_sum / max(inside, 1), (total - ink_sum) / max(H * W - inside, 1)
     if paper < 0.5 or ink > paper + 0.02:
         return Failure(f"bw looks inverted: it is {paper:.2f} on average on the paper (outside the "
                        f"characters' boxes) and {ink:.2f} inside them",
@@ -349,6 +359,17 @@ def judge_bw(bw, size, truth) -> CheckFailure | None:
                        f"the same as the paper ({paper:.2f})", expected="black characters (0) on white (1)",
                        hint="bw should be your thresholded image, characters 0 and paper 1")
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _under_boxes(H: int, W: int, boxes: bytes) -> tuple[np.ndarray, int]:
+    """(mask of the pixels under the truth boxes, their count): the same for every submission a
+    batch's process grades on this photo."""
+    under = np.zeros((H, W), dtype=bool)
+    for y1, x1, y2, x2 in np.frombuffer(boxes, dtype=int).reshape(-1, 4):
+        under[y1:y2, x1:x2] = True
+    under.setflags(write=False)
+    return under, int(under.sum())
 
 
 # Advice like nn.py's import check: the Q4.2 checks say "q4.py did not import" and score 0 anyway.
