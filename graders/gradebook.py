@@ -12,14 +12,15 @@ from pathlib import Path
 
 from . import report, rubric as rubric_mod
 
-SUBMISSION, AUTO_TOTAL, AUTO_MAX, STATUS, ERROR = "submission", "auto total", "auto max", "status", "error"
+SUBMISSION, EDITION, AUTO_TOTAL, AUTO_MAX, STATUS, ERROR = ("submission", "edition", "auto total", "auto max",
+                                                             "status", "error")
 DEFAULT_EDITION = "2022"
 
 
 def columns(edition: str = DEFAULT_EDITION) -> list[str]:
     """The CSV's columns for an edition's rubric, in rubric order: auto ones, then hand ones."""
     questions = rubric_mod.load(edition).questions.values()
-    return ([SUBMISSION, AUTO_TOTAL, AUTO_MAX]
+    return ([SUBMISSION, EDITION, AUTO_TOTAL, AUTO_MAX]
             + [f"auto {q.id}" for q in questions if q.kind == "auto"]
             + [f"hand {q.id}" for q in questions if q.kind == "hand"]
             + [STATUS, ERROR])
@@ -43,6 +44,7 @@ def _status(results: dict | None, problem: str) -> str:
 def _row(name: str, results: dict | None, problem: str, cols: list[str]) -> dict:
     row = dict.fromkeys(cols, "")
     row[SUBMISSION] = name
+    row[EDITION] = str((results or {}).get("edition") or "")
     row[STATUS] = _status(results, problem)
     row[ERROR] = problem or (results or {}).get("error", "")
     if results is None or results.get("error"):

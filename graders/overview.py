@@ -131,6 +131,7 @@ def write_batch(batch_dir, names=None) -> dict[str, Path]:
     graded = [r for r in rows if r["percent"] is not None and r["css"] != "bad"]
     page = report.environment().get_template("index.html.j2").render(
         batch=batch_dir.name, rows=rows, columns=columns, titles=titles,
+        editions=sorted({str(r.get("edition")) for _, r in loaded if r and r.get("edition")}),
         histogram=histogram([r["percent"] for r in graded]),
         graded=len(graded), total=len(rows),
         mean=sum(r["percent"] for r in graded) / len(graded) if graded else None,

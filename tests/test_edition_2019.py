@@ -8,6 +8,7 @@ fail exactly what they fail in 2022.
 """
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -186,7 +187,7 @@ def reference_2019_q7(tmp_path_factory, worker_id, tree_2019):
 @pytest.mark.slow
 @pytest.mark.xdist_group("edition_2019")
 def test_reference_scores_full_marks(reference_2019):
-    results, _ = reference_2019
+    results, out = reference_2019
     assert results["edition"] == "2019" and not_passed(results) == set()
     auto = [q for q, e in results["questions"].items() if e["kind"] == "auto" and not q.startswith("Q7")]
     for q in auto:
@@ -194,6 +195,11 @@ def test_reference_scores_full_marks(reference_2019):
     assert results["score"] == results["max_score"] == 64
     assert results["not_graded_by_this_version"] == []
     assert any("2019/python/ applied" in note for note in results["notes"])
+    # the report and the Gradescope export say which edition graded it
+    assert "Edition 2019" in (out / "report.html").read_text()
+    assert json.loads((out / "results.json").read_text())["extra_data"]["edition"] == "2019"
+    from graders import gradebook
+    assert gradebook._row("ref", results, "", gradebook.columns("2019"))["edition"] == "2019"
     # what the write-ups are about, measured: data2 is learned less well than data1
     data1 = check(results, "q3_validation_accuracy")["data"]["validation_accuracy"]
     data2 = check(results, "network_learns_data2")["data"]["data2_accuracy"]

@@ -31,7 +31,7 @@ def test_columns_follow_the_rubric_auto_then_hand():
     auto = [f"auto {q.id}" for q in RUBRIC.questions.values() if q.kind == "auto"]
     hand = [f"hand {q.id}" for q in RUBRIC.questions.values() if q.kind == "hand"]
     assert auto and hand
-    assert cols == ["submission", "auto total", "auto max", *auto, *hand, "status", "error"]
+    assert cols == ["submission", "edition", "auto total", "auto max", *auto, *hand, "status", "error"]
     assert not any(q.id in c for c in cols for q in RUBRIC.questions.values() if q.kind == "advisory")
 
 
