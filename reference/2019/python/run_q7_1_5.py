@@ -34,15 +34,17 @@ train_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(train_
 
 class SkipNet(nn.Module):
     """skip connections"""
-    # BEGIN SOLUTION
     def __init__(self):
         super().__init__()
+        # BEGIN SOLUTION
         self.conv1 = nn.Conv2d(1, 8, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(8, 8, kernel_size=3, padding=1)
         self.conv3 = nn.Conv2d(16, 16, kernel_size=3, padding=1)
         self.fc = nn.Linear(16 * 8 * 8, classes)
+        # END SOLUTION
 
     def forward(self, x):
+        # BEGIN SOLUTION
         a = F.max_pool2d(F.relu(self.conv1(x)), 2)         # 8 x 16 x 16
         b = F.relu(self.conv2(a))
         x = torch.cat([a, b], dim=1)                       # a skips conv2
@@ -53,15 +55,17 @@ class SkipNet(nn.Module):
 
 class ResidualNet(nn.Module):
     """residual connections"""
-    # BEGIN SOLUTION
     def __init__(self):
         super().__init__()
+        # BEGIN SOLUTION
         self.conv1 = nn.Conv2d(1, 16, kernel_size=3, padding=1)
         self.block1 = nn.Conv2d(16, 16, kernel_size=3, padding=1)
         self.block2 = nn.Conv2d(16, 16, kernel_size=3, padding=1)
         self.fc = nn.Linear(16 * 8 * 8, classes)
+        # END SOLUTION
 
     def forward(self, x):
+        # BEGIN SOLUTION
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)         # 16 x 16 x 16
         x = F.relu(x + self.block2(F.relu(self.block1(x))))  # x + F(x)
         x = F.max_pool2d(x, 2)                             # 16 x 8 x 8
@@ -89,9 +93,6 @@ def train(model, name):
         losses.append(total_loss / len(train_loader.dataset))
         accs.append(total_acc / len(train_loader.dataset))
         print("{} epoch {} loss {:.4f} acc {:.4f}".format(name, itr + 1, losses[-1], accs[-1]))
-    model.eval()
-    with torch.no_grad():
-        print(name, 'test accuracy:', (model(test_x_t).argmax(dim=1) == test_y_t).float().mean().item())
     # END SOLUTION
     return losses, accs
 
@@ -100,6 +101,9 @@ skip = SkipNet()
 residual = ResidualNet()
 for model, name in ((skip, 'skip'), (residual, 'residual')):
     losses, accs = train(model, name)
+    model.eval()
+    with torch.no_grad():
+        print(name, 'test accuracy:', (model(test_x_t).argmax(dim=1) == test_y_t).float().mean().item())
     # keep this line: the grader loads each file into its model and measures it on held-out images
     torch.save(model.state_dict(), 'q7_1_5_{}.pt'.format(name))
     epochs = np.arange(1, len(accs) + 1)
