@@ -56,15 +56,11 @@ SAYS = {
     "q7_mnist_no_step": ("q6_loss_falls[q7_1_2]", "message", "plotted loss curve went from"),
 }
 Q7 = ("Q7.1.1", "Q7.1.2", "Q7.1.3", "Q7.1.4", "Q7.1.5a", "Q7.1.5b", "Q7.2.1")
-# tests/wrong: mistakes of the files both editions share, graded as 2019 with the selection
-# their own suite's test uses; they must fail exactly as in 2022
-SHARED_MISTAKES = {
-    "softmax_no_shift": (test_q2_checks.Q2_SUITES, test_q2_checks.EXPECTED["softmax_no_shift"]),
-    "transposed_grad": (test_q2_checks.Q2_SUITES, test_q2_checks.EXPECTED["transposed_grad"]),
-    "batches_unshuffled": (test_q2_checks.Q2_SUITES, test_q2_checks.EXPECTED["batches_unshuffled"]),
-    "gradcheck_empty": (test_q2_checks.Q2_SUITES, test_q2_checks.EXPECTED["gradcheck_empty"]),
-}
-LETTERS = ("bw_inverted", "boxes_xy")
+# tests/wrong: every mistake in the files both editions share (nn.py, q4.py, run_q2.py), graded
+# as 2019 with the selection its own suite's test uses; it must fail exactly as in 2022. (The run_q3
+# mistakes patch 2022's script, which 2019 changes; q3_never_learns has a 2019 copy above.)
+SHARED_MISTAKES = {name: (test_q2_checks.Q2_SUITES, expected) for name, expected in test_q2_checks.EXPECTED.items()}
+LETTERS = tuple(name for name, (options, _) in test_letters_checks.EXPECTED.items() if options == test_letters_checks.QUICK)
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +252,7 @@ def test_a_2022_mistake_fails_the_same_checks_in_2019(name, tmp_path):
     select, expected = SHARED_MISTAKES[name]
     results = grade_cli(submission_2019(tmp_path / "sub", WRONG / name), tmp_path / "out", *EDITION,
                         *select, "--seed", "0")
-    assert not_passed(results) == expected
+    assert expected <= not_passed(results) <= expected | test_q2_checks.KNOCK_ON.get(name, set())
 
 
 @pytest.mark.parametrize("name", LETTERS)
