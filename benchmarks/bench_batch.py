@@ -15,7 +15,9 @@ code ran (grade.json timings.student_seconds: the sandbox's own sum of its calls
 elapsed; a script's elapsed includes its worker's start-up, a call's does not). It is split into
 what pytest and the checks add (grade.run's wall minus student seconds: session start,
 collection, sandbox start-ups, the trusted side's evaluations) and what the batch adds around
-grade.run (process pool, ingest, hashing, reports).
+grade.run (process pool, ingest, hashing, reports). Each job is also timed in its own process
+(the summary's "seconds"): the median of job wall minus student code over the jobs after the
+first is the steady cost of one more submission, measured directly.
 
 A batch of 8 pays once for what a course's batch of hundreds pays once too: the pool's processes
 start and import the libraries (a few seconds). So the -j 1 batch is timed again with each
@@ -54,6 +56,8 @@ def make_batch(root: Path, copies: int = 1) -> Path:
 
 
 def run(subs: Path, out: Path, jobs: int, grade_jobs: int, select: str | None) -> tuple[float, list[dict]]:
+    """(the batch's wall time, each submission's grade.json with the job's own wall time added
+    as timings.job_seconds), in the order the jobs were handed out."""
     options = batch.Options(quick=True, select=select, grade_jobs=grade_jobs)
     start = time.perf_counter()
     report = batch.Batch(out, options, progress=False).run(subs, jobs=jobs)
@@ -61,7 +65,11 @@ def run(subs: Path, out: Path, jobs: int, grade_jobs: int, select: str | None) -
     failed = [s for s in report["summaries"] if s["status"] != "graded"]
     if failed:
         raise SystemExit(f"-j {jobs}: not graded: {failed}")
-    grades = [json.loads((out / s["name"] / "grade.json").read_text()) for s in report["summaries"]]
+    grades = []
+    for summary in report["summaries"]:
+        grade = json.loads((out / summary["name"] / "grade.json").read_text())
+        grade["timings"]["job_seconds"] = summary["seconds"]
+        grades.append(grade)
     return wall, grades
 
 
@@ -99,6 +107,12 @@ def main() -> None:
         print(f"-j 1 per submission: batch wall {per_sub:.2f} s, student code {student:.2f} s, "
               f"overhead {per_sub - student:.2f} s (grade.run beyond student code "
               f"{graded - student:.2f} s + batch around grade.run {per_sub - graded:.2f} s)")
+        # each job timed in its process: what one more submission costs once the process is
+        # warm (the first job imports the libraries and fills the caches: the fixed start-up)
+        own = [g["timings"]["job_seconds"] - g["timings"]["student_seconds"] for g in grades]
+        print(f"-j 1 per job, the job's own wall minus student code: first job {own[0]:.2f} s; "
+              f"the other {len(own) - 1}: median {statistics.median(own[1:]):.2f} s, "
+              f"max {max(own[1:]):.2f} s")
         if doubled:
             wall2, grades2 = doubled
             marginal = (wall2 - wall) / n

@@ -30,7 +30,7 @@ from pathlib import Path
 from graders import protocol
 from graders.protocol import ProtocolError, Ref
 
-__all__ = ["Sandbox", "Limits", "Ref", "Outcome", "ScriptOutcome", "SandboxUnavailable", "SandboxError"]
+__all__ = ["Sandbox", "keep_spares", "Limits", "Ref", "Outcome", "ScriptOutcome", "SandboxUnavailable", "SandboxError"]
 
 HERE = Path(__file__).resolve().parent
 # The checkout (reference/, tests/) when running from one; an installed copy has none.
@@ -662,20 +662,50 @@ class Sandbox:
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
         self._next_id = 0
+        self.replaced: list[str] = []
+        self.filled = False
         try:
-            self._build(Path(python_dir), given_files or {})
+            self._build()
+            if python_dir is not None:
+                self.fill(python_dir, given_files or {})
         except BaseException:
             self._remove_root()
             raise
 
+    @classmethod
+    def open(cls, python_dir, data_dir=None, images_dir=None, *, given_files=None, **options) -> "Sandbox":
+        """Sandbox(python_dir, ...), taking this process's spare (an empty sandbox of the same
+        settings whose call worker has started) when it keeps one: see keep_spares."""
+        box = _spares.take(data_dir, images_dir, options)
+        if box is None:
+            return cls(python_dir, data_dir, images_dir, given_files=given_files, **options)
+        try:
+            box.fill(python_dir, given_files or {})
+        except BaseException:
+            box.close()
+            raise
+        return box
+
+    def start(self) -> "Sandbox":
+        """Start the call worker now rather than at the first call."""
+        with self._lock:
+            self._call_worker()
+        return self
+
     # -- the private tree ------------------------------------------------------------------
-    def _build(self, python_dir: Path, given_files: dict):
-        root = Path(self.root)
-        work = root / "work" / "python"
+    def fill(self, python_dir, given_files: dict):
+        """Copy the submission into the private tree, then the handout's given files over it.
+        A worker started before (a spare's) has run nothing but its own start-up: it sees the
+        files through its bind mount, and imports them at its first request."""
+        if self.filled:
+            raise RuntimeError("this sandbox holds a submission already")
+        self.filled = True
+        work = Path(self.root) / "work" / "python"
+        # the watcher must not read the copy as the student's writing while it grows
+        self.disk_at_start = 1 << 62
         # symlinks=True: a student's symlink is copied as a link, never followed on this side.
-        shutil.copytree(python_dir, work, symlinks=True,
+        shutil.copytree(python_dir, work, symlinks=True, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        self.replaced = []
         for name, source in given_files.items():
             target = work / name
             if target.is_symlink() or (target.exists() and target.read_bytes() != Path(source).read_bytes()):
@@ -683,6 +713,12 @@ class Sandbox:
             if target.is_symlink() or target.exists():
                 target.unlink()
             shutil.copyfile(source, target)
+        self.disk_at_start = self.disk_used()
+
+    def _build(self):
+        """The private tree without the submission: the worker's library, its writable folders."""
+        root = Path(self.root)
+        (root / "work" / "python").mkdir(parents=True)
         lib = root / "lib"
         lib.mkdir()
         for src, dst in {**LIB_FILES, **(TORCH_LIB_FILES if self.torch_home else {})}.items():
@@ -779,6 +815,7 @@ class Sandbox:
         (skimage.img_as_float, as run_q4.py does) before the call: an eighth of the bytes cross."""
         limits = limits or self.limits
         what = f"{module}.{function}"
+        self._require_submission()
         with self._lock:
             worker = self._call_worker()
             self._next_id += 1
@@ -812,6 +849,7 @@ class Sandbox:
         (default: limits) and comes back as an Outcome in outcome.after, in order."""
         limits = limits or self.limits
         after_limits = after_limits or limits
+        self._require_submission()
         with self._lock:
             start = time.monotonic()
             worker = _Worker(self, "script", limits)
@@ -872,6 +910,10 @@ class Sandbox:
                    traceback=str(response.get("traceback") or ""), stdout=stdout,
                    elapsed=time.monotonic() - start)
 
+    def _require_submission(self):
+        if not self.filled:
+            raise RuntimeError("this sandbox holds no submission yet (Sandbox(None, ...) is filled by fill())")
+
     def _call_worker(self) -> _Worker:
         if self._worker is not None and not self._worker.alive():
             self._discard_worker()
@@ -902,6 +944,65 @@ class Sandbox:
                 self._worker.close()
         except Exception:   # interpreter shutdown: modules may already be gone
             pass
+
+
+class _Spares:
+    """This process's spare sandboxes, one per settings: empty, their call worker started in the
+    background while the previous submission is graded, so the next submission's first call finds
+    a worker ready (its start, mostly Python importing numpy, is a tenth of a second of every
+    grade). Off until keep_spares(): grading one submission would start a worker nobody uses."""
+
+    def __init__(self):
+        self.enabled = False
+        self._lock = threading.Lock()
+        self._waiting: dict = {}        # settings -> Future of a started empty Sandbox
+        self._threads = None
+
+    @staticmethod
+    def _key(data_dir, images_dir, options: dict):
+        return (str(Path(data_dir).resolve()) if data_dir else None,
+                str(Path(images_dir).resolve()) if images_dir else None,
+                tuple(sorted((k, repr(v)) for k, v in options.items())))
+
+    def take(self, data_dir, images_dir, options: dict) -> "Sandbox | None":
+        """The spare for these settings (None if there is none), and a new one starting."""
+        if not self.enabled:
+            return None
+        key = self._key(data_dir, images_dir, options)
+        with self._lock:
+            if self._threads is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._threads = ThreadPoolExecutor(1, thread_name_prefix="hw5-spare")
+            waiting = self._waiting.pop(key, None)
+            self._waiting[key] = self._threads.submit(
+                lambda: Sandbox(None, data_dir, images_dir, **options).start())
+        try:
+            return waiting.result() if waiting else None
+        except Exception:       # noqa: BLE001 -- a fresh sandbox then reports the cause itself
+            return None
+
+    def close(self):
+        with self._lock:
+            self.enabled = False
+            waiting, self._waiting = list(self._waiting.values()), {}
+        for future in waiting:
+            try:
+                future.result().close()
+            except Exception:   # noqa: BLE001 -- it never started: nothing to stop
+                pass
+
+
+_spares = _Spares()
+
+
+def keep_spares() -> None:
+    """Keep a spare sandbox ready in this process (graders.batch's processes, which grade one
+    submission after another): Sandbox.open then takes it. Spares stop when the process ends,
+    a multiprocessing pool's process too (it skips atexit)."""
+    if not _spares.enabled:
+        import multiprocessing.util
+        _spares.enabled = True
+        multiprocessing.util.Finalize(_spares, _spares.close, exitpriority=10)
 
 
 def _dict(value) -> dict:

@@ -127,6 +127,9 @@ def import_student(module):
     where = module.replace(".", "/") + ".py"
     missing = {"ok": False, "error": "import", "message": f"{where} was not found in the submission"}
     if module not in sys.modules:
+        # a spare worker started before the submission was copied in: its import system may
+        # have listed the folder empty
+        importlib.invalidate_caches()
         try:
             importlib.import_module(module)
         except SystemExit as exc:

@@ -133,6 +133,11 @@ def test_bw_judge_names_each_format_mistake():
     assert "integers" in q4_letters.judge_bw((bw * 255).astype(np.uint8), (50, 60), truth).rationale
     assert "transposed" in q4_letters.judge_bw(bw.T, (50, 60), truth).hint
     assert "no characters" in q4_letters.judge_bw(np.ones((50, 60)), (50, 60), truth).rationale
+    for bad in (np.nan, np.inf, -np.inf):
+        spoiled = bw.copy()
+        spoiled[40, 50] = bad
+        assert "NaN or inf" in q4_letters.judge_bw(spoiled, (50, 60), truth).rationale
+    assert "between 0 and 1" in q4_letters.judge_bw(bw * 2, (50, 60), truth).expected
 
 
 def test_matching_skips_specks_without_changing_the_counts():

@@ -151,6 +151,15 @@ def test_points_split_by_weight(public_quick):
     assert any("Q2.3.1" in n for n in public_quick["notes"])
 
 
+def test_a_failed_check_is_logged_as_its_message_and_a_harness_bug_as_its_traceback(tmp_path):
+    proc = run_pytest(tmp_path, "--submission", str(tmp_path), "--results", str(tmp_path / "r.json"),
+                      "--quick", "--tb=short", "-k", "mismatch or harness_bug")
+    mismatch = proc.stdout.split("_ test_mismatch _")[1].split("_ test_harness_bug _")[0]
+    assert "Mismatch: sigmoid(0)" in mismatch and "hint: look again" in mismatch
+    assert "raise messages.Mismatch" not in mismatch          # no traceback of the check's code
+    assert '{}["missing"]' in proc.stdout and "KeyError" in proc.stdout
+
+
 def test_xdist_gives_the_same_results(public_quick, tmp_path):
     spread = results_of(tmp_path, "--visibility", "public", "--quick", "-n", "2")
 

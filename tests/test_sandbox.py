@@ -249,6 +249,44 @@ def test_given_files_replace_the_students(submission, tmp_path):
     assert (submission / "util.py").read_text() == UTIL       # the submission itself is untouched
 
 
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_spare_serves_the_next_submission_and_sees_only_it(tmp_path, monkeypatch, isolation):
+    spares = sandbox._Spares()
+    spares.enabled = True               # as keep_spares() does in a batch's process
+    monkeypatch.setattr(sandbox, "_spares", spares)
+    subs = []
+    for i in range(3):
+        python = tmp_path / f"sub{i}" / "python"
+        python.mkdir(parents=True)
+        (python / "nn.py").write_text(f"import os\nWHO = {i}\ndef who():\n    return WHO, sorted(os.listdir('.'))\n")
+        (python / "util.py").write_text(UTIL)
+        subs.append(python)
+    (subs[1] / "extra.py").write_text("")
+    given = tmp_path / "util.py"
+    given.write_text('def given():\n    return "harness util"\n')
+
+    first = Sandbox.open(subs[0], isolation=isolation)       # nothing spare yet: built afresh
+    assert first._worker is None
+    assert first.call("nn", "who").value == (0, ["nn.py", "util.py"])
+    first.close()
+    roots = {first.root}
+    for i in (1, 2):
+        box = Sandbox.open(subs[i], isolation=isolation, given_files={"util.py": given})
+        # the spare's worker started before this submission was copied in, and imports it anyway
+        assert box._worker is not None and box._worker.alive() and box.root not in roots
+        names = ["extra.py", "nn.py", "util.py"] if i == 1 else ["nn.py", "util.py"]
+        assert box.call("nn", "who").value == (i, names)
+        assert box.replaced == ["util.py"] and box.call("util", "given").value == "harness util"
+        roots.add(box.root)
+        box.close()
+    waiting = next(iter(spares._waiting.values())).result()
+    with pytest.raises(RuntimeError, match="holds no submission"):
+        waiting.call("nn", "who")
+    spares.close()
+    assert not waiting._worker and not Path(waiting.root).exists()
+    assert Sandbox.open(subs[0], isolation=isolation).call("nn", "who").value[0] == 0   # off again
+
+
 # -- scripts ------------------------------------------------------------------------------------
 
 def test_run_script(box):

@@ -117,7 +117,10 @@ def _notes(box) -> list[str]:
 
 @pytest.fixture(scope="session")
 def _sandbox(submission):
-    box = _open_sandbox(submission)
+    from graders.sandbox import Sandbox
+    # open: in a batch's process the call worker has started during the previous submission
+    # (the data sandbox runs scripts only, each in a fresh worker, so it keeps no spare)
+    box = Sandbox.open(submission, given_files=given_files())
     yield box
     box.close()
 

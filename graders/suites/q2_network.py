@@ -152,7 +152,9 @@ def test_init_xavier_variance(big_draw, question):
 def test_init_uniform(big_draw, question):
     """W is drawn from the uniform distribution U(-a, a) (Kolmogorov-Smirnov test)"""
     W, a, _, _ = big_draw
-    distance = float(stats.kstest(np.ravel(W), "uniform", args=(-a, 2 * a)).statistic)
+    # only the distance is used: the asymptotic p-value spares kolmogn's exact one, which takes
+    # a quarter second for some distances at 240,000 draws
+    distance = float(stats.kstest(np.ravel(W), "uniform", args=(-a, 2 * a), method="asymp").statistic)
     if distance > question.threshold("ks_distance"):
         raise Failure(f"the values of W do not follow U(-{a:.4f}, {a:.4f}): Kolmogorov-Smirnov "
                       f"distance {distance:.3f} (a uniform draw gives under {question.threshold('ks_distance')})",
