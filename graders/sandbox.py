@@ -635,7 +635,9 @@ class _Worker:
 # ----------------------------------------------------------------------------------------------
 
 class Sandbox:
-    """A private copy of one submission and the workers that run its code."""
+    """A private copy of one submission and the workers that run its code.
+
+    Sandbox(None, ...) is an empty one, filled later (fill): a spare (see keep_spares)."""
 
     def __init__(self, python_dir, data_dir=None, images_dir=None, *, isolation="auto",
                  limits=Limits(), given_files: dict[str, Path] | None = None, blas_threads=1,
@@ -699,6 +701,8 @@ class Sandbox:
         files through its bind mount, and imports them at its first request."""
         if self.filled:
             raise RuntimeError("this sandbox holds a submission already")
+        if not Path(python_dir).is_dir():
+            raise FileNotFoundError(f"no such folder: {python_dir}")
         self.filled = True
         work = Path(self.root) / "work" / "python"
         # the watcher must not read the copy as the student's writing while it grows
