@@ -149,14 +149,10 @@ def require_isolation(options: Options) -> None:
                              "--allow-unisolated grades without isolation")
 
 
-_jobs_here = 0      # jobs this process has run
-
-
 def grade_job(sub, out_root: str, options: Options, grading: str, force: bool = False) -> dict:
     """Prepare, grade and report one submission into out_root/<name>/; never raises for a bad
     submission (only for a failure of the harness, which the caller records). The summary's
     "seconds" is the job's wall time in the process that ran it."""
-    global _jobs_here
     start = time.perf_counter()
     limit_threads()
     if options.grade_jobs <= 1:
@@ -165,8 +161,7 @@ def grade_job(sub, out_root: str, options: Options, grading: str, force: bool = 
         keep_spares()
     summary = _grade_job(sub, out_root, options, grading, force)
     summary["seconds"] = round(time.perf_counter() - start, 3)
-    _jobs_here += 1
-    if _jobs_here == 1:
+    if not gc.get_freeze_count():
         # What the first job imported and cached lives as long as the process: frozen out of the
         # collector's sight, a full collection (50 ms, every other job) scans only what is new.
         gc.collect()

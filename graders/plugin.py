@@ -275,8 +275,8 @@ def pytest_collection_modifyitems(session, config, items):
 @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
 def pytest_runtest_makereport_of_check_failures(item, call):
     """The report of a check that failed the student's work (a CheckFailure) carries its message
-    where pytest would format a traceback of the check's own code: nobody reads that (the
-    grade, the report and pytest.log's summary take the message), and it cost 30 ms a failure,
+    where pytest would format a traceback of the check's own code: nobody reads that (the grade
+    and the report take the message; pytest.log now shows it too), and it cost 30 ms a failure,
     a third of a second for a submission failing on ten photos. Other outcomes: pytest's own."""
     excinfo = call.excinfo
     if excinfo is None or not isinstance(excinfo.value, messages.CheckFailure) or _collector(item.config) is None:

@@ -127,9 +127,6 @@ def import_student(module):
     where = module.replace(".", "/") + ".py"
     missing = {"ok": False, "error": "import", "message": f"{where} was not found in the submission"}
     if module not in sys.modules:
-        # a spare worker started before the submission was copied in: its import system may
-        # have listed the folder empty
-        importlib.invalidate_caches()
         try:
             importlib.import_module(module)
         except SystemExit as exc:
@@ -583,11 +580,12 @@ def serve():
     if CONFIG.get("offline_torch"):
         offline_torch.install(CONFIG["offline_torch"])
     protocol.write_frame(RESP, {"ok": True, "ready": True})
+    req = next_request()
+    # A spare worker (graders.sandbox.keep_spares) is started before the submission is copied
+    # in, which happens before its first request: what the import system listed of the folder
+    # until now may miss the student's files.
+    importlib.invalidate_caches()
     while True:
-        try:
-            req = protocol.read_frame(REQ, make_ref=resolve_lazy)
-        except EOFError:
-            os._exit(0)
         op = req.get("op")
         if op == "call":
             response = do_call(req)
@@ -612,6 +610,15 @@ def serve():
         except Exception as exc:  # noqa: BLE001 -- e.g. a value whose encoding failed
             protocol.write_frame(RESP, {"id": req.get("id"), "ok": False, "error": "protocol",
                                         "message": f"the result could not be sent back: {exc}"})
+        req = next_request()
+
+
+def next_request() -> dict:
+    """The next request; the worker ends when the grader closes the channel."""
+    try:
+        return protocol.read_frame(REQ, make_ref=resolve_lazy)
+    except EOFError:
+        os._exit(0)
 
 
 class _Pending:

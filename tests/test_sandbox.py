@@ -284,7 +284,8 @@ def test_a_spare_serves_the_next_submission_and_sees_only_it(tmp_path, monkeypat
         waiting.call("nn", "who")
     spares.close()
     assert not waiting._worker and not Path(waiting.root).exists()
-    assert Sandbox.open(subs[0], isolation=isolation).call("nn", "who").value[0] == 0   # off again
+    with Sandbox.open(subs[0], isolation=isolation) as again:                # off: built afresh
+        assert again._worker is None and again.call("nn", "who").value[0] == 0
 
 
 # -- scripts ------------------------------------------------------------------------------------

@@ -96,9 +96,11 @@ def course_data_dirs(option: str | None, layout: dict | None = None) -> tuple[Pa
 
 
 
-def _open_sandbox(python_dir: Path, data=None, images=None):
+def _open_sandbox(python_dir: Path, data=None, images=None, *, spare: bool = False):
+    """spare: take the process's spare when a batch keeps one (Sandbox.open), for a sandbox whose
+    call worker runs; one that runs scripts only starts a fresh worker for each anyway."""
     from graders.sandbox import Sandbox
-    return Sandbox(python_dir, data, images, given_files=given_files())
+    return (Sandbox.open if spare else Sandbox)(python_dir, data, images, given_files=given_files())
 
 
 def given_files() -> dict:
@@ -117,10 +119,7 @@ def _notes(box) -> list[str]:
 
 @pytest.fixture(scope="session")
 def _sandbox(submission):
-    from graders.sandbox import Sandbox
-    # open: in a batch's process the call worker has started during the previous submission
-    # (the data sandbox runs scripts only, each in a fresh worker, so it keeps no spare)
-    box = Sandbox.open(submission, given_files=given_files())
+    box = _open_sandbox(submission, spare=True)
     yield box
     box.close()
 
