@@ -66,3 +66,38 @@ def relative_error(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     denom = np.linalg.norm(a) + np.linalg.norm(b)
     return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
+
+
+# --- numbers from the student's process: nothing passes unless it is a finite real number -----
+# One helper for every check: a comparison with NaN is False, so `not (err > bound)` lets NaN
+# through; complex, object and string dtypes slip past np.allclose's casts. Every threshold is
+# therefore judged as at_most/at_least of a value that real_array or finite_number accepted.
+
+def real_array(x) -> np.ndarray | None:
+    """x as a float64 array when it is a real numeric array (or number) whose entries are all
+    finite; None for NaN, infinity, complex, bool, object, string or ragged data."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (np.ndarray, int, float, np.number)):
+        return None
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iuf":
+        return None
+    arr = arr.astype(np.float64, copy=False)
+    return arr if np.isfinite(arr).all() else None
+
+
+def finite_number(x) -> float | None:
+    """x as a float when it is one finite real number (a 0-d or 1-element array counts)."""
+    arr = real_array(x)
+    return float(arr.reshape(-1)[0]) if arr is not None and arr.size == 1 else None
+
+
+def at_most(value, bound) -> bool:
+    """value <= bound, and value a finite real number (NaN, inf, complex: False)."""
+    v = finite_number(value)
+    return v is not None and v <= bound
+
+
+def at_least(value, bound) -> bool:
+    """value >= bound, and value a finite real number (NaN, inf, complex: False)."""
+    v = finite_number(value)
+    return v is not None and v >= bound
