@@ -20,23 +20,52 @@ AUTOENCODER_SIZES = (1024, 32, 32, 32, 1024)
 CHARACTERS = [chr(ord("A") + i) for i in range(26)] + [str(d) for d in range(10)]
 
 
+GRADER_FILE = "nist36_grader.mat"     # keys grader_data, grader_labels (the .mat files' format)
+
+
 @dataclass(frozen=True)
 class Splits:
-    """The NIST36 splits as (x, one-hot y) pairs, float64."""
+    """The NIST36 splits as (x, one-hot y) pairs, float64.
+
+    `grader` is what verdicts are measured on (Q3.1's accuracy, Q5's PSNR): a split drawn like
+    the validation set but never mounted in the sandbox, so a script cannot train on it. When the
+    course gives none (`--data-dir` without grader/nist36_grader.mat) it is the validation set
+    itself and `grader_note` says so; the note is empty when the split is held out."""
     train: tuple
     valid: tuple
     test: tuple
+    grader: tuple | None = None
+    grader_note: str = ""
+
+    def __post_init__(self):
+        if self.grader is None:
+            object.__setattr__(self, "grader", self.valid)
+            if not self.grader_note:
+                object.__setattr__(self, "grader_note", FALLBACK_NOTE)
 
 
-def load_splits(data_dir, name: str = "nist36_{split}.mat") -> Splits:
-    """The splits stored at data_dir/name ({split}: train, valid, test; the edition's layout)."""
+FALLBACK_NOTE = ("no grader-only split was given, so this verdict was measured on the validation set, "
+                 "which the student's script could read")
+
+
+def load_splits(data_dir, name: str = "nist36_{split}.mat", grader_dir=None) -> Splits:
+    """The splits stored at data_dir/name ({split}: train, valid, test; the edition's layout);
+    the grader-only split from grader_dir/nist36_grader.mat when that file exists (outside the
+    folder the sandbox mounts), else the validation set with a note (Splits.grader_note)."""
     data_dir = Path(data_dir)
     parts = {}
     for split in ("train", "valid", "test"):
-        mat = scipy.io.loadmat(data_dir / name.format(split=split))
-        parts[split] = (np.asarray(mat[f"{split}_data"], dtype=np.float64),
-                        np.asarray(mat[f"{split}_labels"], dtype=np.float64))
+        parts[split] = _read_split(data_dir / name.format(split=split), split)
+    grader_path = Path(grader_dir) / GRADER_FILE if grader_dir is not None else None
+    if grader_path is not None and grader_path.is_file():
+        return Splits(**parts, grader=_read_split(grader_path, "grader"), grader_note="")
     return Splits(**parts)
+
+
+def _read_split(path: Path, split: str) -> tuple:
+    mat = scipy.io.loadmat(path)
+    return (np.asarray(mat[f"{split}_data"], dtype=np.float64),
+            np.asarray(mat[f"{split}_labels"], dtype=np.float64))
 
 
 # --- the 1024-64-36 classifier of run_q3 ------------------------------------------------------
