@@ -41,7 +41,7 @@ BOX_LIB = "/sandbox/lib"
 BOX_MPL = "/sandbox/mplconfig"
 BOX_TORCH = "/sandbox/torch_home"
 LIB_FILES = {"worker.py": "worker.py", "protocol.py": "hw5sandbox_protocol.py",
-             "capture_backend.py": "hw5sandbox_mplbackend.py"}
+             "capture_backend.py": "hw5sandbox_mplbackend.py", "repairs.py": "hw5sandbox_repairs.py"}
 # A torch sandbox's worker also installs the offline shim of torchvision's datasets.
 TORCH_LIB_FILES = {"offline_torch.py": "hw5sandbox_offline_torch.py"}
 # The few /etc files Python, the dynamic loader and matplotlib's fonts need.
@@ -112,6 +112,27 @@ class Outcome:
     traceback: str = ""
     stdout: str = ""
     elapsed: float = 0.0
+    # the repairs that fired (graders/repairs.py): {"kind", "file", "line", "old", "new"}
+    repairs: list = field(default_factory=list)
+
+
+# Every repair any outcome of this process carried, in order: the plugin reads the part a
+# check's run added (graders.plugin), whichever fixture made the call.
+_repairs_fired: list = []
+
+
+def repairs_fired() -> list:
+    return _repairs_fired
+
+
+def _repair_records(value) -> list:
+    """The worker's repair records, plain and bounded (it is the student's process)."""
+    keys = ("kind", "file", "line", "old", "new")
+    out = []
+    for r in value if isinstance(value, list) else []:
+        if isinstance(r, dict) and all(isinstance(r.get(k), (str, int, type(None))) for k in keys):
+            out.append({k: (r.get(k)[:300] if isinstance(r.get(k), str) else r.get(k)) for k in keys})
+    return out[:200]
 
 
 @dataclass
@@ -450,7 +471,8 @@ class _Worker:
         config = {"box": os.path.basename(box.root), "work": box.box_path("work/python"),
                   "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
                   "limits": box.worker_limits(limits),
-                  "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None}
+                  "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
+                  "repairs": box.repairs}
         argv = box.command(config, limits)
         try:
             self.proc = subprocess.Popen(
@@ -641,7 +663,7 @@ class Sandbox:
 
     def __init__(self, python_dir, data_dir=None, images_dir=None, *, isolation="auto",
                  limits=Limits(), given_files: dict[str, Path] | None = None, blas_threads=1,
-                 torch_home=None):
+                 torch_home=None, repairs: dict | None = None):
         if isolation not in ("auto", "bubblewrap", "none"):
             raise ValueError(f"isolation must be 'auto', 'bubblewrap' or 'none', not {isolation!r}")
         for folder in (python_dir, data_dir, images_dir, torch_home):
@@ -658,6 +680,9 @@ class Sandbox:
         # A torch sandbox (Q6): TORCH_HOME read-only (pretrained weights without a network) and
         # torchvision's datasets kept offline (graders/offline_torch.py).
         self.torch_home = Path(torch_home).resolve() if torch_home else None
+        # repairs: {"allowed": [kinds], "aliases": {file name: path under data/}} (None: every kind)
+        from graders import repairs as repairs_mod
+        self.repairs = repairs if repairs is not None else {"allowed": sorted(repairs_mod.KINDS)}
         self.root = tempfile.mkdtemp(prefix="hw5sandbox-")
         # The private copy goes at close(), or when the sandbox is dropped, or at exit.
         self._remove_root = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
@@ -907,7 +932,9 @@ class Sandbox:
         # must be one the API knows, and the time is measured here.
         ok = response.get("ok") is True
         error = None if ok else response.get("error")
-        return cls(ok=ok, value=response.get("value"),
+        fired = _repair_records(response.get("repairs"))
+        _repairs_fired.extend(fired)
+        return cls(ok=ok, value=response.get("value"), repairs=fired,
                    args=list(response.get("args") or []), kwargs=_dict(response.get("kwargs")),
                    error=error if error in WORKER_ERRORS or ok else "protocol",
                    message=str(response.get("message") or ""),

@@ -30,6 +30,13 @@ import hw5sandbox_protocol as protocol  # noqa: E402
 if CONFIG.get("offline_torch"):
     # stdlib only at import: torch is imported by the student's script, not here
     import hw5sandbox_offline_torch as offline_torch  # noqa: E402
+if CONFIG.get("measure"):
+    # a measuring worker imports torch before the student's folder can shadow it
+    import hw5sandbox_torch_measure as torch_measure  # noqa: E402
+    torch_measure.preload()
+# Repairs (graders/repairs.py): old library names, other machines' paths; installed in serve()
+# before any student code runs, each kind only where the rubric allows it.
+import hw5sandbox_repairs as repairs  # noqa: E402
 
 sys.path[:] = [WORK] + [p for p in sys.path if os.path.abspath(p or ".") != LIB] + [LIB]
 
@@ -231,9 +238,12 @@ def do_script(req):
     sys.modules["__main__"] = module
     sys.argv = [req["script"]]
     response = {"ok": True}
+    watch = ParamsWatch() if ParamsWatch.NAME in req["globals"] else None
     try:
         with open(script, "rb") as f:
             code = compile(f.read(), script, "exec")
+        if watch:
+            watch.start()
         exec(code, module.__dict__)
     except SystemExit as exc:
         if exc.code not in (None, 0):
@@ -243,12 +253,97 @@ def do_script(req):
         culprit, text, tb = describe(exc, req["script"])
         response = {"ok": False, "error": "exception", "message": f"{culprit} raised {text}",
                     "traceback": tb}
+    finally:
+        if watch:
+            watch.stop()
     LAST_SCRIPT.update(namespace=module.__dict__, name=req["script"])
     response["globals"] = {n: module.__dict__[n] for n in req["globals"] if n in module.__dict__}
+    if watch:
+        response["globals"][ParamsWatch.NAME] = watch.report(module.__dict__)
     response["files"] = written_files(req["files"], before, req["max_file_bytes"])
     response["written"] = {rel: stamp[1] for rel, stamp in changed(req.get("written", ()), before)}
     response["figures"], response["figure_data"] = capture_figures(req)
     return response
+
+
+class ParamsWatch:
+    """The dicts a training script hands to its nn.py's initialize_weights, forward and backwards
+    (its params), as they were used: Q5's momentum is judged from the run, not from the script's
+    final variables, which may have been rebound (a reloaded pickle) before it ended. For each
+    dict: its arrays at the end, the first value each array had, and its state when the last
+    backwards call began (the last batch's caches, the weights before its update). The dicts
+    among the script's final globals come too (momentum kept in a dict of its own). Untrusted
+    like everything else here: the trusted side checks what it gets."""
+
+    NAME = "__params_seen__"
+    WATCHED = ("initialize_weights", "forward", "backwards")
+    MAX_DICTS, FIRST_CALLS, MAX_ARRAY = 8, 400, 1 << 22
+
+    def __init__(self):
+        self.seen, self.first, self.at_backward, self.calls = {}, {}, {}, 0
+        self.real_import = None
+
+    def start(self):
+        import builtins
+        self.real_import = builtins.__import__
+        builtins.__import__ = self.importing
+
+    def stop(self):
+        import builtins
+        if self.real_import is not None:
+            builtins.__import__ = self.real_import
+
+    def importing(self, name, *args, **kwargs):
+        module = self.real_import(name, *args, **kwargs)
+        nn = sys.modules.get("nn")
+        if nn is not None and os.path.abspath(getattr(nn, "__file__", None) or "").startswith(WORK + os.sep):
+            for fname in self.WATCHED:
+                func = getattr(nn, fname, None)
+                if callable(func) and not getattr(func, "_hw5_watched", False):
+                    setattr(nn, fname, self.wrap(fname, func))
+        return module
+
+    def wrap(self, fname, func):
+        import functools
+
+        @functools.wraps(func)
+        def watched(*args, **kwargs):
+            self.note(fname, args, kwargs)
+            return func(*args, **kwargs)
+        watched._hw5_watched = True
+        return watched
+
+    def note(self, fname, args, kwargs):
+        self.calls += 1
+        for d in (*args, *kwargs.values()):
+            if not isinstance(d, dict):
+                continue
+            if id(d) not in self.seen:
+                if len(self.seen) >= self.MAX_DICTS:
+                    continue
+                self.seen[id(d)], self.first[id(d)] = d, {}
+            if self.calls <= self.FIRST_CALLS:
+                first = self.first[id(d)]
+                for k, v in list(d.items()):
+                    if isinstance(v, np.ndarray) and k not in first and v.size <= self.MAX_ARRAY:
+                        first[k] = v.copy()
+            if fname == "backwards":
+                self.at_backward[id(d)] = dict(d)
+
+    def report(self, namespace):
+        """The dict still bound to `params` crosses once, as that global (is_params)."""
+        def arrays(d):
+            return {k: v for k, v in d.items() if isinstance(v, np.ndarray) or (
+                isinstance(v, tuple) and all(isinstance(a, np.ndarray) for a in v))}
+        params = namespace.get("params")
+        seen = [{"final": None if d is params else arrays(d), "is_params": d is params, "first": self.first[i],
+                 "at_last_backwards": arrays(self.at_backward.get(i, {})), "passed_to_nn": True}
+                for i, d in self.seen.items()]
+        for name, d in list(namespace.items()):
+            if (isinstance(d, dict) and id(d) not in self.seen and len(seen) < 2 * self.MAX_DICTS
+                    and not name.startswith("__") and any(isinstance(v, np.ndarray) for v in d.values())):
+                seen.append({"final": arrays(d), "first": {}, "at_last_backwards": {}, "global": name})
+        return seen
 
 
 def changed(patterns, before):
@@ -268,307 +363,32 @@ def capture_figures(req):
 
 
 # ---------------------------------------------------------------------------------------------
-# PyTorch follow-ups (Q6): after a script, the trusted side asks this worker, where the script's
-# variables still live, to measure the model file the script saved. The file is read with
-# PyTorch's weights-only loader (never a free unpickling), loaded into the script's own model,
-# and only predicted class indices go back; the labels stay on the trusted side.
+# Follow-ups (graders/torch_measure.py, here hw5sandbox_torch_measure): the worker that ran a
+# script answers only about what the script left (its models pickled, its array variables); a
+# fresh measuring worker (CONFIG["measure"], started by Sandbox.measure) that ran no script
+# rebuilds the saved models and predicts. Neither answer is believed: the trusted side scores.
 
 LAST_SCRIPT = {}            # namespace and name of the last script run in this worker
-PREDICT_BATCH = 64
-MAX_CANDIDATES = 10
-IMAGENET = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
 
 
-class Refusal(Exception):
-    """A follow-up that cannot be answered because of what the script did (said to the student)."""
-
-    def __init__(self, reason, message):
-        super().__init__(message)
-        self.reason, self.message = reason, message
-
-
-def first_line(exc):
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
-
-
-def load_state(name):
-    """The saved file as a state_dict (names -> tensors), read without unpickling objects."""
-    import torch
-    how = f"torch.save(model.state_dict(), {name!r})"
-    path = os.path.join(WORK, name)
-    if not os.path.isfile(path):
-        raise Refusal("missing", f"{name} does not exist after {LAST_SCRIPT.get('name', 'the script')} ran")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- a whole pickled model is refused here, unread
-        why = ("it holds pickled Python objects, such as a whole model saved with torch.save(model)"
-               if "weights only" in str(exc).lower() else first_line(exc))
-        raise Refusal("not_state_dict", f"{name} could not be read as a state_dict: PyTorch's "
-                      f"weights-only loader refused it ({why}). Save the weights, not the "
-                      f"whole model: {how}") from None
-    if not (isinstance(state, dict) and state and all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
-        shown = (f"a dict with keys {', '.join(map(repr, list(state)[:5]))}" if isinstance(state, dict)
-                 else f"a {type(state).__name__}")
-        raise Refusal("not_state_dict", f"{name} holds {shown}, not a model's state_dict "
-                      f"(parameter names -> tensors). Save it with {how}")
-    return state
-
-
-def shapes(state):
-    return {k: tuple(v.shape) for k, v in state.items()}
-
-
-def models_in(namespace):
-    """(name, module) for every torch.nn.Module among the script's variables (one level into
-    lists, tuples and dicts), each module once."""
-    import torch
-    found = {}
-    for name, value in list(namespace.items()):
-        if name.startswith("__"):
-            continue
-        pairs = [(name, value)]
-        if isinstance(value, (list, tuple)):
-            pairs += [(f"{name}[{i}]", v) for i, v in enumerate(value[:50])]
-        elif isinstance(value, dict):
-            pairs += [(f"{name}[{k!r}]", v) for k, v in list(value.items())[:50]]
-        for label, obj in pairs:
-            if isinstance(obj, torch.nn.Module) and id(obj) not in found:
-                found[id(obj)] = (label, obj)
-    return list(found.values())
-
-
-def matching_model(state, file_name):
-    want = shapes(state)
-    found = models_in(LAST_SCRIPT.get("namespace", {}))
-    seen = []
-    for label, model in found:
-        try:
-            have = shapes(model.state_dict())
-        except Exception:  # noqa: BLE001 -- a module whose state_dict fails matches nothing
-            continue
-        if have == want:
-            return label, model
-        seen.append(f"{label} ({type(model).__name__}, {len(have)} tensors)")
-    saved = ", ".join(f"{k} {list(v)}" for k, v in list(want.items())[:4])
-    script = LAST_SCRIPT.get("name", "the script")
-    where = (f"the models among its variables are {'; '.join(seen[:8])}" if seen
-             else "it left no torch.nn.Module in a global variable")
-    raise Refusal("no_model", f"no model of {script} has the tensors saved in {file_name} "
-                  f"({len(want)} tensors: {saved}{', ...' if len(want) > 4 else ''}); {where}. Save the "
-                  "state_dict of the model the script trains, and keep that model in a variable of the script")
-
-
-def describe_model(label, model):
-    return {"name": label, "type": type(model).__name__,
-            "parameters": int(sum(p.numel() for p in model.parameters())),
-            "repr": repr(model)[:3000]}
-
-
-def nist_candidates(x):
-    """The held-out NIST rows as a model may expect them (rows as stored in the .mat files)."""
-    import torch
-    rows = torch.from_numpy(np.ascontiguousarray(x))
-    n = rows.shape[0]
-    return [("rows (N, 1024)", lambda i, j: rows[i:j]),
-            ("images (N, 1, 32, 32)", lambda i, j: rows[i:j].reshape(-1, 1, 32, 32)),
-            ("images (N, 1, 32, 32), transposed", lambda i, j: rows[i:j].reshape(-1, 1, 32, 32).transpose(2, 3)),
-            ], n
-
-
-def transforms_in(namespace):
-    """(where, transform) for the torchvision transforms the script made: its Compose objects
-    and the transform of its datasets and data loaders."""
-    found = {}
-
-    def attr(obj, name):
-        try:
-            return getattr(obj, name, None)
-        except Exception:  # noqa: BLE001
-            return None
-
-    def add(where, t):
-        if t is not None and callable(t) and not isinstance(t, type) and id(t) not in found:
-            found[id(t)] = (where, t)
-
-    for name, value in list(namespace.items()):
-        if name.startswith("_") or isinstance(value, (types.ModuleType, type)):
-            continue
-        if (type(value).__module__ or "").startswith("torchvision.transforms"):
-            add(name, value)
-        dataset = attr(value, "dataset")
-        for where, obj in ((name, value), (f"{name}.dataset", dataset),
-                           (f"{name}.dataset.dataset", attr(dataset, "dataset"))):
-            if obj is not None and not isinstance(obj, (types.ModuleType, type)):
-                add(f"{where}.transform", attr(obj, "transform"))
-    return list(found.values())
-
-
-def image_candidates(x, namespace):
-    """Held-out images (uint8, N x H x W x 3) through each transform the script made; then, if
-    none of those suits the model, the usual ToTensor / Normalize choices. Each candidate is
-    (name, batch maker on PIL images, batch maker on arrays)."""
-    import torch
-    from PIL import Image
-    from torchvision import transforms as T
-    fallbacks = [("ToTensor()", T.ToTensor()),
-                 ("ToTensor() + Normalize(0.5, 0.5)", T.Compose([T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])),
-                 ("ToTensor() + Normalize(ImageNet mean, std)", T.Compose([T.ToTensor(), T.Normalize(*IMAGENET)]))]
-    pictures = [Image.fromarray(np.ascontiguousarray(img)) for img in x]
-
-    def through(transform, as_array):
-        def batch(i, j):
-            items = [transform(np.asarray(p) if as_array else p) for p in pictures[i:j]]
-            if not all(isinstance(t, torch.Tensor) for t in items):
-                raise TypeError(f"the transform returns {type(items[0]).__name__}, not a tensor")
-            return torch.stack(items)
-        return batch
-
-    rounds = (transforms_in(namespace)[:MAX_CANDIDATES], fallbacks)
-    return [[(where, through(t, False), through(t, True)) for where, t in r] for r in rounds], len(pictures)
-
-
-def predict_all(model, make, n):
-    import torch
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-    labels = []
-    for i in range(0, n, PREDICT_BATCH):
-        batch = make(i, min(n, i + PREDICT_BATCH))
-        out = model(batch.to(dtype) if batch.is_floating_point() else batch)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        labels.append(out.reshape(out.shape[0], -1).argmax(dim=1).to(torch.int64).numpy())
-    return np.concatenate(labels) if labels else np.zeros(0, np.int64)
-
-
-def do_predict(req):
-    import torch
-    state = load_state(req["file"])
-    label, model = matching_model(state, req["file"])
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    if req["inputs"] == "nist":
-        candidates, n = nist_candidates(np.asarray(req["x"], dtype=np.float32))
-        rounds = [[(name, make, None) for name, make in candidates]]
-    else:
-        rounds, n = image_candidates(np.asarray(req["x"], dtype=np.uint8), LAST_SCRIPT.get("namespace", {}))
-    predictions, problems = {}, {}
-    with torch.no_grad():
-        for candidates in rounds:
-            for name, make, on_arrays in candidates:
-                torch.manual_seed(req.get("seed", 0))     # transforms with random augmentation
-                for label_, maker in ((name, make), (name + " (on arrays)", on_arrays)):
-                    if maker is None:
-                        continue
-                    try:
-                        predictions[label_] = predict_all(model, maker, n)
-                        problems.pop(name, None)
-                        break
-                    except Exception as exc:  # noqa: BLE001 -- this preprocessing does not suit the model
-                        problems.setdefault(name, f"{type(exc).__name__}: {first_line(exc)}")
-            if predictions:     # predicting costs seconds per candidate (SqueezeNet): fallbacks only if needed
-                break
-    return {"predictions": predictions, "problems": problems, "model": describe_model(label, model)}
-
-
-def do_state(req):
-    import torch
-    state = load_state(req["file"])
-    return {k: v.detach().to(torch.float32).cpu().numpy() for k, v in state.items()}
-
-
-# autograd nodes of layers with weights: a path through one of them is a layer bypassed
-WEIGHTED_NODES = ("Convolution", "Addmm", "Mm", "Bmm", "Linear", "Matmul")
-
-
-def do_joins(req):
-    """How the saved model joins tensors: one forward pass of the grader's first held-out inputs
-    (under the first preprocessing that suits the model), then, for every addition and
-    concatenation in the autograd graph of its output, the most weighted layers on a path from
-    one of its inputs back to another (None: its inputs are unrelated, as a bias is). x + F(x)
-    is an addition bypassing F's layers; torch.cat([a, g(a)]) a concatenation bypassing g's."""
-    import torch
-    state = load_state(req["file"])
-    label, model = matching_model(state, req["file"])
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    candidates, _ = nist_candidates(np.asarray(req["x"], dtype=np.float32))
-    out, problems = None, {}
-    for name, make in candidates:
-        try:
-            batch = make(0, 4).clone().requires_grad_(True)
-            out = model(batch)
-            out = out[0] if isinstance(out, (tuple, list)) else out
-            break
-        except Exception as exc:  # noqa: BLE001 -- this preprocessing does not suit the model
-            problems[name] = f"{type(exc).__name__}: {first_line(exc)}"
-    if out is None or getattr(out, "grad_fn", None) is None:
-        raise Refusal("no_graph", "the model could not be run on the held-out inputs: "
-                      + ("; ".join(f"{k}: {v}" for k, v in problems.items()) or "its output has no gradient"))
-    nodes, stack = {}, [out.grad_fn]
-    while stack and len(nodes) < 20000:
-        node = stack.pop()
-        if node is None or id(node) in nodes:
-            continue
-        nodes[id(node)] = node
-        stack.extend(f for f, _ in node.next_functions)
-    weighted = {i: any(w in type(n).__name__ for w in WEIGHTED_NODES) for i, n in nodes.items()}
-    memo = {}
-
-    def bypassed(start, target):
-        """The most weighted nodes on a path from start down to target, start counted and target
-        not (None: no path)."""
-        if start is target:
-            return 0
-        key = (id(start), id(target))
-        if key not in memo:
-            memo[key] = None
-            below = [bypassed(f, target) for f, _ in start.next_functions if f is not None]
-            below = [n for n in below if n is not None]
-            memo[key] = max(below) + weighted.get(id(start), False) if below else None
-        return memo[key]
-
-    joins = []
-    for node in nodes.values():
-        kind = type(node).__name__
-        if not kind.startswith(("AddBackward", "CatBackward", "StackBackward")):
-            continue
-        inputs = [f for f, _ in node.next_functions if f is not None]
-        layers = [bypassed(b, a) for a in inputs for b in inputs if a is not b]
-        layers = [n for n in layers if n is not None]
-        joins.append({"op": kind, "layers_bypassed": max(layers) if layers else None})
-    return {"joins": joins, "model": describe_model(label, model)}
-
-
-def do_arrays(req):
-    """The script's variables that are numeric arrays of the asked shapes, whatever the student
-    named them (the PCA's projection and reconstructions), within a byte budget."""
-    import numpy as np
-    shapes = {tuple(shape) for shape in req["shapes"]}
-    found, budget = {}, req["max_bytes"]
-    for name, value in LAST_SCRIPT["namespace"].items():
-        if (isinstance(value, np.ndarray) and value.shape in shapes and value.dtype.kind in "fiub"
-                and value.nbytes <= budget and not name.startswith("__")):
-            found[name] = np.array(value)
-            budget -= value.nbytes
-    return found
-
-
-def follow_up(req, answer):
-    if not LAST_SCRIPT:
+def follow_up(req):
+    import hw5sandbox_torch_measure as torch_measure
+    needs, answer = torch_measure.OPS[req["op"]]
+    if needs == "script" and not LAST_SCRIPT:
         return {"ok": False, "error": "protocol", "message": f"{req['op']} needs a script run first"}
+    if needs == "measure" and not CONFIG.get("measure"):
+        return {"ok": False, "error": "protocol", "message": f"{req['op']} is answered by a measuring worker only"}
     seed_everything(req.get("seed", 0))
     set_limits(req["limits"])
     try:
-        return {"ok": True, "value": answer(req)}
-    except Refusal as refusal:
+        return {"ok": True, "value": answer(req, LAST_SCRIPT, WORK)}
+    except torch_measure.Refusal as refusal:
         return {"ok": False, "error": "refused", "message": refusal.message, "value": {"reason": refusal.reason}}
     except ImportError as exc:
-        return {"ok": False, "error": "refused", "message": f"PyTorch is not usable here ({first_line(exc)})",
+        return {"ok": False, "error": "refused", "message": f"PyTorch is not usable here ({torch_measure.first_line(exc)})",
                 "value": {"reason": "no_torch"}}
     except BaseException as exc:  # noqa: BLE001 -- the student's model failed
-        culprit, text, tb = describe(exc, LAST_SCRIPT.get("name", "the script"))
+        culprit, text, tb = describe(exc, LAST_SCRIPT.get("name") or req.get("script") or "the script")
         return {"ok": False, "error": "exception", "message": f"{culprit} raised {text}", "traceback": tb}
 
 
@@ -579,6 +399,9 @@ def serve():
     os.chdir(WORK)
     if CONFIG.get("offline_torch"):
         offline_torch.install(CONFIG["offline_torch"])
+    if CONFIG.get("repairs") is not None:
+        repairs.install(WORK, CONFIG["repairs"]["allowed"], os.path.join(os.path.dirname(WORK), "data"),
+                        CONFIG["repairs"].get("aliases"))
     protocol.write_frame(RESP, {"ok": True, "ready": True})
     req = next_request()
     # A spare worker (graders.sandbox.keep_spares) is started before the submission is copied
@@ -591,20 +414,15 @@ def serve():
             response = do_call(req)
         elif op == "script":
             response = do_script(req)
-        elif op == "predict":
-            response = follow_up(req, do_predict)
-        elif op == "state":
-            response = follow_up(req, do_state)
-        elif op == "arrays":
-            response = follow_up(req, do_arrays)
-        elif op == "joins":
-            response = follow_up(req, do_joins)
+        elif op in ("models", "arrays", "predict", "joins"):
+            response = follow_up(req)
         elif op == "ping":
             response = {"ok": True}
         else:
             response = {"ok": False, "error": "protocol", "message": f"unknown op {op!r}"}
         flush_marker()
         response["id"] = req.get("id")
+        response["repairs"] = repairs.drain()     # what fired during this request
         try:
             protocol.write_frame(RESP, response, ref_of=ref_of)
         except Exception as exc:  # noqa: BLE001 -- e.g. a value whose encoding failed
