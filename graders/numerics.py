@@ -62,8 +62,13 @@ def two_layer_gradients(params: dict, x, y, eps: float = 1e-6) -> dict:
 
 
 def relative_error(a, b) -> float:
-    """A scale-free distance: ||a-b|| / (||a|| + ||b||), 0 when both are zero."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    """A scale-free distance: ||a-b|| / (||a|| + ||b||), 0 when both are zero.
+
+    Infinity (which no at_most passes) unless both are finite real arrays of one shape with at
+    least one entry: a NaN, a complex or an empty array never agrees with anything."""
+    a, b = real_array(a), real_array(b)
+    if a is None or b is None or a.shape != b.shape or a.size == 0:
+        return float("inf")
     denom = np.linalg.norm(a) + np.linalg.norm(b)
     return float(np.linalg.norm(a - b) / denom) if denom > 0 else 0.0
 
@@ -101,3 +106,33 @@ def at_least(value, bound) -> bool:
     """value >= bound, and value a finite real number (NaN, inf, complex: False)."""
     v = finite_number(value)
     return v is not None and v >= bound
+
+
+def defect(x) -> str | None:
+    """What keeps x from being a finite real array, in the student's words ("NaN", "complex
+    numbers", ...), or None when real_array accepts it. Messages read "<what> holds <defect>"."""
+    if real_array(x) is not None:
+        return None
+    if x is None:
+        return "None"
+    if isinstance(x, (bool, np.bool_)):
+        return "a boolean"
+    if isinstance(x, (str, bytes)):
+        return "text"
+    if isinstance(x, complex):
+        return "a complex number"
+    if not isinstance(x, (np.ndarray, np.number)):
+        return f"a {type(x).__name__}, not a NumPy array"
+    kind = np.asarray(x).dtype.kind
+    if kind == "c":
+        return "complex numbers"
+    if kind == "b":
+        return "booleans"
+    if kind in "USa":
+        return "text"
+    if kind == "O":
+        return "Python objects (dtype object), not numbers"
+    if kind != "f":
+        return f"values of dtype {np.asarray(x).dtype} (not real numbers)"
+    arr = np.asarray(x)
+    return "NaN" if np.isnan(arr).any() else "infinity"

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 from scipy.special import softmax as scipy_softmax
 
-from graders import numerics
+from graders import numerics, plugin
 from graders.messages import Failure, Mismatch, Missing, NotImplementedYet, describe
 from graders.sandbox import Ref
 from graders.calls import StudentModule, call_limits, check_outcome
@@ -21,8 +21,18 @@ from graders.calls import StudentModule, call_limits, check_outcome
 # helpers: pulling arrays out of returned data, with the failure a student can act on
 
 
+def finite(value, what: str, hint: str = "") -> np.ndarray:
+    """value as a float64 array when it is a finite real array; otherwise the failure that says
+    what it holds ("params['grad_Wlayer1'] holds NaN"). Every number from the student's process
+    passes through here (or numerics.finite_number) before it is compared with anything."""
+    arr = numerics.real_array(value)
+    if arr is None:
+        raise Failure(f"{what} holds {numerics.defect(value)}", hint=hint)
+    return arr
+
+
 def param(params, key: str, function: str) -> np.ndarray:
-    """params[key] after a call, as an array (Missing / not implemented otherwise)."""
+    """params[key] after a call, as a finite real array (Missing / not implemented otherwise)."""
     if not isinstance(params, dict):
         raise Failure(f"{function} replaced params with {describe(params)}",
                       hint="fill the dictionary you are given; do not rebind it")
@@ -34,15 +44,19 @@ def param(params, key: str, function: str) -> np.ndarray:
         raise NotImplementedYet(function, f"params[{key!r}] is None")
     if not isinstance(value, np.ndarray):
         raise Mismatch(f"params[{key!r}]", "a NumPy array", describe(value))
-    return value
+    return finite(value, f"params[{key!r}] after {function}")
 
 
-def as_array(value, what: str) -> np.ndarray:
+def as_array(value, what: str, hint: str = "") -> np.ndarray:
+    """What a function returned, as a finite real array ("sigmoid returned complex numbers")."""
     if value is None:
         raise NotImplementedYet(what, "it returned None")
     if not isinstance(value, np.ndarray):
         raise Mismatch(f"{what} returned", "a NumPy array", describe(value))
-    return value
+    trouble = numerics.defect(value)
+    if trouble:
+        raise Failure(f"{what} returned {trouble}", hint=hint)
+    return numerics.real_array(value)
 
 
 def expect_shape(actual: np.ndarray, shape: tuple, what: str, like: str = "") -> None:
@@ -60,13 +74,11 @@ def expect_shape(actual: np.ndarray, shape: tuple, what: str, like: str = "") ->
 
 def expect_close(actual: np.ndarray, expected: np.ndarray, what: str, *, rtol=1e-6, atol=1e-9,
                  hint: str = "") -> None:
-    actual = np.asarray(actual, dtype=np.float64)
+    actual = finite(actual, what, hint=hint or "look for overflow in np.exp")
     if actual.shape != expected.shape:
         expect_shape(actual, expected.shape, what)
     if np.allclose(actual, expected, rtol=rtol, atol=atol):
         return
-    if not np.all(np.isfinite(actual)):
-        raise Failure(f"{what} contains NaN or inf", hint=hint or "look for overflow in np.exp")
     bad = np.unravel_index(np.argmax(np.abs(actual - expected) - rtol * np.abs(expected)), expected.shape)
     where = f" at {list(map(int, bad))}" if expected.ndim else ""
     raise Failure(f"{what} is wrong{where}: expected {expected[bad]:.6g}, got {actual[bad]:.6g}",
@@ -74,10 +86,21 @@ def expect_close(actual: np.ndarray, expected: np.ndarray, what: str, *, rtol=1e
 
 
 def scalar(value, what: str) -> float:
-    arr = np.asarray(value) if isinstance(value, (int, float, np.ndarray)) and not isinstance(value, bool) else None
-    if arr is None or arr.dtype.kind not in "iuf" or arr.size != 1:
-        raise Mismatch(what, "a single number", describe(value))
-    return float(arr.reshape(()))
+    """One finite real number (a 1-element array counts); the failure names what it was."""
+    number = numerics.finite_number(value) if not isinstance(value, (list, tuple)) else None
+    if number is None:
+        trouble = numerics.defect(value)
+        size = getattr(value, "size", 1)
+        raise Mismatch(what, "a single finite number",
+                       f"{describe(value)} ({trouble})" if trouble and size == 1 else describe(value))
+    return number
+
+
+def advise(request, text: str) -> None:
+    """A note for the student on a check that passes: a reading of the handout the grader
+    accepts, said so the rubric and the student both see it."""
+    request.node.user_properties.append((plugin.NOTE, text))
+    request.node.user_properties.append(("advice", text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,7 +138,7 @@ def test_init_shapes(nn, rng):
 def test_init_bias_zero(nn, rng):
     """b starts as all zeros"""
     _, b = init(nn, int(rng.integers(3, 30)), int(rng.integers(3, 30)), "layer1", int(rng.integers(2**31)))
-    if np.any(np.asarray(b, dtype=np.float64) != 0):
+    if b.size == 0 or not numerics.at_most(np.abs(b).max(), 0.0):
         raise Failure(f"b is not all zeros (max |b| = {np.abs(b).max():.3g})",
                       hint="the handout initializes b to the zero vector")
 
@@ -125,7 +148,8 @@ def test_init_xavier_range(big_draw):
     """W lies within [-a, a], a = sqrt(6/(in+out)), and reaches both ends"""
     W, a, in_size, out_size = big_draw
     lo, hi = float(W.min()), float(W.max())
-    if lo < -a * (1 + 1e-9) or hi > a * (1 + 1e-9) or lo > -0.99 * a or hi < 0.99 * a:
+    if not (numerics.at_least(lo, -a * (1 + 1e-9)) and numerics.at_most(hi, a * (1 + 1e-9))
+            and numerics.at_most(lo, -0.99 * a) and numerics.at_least(hi, 0.99 * a)):
         hint = ""
         if hi <= 1 and lo >= 0 and hi > 0.9:
             hint = "this looks like U(0, 1): scale to U(-a, a)"
@@ -142,7 +166,8 @@ def test_init_xavier_variance(big_draw, question):
     """W has mean 0 and variance 2/(in+out) (Xavier)"""
     W, a, in_size, out_size = big_draw
     target, var, mean = 2.0 / (in_size + out_size), float(W.var()), float(W.mean())
-    if abs(var - target) > question.threshold("variance_rtol") * target or abs(mean) > 0.01 * a:
+    if not (numerics.at_most(abs(var - target), question.threshold("variance_rtol") * target)
+            and numerics.at_most(abs(mean), 0.01 * a)):
         raise Failure(f"W for in={in_size}, out={out_size} has mean {mean:.4g} and variance {var:.4g}; "
                       f"expected mean 0 and variance 2/(in+out) = {target:.4g}",
                       hint="U(-a, a) has variance a^2/3, so a = sqrt(6/(in+out))")
@@ -155,7 +180,7 @@ def test_init_uniform(big_draw, question):
     # only the distance is used: the asymptotic p-value spares kolmogn's exact one, which takes
     # a quarter second for some distances at 240,000 draws
     distance = float(stats.kstest(np.ravel(W), "uniform", args=(-a, 2 * a), method="asymp").statistic)
-    if distance > question.threshold("ks_distance"):
+    if not numerics.at_most(distance, question.threshold("ks_distance")):
         raise Failure(f"the values of W do not follow U(-{a:.4f}, {a:.4f}): Kolmogorov-Smirnov "
                       f"distance {distance:.3f} (a uniform draw gives under {question.threshold('ks_distance')})",
                       hint="use np.random.uniform(-a, a, size); eq. 16 of the Xavier paper is uniform, not normal")
@@ -175,7 +200,9 @@ def test_sigmoid_values(nn, rng):
 @pytest.mark.rubric("Q2.2.1")
 def test_sigmoid_extremes(nn):
     """sigmoid gives exactly 0 at -1000 and exactly 1 at +1000, no NaN and no crash (warnings are fine)"""
-    got = as_array(nn.value("sigmoid", np.array([-1000, 1000])).value, "sigmoid")
+    got = as_array(nn.value("sigmoid", np.array([-1000, 1000])).value, "sigmoid",
+                   hint="np.exp(x) / (1 + np.exp(x)) is inf/inf = NaN at +1000; "
+                        "1 / (1 + np.exp(-x)) is exact at both ends")
     if got.shape != (2,) or not np.array_equal(got, [0.0, 1.0]):
         raise Mismatch("sigmoid(np.array([-1000, 1000]))", np.array([0.0, 1.0]), got,
                        hint="np.exp(x) / (1 + np.exp(x)) is inf/inf = NaN at +1000; "
@@ -234,20 +261,31 @@ def logits(rng):
     return rng.normal(0, 3, (int(rng.integers(4, 12)), int(rng.integers(3, 8))))
 
 
+OVERFLOW_HINT = "np.exp overflows above about 709: subtract each row's max first (Q1.1)"
+
+
+def softmax_of_outcome(out) -> np.ndarray:
+    return as_array(out.value, "softmax", hint=OVERFLOW_HINT)
+
+
 def softmax_of(nn, x):
-    return as_array(nn.value("softmax", x).value, "softmax")
+    return softmax_of_outcome(nn.value("softmax", x))
+
+
+def expect_distribution(got: np.ndarray, x: np.ndarray) -> None:
+    """softmax's answer has x's shape and rows of non-negative entries summing to 1."""
+    expect_shape(got, x.shape, "softmax(x)", "x")
+    sums = got.sum(axis=1)
+    if not (np.allclose(sums, 1.0, atol=1e-9) and np.all(got >= 0)):
+        raise Failure(f"the rows of softmax(x) sum to {describe(sums)}, not 1",
+                      hint="softmax is done for each row: sum over axis=1 with keepdims=True")
 
 
 @pytest.mark.rubric("Q2.2.2")
 def test_softmax_rows_sum_to_one(nn, rng):
     """softmax returns an array of the input's shape whose rows are positive and sum to 1"""
     x = logits(rng)
-    got = softmax_of(nn, x)
-    expect_shape(got, x.shape, "softmax(x)", "x")
-    sums = got.sum(axis=1)
-    if not (np.allclose(sums, 1.0, atol=1e-9) and np.all(got >= 0)):
-        raise Failure(f"the rows of softmax(x) sum to {describe(sums)}, not 1",
-                      hint="softmax is done for each row: sum over axis=1 with keepdims=True")
+    expect_distribution(softmax_of(nn, x), x)
 
 
 @pytest.mark.rubric("Q2.2.2")
@@ -274,14 +312,16 @@ def test_softmax_large_inputs(nn, rng):
     x = logits(rng) + rng.choice([-1, 1], (1, 1)) * rng.uniform(1000, 3000, (1, 1))
     x[0] += 2000       # one row far above the others
     expect_close(softmax_of(nn, x), numerics.row_softmax(x), "softmax(x) for |x| near 1000-5000",
-                 hint="np.exp overflows above about 709: subtract each row's max first (Q1.1)")
+                 hint=OVERFLOW_HINT)
 
 
 @pytest.mark.rubric("Q2.2.2")
 def test_softmax_keeps_input(nn, rng):
-    """softmax does not modify the array it is given"""
+    """softmax does not modify the array it is given (and answers a distribution per row in that call)"""
     x = logits(rng)
-    after = nn.value("softmax", x.copy()).args[0]
+    out = nn.value("softmax", x.copy())
+    expect_distribution(softmax_of_outcome(out), x)
+    after = out.args[0]
     if not (isinstance(after, np.ndarray) and np.array_equal(after, x)):
         raise Failure("softmax changed its argument x in place",
                       hint="x -= x.max(...) edits the caller's array; write x = x - x.max(...)")
@@ -394,13 +434,13 @@ def expect_gradient(got, want, what: str, n: int, tolerance: float):
     if got.shape != want.shape:
         expect_shape(got, want.shape, what)
     error = numerics.relative_error(got, want)
-    if error <= tolerance:
+    if numerics.at_most(error, tolerance):
         return
     hint = ""
-    if numerics.relative_error(got * n, want) <= tolerance:
+    if numerics.at_most(numerics.relative_error(got * n, want), tolerance):
         hint = (f"yours is the numerical gradient divided by the batch size ({n}): did you average? "
                 "the handout's gradients are SUMMED over the examples")
-    elif numerics.relative_error(-got, want) <= tolerance:
+    elif numerics.at_most(numerics.relative_error(-got, want), tolerance):
         hint = "the sign is flipped"
     raise Failure(f"{what} differs from the numerical gradient (relative error {error:.2g} > {tolerance:g})",
                   hint=hint or "activation_deriv takes post_act; then grad_W = X.T @ d, grad_b = d summed "
@@ -473,6 +513,9 @@ def batches_of(value, function="get_random_batches"):
     if not isinstance(value, (list, tuple)):
         raise Mismatch(f"{function} returned", "a list of (batch_x, batch_y) tuples", describe(value))
     if all(is_pair(pair) for pair in value):
+        for i, (bx, by) in enumerate(value):
+            finite(bx, f"batch {i}'s x")
+            finite(by, f"batch {i}'s y")
         return list(value)
     if len(value) == 2 and all(isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 3)
                                for v in value):
@@ -502,27 +545,43 @@ def test_batches_structure(nn, rng):
     batches_of(nn.value("get_random_batches", x, y, batch_size, seed=int(rng.integers(2**31))).value)
 
 
+def rows_in(batches, x) -> np.ndarray:
+    """The row numbers of x the batches hold, in order (x's column 0 carries each row's number)."""
+    ids = np.concatenate([bx[:, 0] for bx, _ in batches])
+    if any(bx.shape[1] != x.shape[1] for bx, _ in batches) or not np.all(np.isin(ids, x[:, 0])):
+        raise Failure("the batches hold rows that are not rows of x")
+    return ids.astype(int)
+
+
+DROPPED_ADVICE = ("get_random_batches leaves out the rows of the last partial batch (like PyTorch's "
+                  "drop_last): a different random few each epoch, a reading the grader accepts; the "
+                  "handout's loop trains on every example, so keeping the smaller last batch is closer")
+
+
 @pytest.mark.rubric("Q2.4")
-def test_batches_partition(nn, rng):
-    """every row of x is in exactly one batch, the last partial batch included (a partition)"""
+def test_batches_partition(nn, rng, request):
+    """every row of x is in exactly one batch (leaving out the few rows of a last partial batch is accepted)"""
     x, y, batch_size = batch_data(rng)
     _, batches = batches_or_skip(nn, x, y, batch_size, int(rng.integers(2**31)))
-    ids = np.concatenate([bx[:, 0] for bx, _ in batches])
-    counts = np.bincount(ids.astype(int), minlength=len(x)) if np.all(np.isin(ids, x[:, 0])) else None
-    if counts is None:
-        raise Failure("the batches hold rows that are not rows of x")
+    counts = np.bincount(rows_in(batches, x), minlength=len(x))
     missing, repeated = np.flatnonzero(counts == 0), np.flatnonzero(counts > 1)
-    if len(missing) or len(repeated):
-        why = ("the handout's training loop trains on every example once per epoch, so the batches "
-               "must split the rows, not sample them")
-        if len(repeated):
-            raise Failure(f"{len(repeated)} row(s) of x appear in more than one batch and {len(missing)} "
-                          f"never appear (of {len(x)} rows, batch size {batch_size})",
-                          hint=f"this is sampling with replacement; shuffle the row indices once "
-                               f"(np.random.permutation) and cut them into batches: {why}")
-        raise Failure(f"{len(missing)} of the {len(x)} rows never appear in a batch (batch size "
-                      f"{batch_size}, so the last batch should hold the remaining {len(x) % batch_size})",
-                      hint=f"keep the last, smaller batch instead of dropping it: {why}")
+    why = ("the handout's training loop trains on every example once per epoch, so the batches "
+           "must split the rows, not sample them")
+    if len(repeated):
+        raise Failure(f"{len(repeated)} row(s) of x appear in more than one batch and {len(missing)} "
+                      f"never appear (of {len(x)} rows, batch size {batch_size})",
+                      hint=f"this is sampling with replacement; shuffle the row indices once "
+                           f"(np.random.permutation) and cut them into batches: {why}")
+    if not len(missing):
+        return
+    # a random split that drops the remainder, N // batch_size full batches of a permutation,
+    # is a reading of "splits it into random batches" a TA accepts; more rows missing is not
+    if len(missing) == len(x) % batch_size and all(len(bx) == batch_size for bx, _ in batches):
+        advise(request, DROPPED_ADVICE)
+        return
+    raise Failure(f"{len(missing)} of the {len(x)} rows never appear in a batch (batch size "
+                  f"{batch_size}, so at most the last {len(x) % batch_size} may be left out)",
+                  hint=f"cut every row of the permutation into batches: {why}")
 
 
 @pytest.mark.rubric("Q2.4")
@@ -531,9 +590,10 @@ def test_batches_pairs(nn, rng):
     x, y, batch_size = batch_data(rng)
     _, batches = batches_or_skip(nn, x, y, batch_size, int(rng.integers(2**31)))
     wrong = total = 0
+    rows_in(batches, x)
     for bx, by in batches:
         idx = bx[:, 0].astype(int)
-        if bx.shape[1] != x.shape[1] or by.shape[1] != y.shape[1] or np.any((idx < 0) | (idx >= len(x))):
+        if by.shape[1] != y.shape[1]:
             raise Failure("the batches do not hold rows of x and y")
         wrong += int(np.sum(np.any(by != y[idx], axis=1)))
         total += len(idx)
@@ -543,16 +603,28 @@ def test_batches_pairs(nn, rng):
                            "x[idx], y[idx]")
 
 
+SPREAD_ADVICE = ("get_random_batches spreads the remainder over the batches (as np.array_split does), "
+                 "so some hold one row more or fewer than batch_size: a reading the grader accepts")
+
+
 @pytest.mark.rubric("Q2.4")
-def test_batches_sizes(nn, rng):
-    """every batch has batch_size rows, except possibly a smaller last one"""
+def test_batches_sizes(nn, rng, request):
+    """every batch has batch_size rows, except possibly a smaller last one (or the remainder spread over the batches)"""
     x, y, batch_size = batch_data(rng)
     _, batches = batches_or_skip(nn, x, y, batch_size, int(rng.integers(2**31)))
     sizes = [len(bx) for bx, _ in batches]
-    if any(s != batch_size for s in sizes[:-1]) or not 0 < sizes[-1] <= batch_size:
-        raise Failure(f"batch sizes {sizes} for {len(x)} rows and batch_size {batch_size}",
-                      hint=f"expected {len(x) // batch_size} batches of {batch_size} and a last one of "
-                           f"{len(x) % batch_size}")
+    n = len(x)
+    if all(s == batch_size for s in sizes[:-1]) and 0 < sizes[-1] <= batch_size:
+        return
+    # np.array_split(order, n // batch_size) or into ceil(n / batch_size) parts: sizes within one
+    # of each other, every row used
+    if (len(sizes) in (n // batch_size, -(-n // batch_size)) and sum(sizes) == n
+            and max(sizes) - min(sizes) <= 1 and min(sizes) > 0):
+        advise(request, SPREAD_ADVICE)
+        return
+    raise Failure(f"batch sizes {sizes} for {n} rows and batch_size {batch_size}",
+                  hint=f"expected {n // batch_size} batches of {batch_size} and a last one of "
+                       f"{n % batch_size}")
 
 
 @pytest.mark.rubric("Q2.4")
@@ -574,9 +646,10 @@ def test_batches_random(nn, rng):
 
 @pytest.mark.rubric("Q2.4")
 def test_batches_keep_inputs(nn, rng):
-    """get_random_batches does not modify x or y"""
+    """get_random_batches does not modify x or y (and answers batches of their rows in that call)"""
     x, y, batch_size = batch_data(rng)
-    out, _ = batches_or_skip(nn, x.copy(), y.copy(), batch_size, int(rng.integers(2**31)))
+    out, batches = batches_or_skip(nn, x.copy(), y.copy(), batch_size, int(rng.integers(2**31)))
+    rows_in(batches, x)
     for name, sent, after in (("x", x, out.args[0]), ("y", y, out.args[1])):
         if not (isinstance(after, np.ndarray) and np.array_equal(after, sent)):
             raise Failure(f"get_random_batches changed its argument {name} in place",
@@ -617,17 +690,23 @@ def unimplemented(box, limits) -> list[str]:
     return missing
 
 
+# run_q2.py's variables the checks read: the handout's own, and the training loop's batches,
+# on one of which a checker may compute its gradients ("xb, yb" is the handout's loop variable)
+SCRIPT_GLOBALS = ("params", "params_orig", "x", "y", "xb", "yb", "batches")
+
+
 @pytest.fixture(scope="session")
 def run_q2(_sandbox, rubric, run_seed):
     """run_q2.py run once, as `python run_q2.py` would, with its final variables."""
     seconds = rubric["Q2.5"].script_seconds
-    return _sandbox.run_script("run_q2.py", globals=("params", "params_orig", "x", "y"), files=(),
+    return _sandbox.run_script("run_q2.py", globals=SCRIPT_GLOBALS, files=(),
                                seed=run_seed, limits=call_limits(_sandbox, seconds))
 
 
 @pytest.fixture
 def q2_script(run_q2, sandbox, nn, rubric):
-    """run_q2.py's final variables; the script's failure (in the student's terms) otherwise."""
+    """run_q2.py's final variables, x and y as finite float arrays; the script's failure (in the
+    student's terms) otherwise."""
     if not run_q2.ok:
         stubs = unimplemented(sandbox, call_limits(sandbox, rubric["Q2.5"].call_seconds))
         if stubs:
@@ -635,16 +714,22 @@ def q2_script(run_q2, sandbox, nn, rubric):
                           f"{'is' if len(stubs) == 1 else 'are'} not implemented yet",
                           hint="run_q2.py uses every function of nn.py; implement them first")
         check_outcome(run_q2, "run_q2.py")
-    g = run_q2.globals
-    for name in ("params", "params_orig", "x", "y"):
-        if not isinstance(g.get(name), (dict, np.ndarray)):
+    g = dict(run_q2.globals)
+    for name, kind in (("params", dict), ("params_orig", dict), ("x", np.ndarray), ("y", np.ndarray)):
+        if not isinstance(g.get(name), kind):
             raise Failure(f"run_q2.py ended without the handout's variable {name!r}",
                           hint="keep the handout's given code of run_q2.py (x, y, params, params_orig)")
+    g["x"], g["y"] = finite(g["x"], "run_q2.py's x"), finite(g["y"], "run_q2.py's y")
+    if g["x"].ndim != 2 or g["y"].ndim != 2 or len(g["x"]) != len(g["y"]) or not len(g["x"]):
+        raise Failure(f"run_q2.py's x {g['x'].shape} and y {g['y'].shape} are not the handout's "
+                      "examples and one-hot labels", hint="keep the handout's given code that makes x and y")
     return g
 
 
-def real_parameters(params: dict) -> dict:
-    return {k: v for k, v in params.items() if "_" not in k and isinstance(v, np.ndarray)}
+def real_parameters(params: dict, what: str = "params") -> dict:
+    """The network's parameters (array entries whose key has no '_'), each a finite real array."""
+    return {k: finite(v, f"{what}[{k!r}]") for k, v in params.items()
+            if isinstance(k, str) and "_" not in k and isinstance(v, np.ndarray)}
 
 
 def usable(compute, *args):
@@ -661,80 +746,192 @@ def predict(weights, x):
     return numerics.row_softmax(h @ weights["Woutput"] + weights["boutput"])
 
 
+def fit(weights, x, y) -> tuple[float, float]:
+    """(summed cross-entropy, accuracy) of the grader's own forward pass with these weights."""
+    with np.errstate(all="ignore"):
+        probs = usable(predict, weights, x)
+        return numerics.cross_entropy_sum(y, probs), numerics.accuracy(y, probs)
+
+
 @pytest.mark.rubric("Q2.4")
-def test_training_loop_trains(q2_script, question):
+def test_training_loop_trains(q2_script, question, record_property):
     """run_q2.py's training loop brings the loss on its fake data below 35 (and the accuracy well above chance)"""
-    weights = real_parameters(q2_script["params_orig"])
     x, y = q2_script["x"], q2_script["y"]
-    probs = usable(predict, weights, x)
-    loss, acc = numerics.cross_entropy_sum(y, probs), numerics.accuracy(y, probs)
     max_loss, min_acc = question.threshold("train_loss"), question.threshold("train_accuracy")
-    if not (loss < max_loss and acc > min_acc):
-        raise Failure(f"after training, the network's loss on run_q2's 40 examples is {loss:.1f} and its "
-                      f"accuracy {acc:.0%}; expected loss < {max_loss:g} and accuracy > {min_acc:.0%}",
-                      hint="each iteration: forward, loss, backwards, then W -= learning_rate * grad_W for "
-                           "every parameter" if loss > 50 else "the loop trains, but not far enough: check "
-                           "that backwards sums its gradients and that every parameter is updated")
+    # The handout lets the gradient check run before or after training: params_orig is the
+    # network at the check (trained when it runs after), params the network once the script
+    # ends (trained when the check ran before). The training happened in whichever is trained.
+    measured = {}
+    for name in ("params_orig", "params"):
+        try:
+            measured[name] = fit(real_parameters(q2_script[name], name), x, y)
+        except Failure as failure:
+            measured[name] = failure
+    for name, result in measured.items():
+        if isinstance(result, tuple) and numerics.at_most(result[0], max_loss) and numerics.at_least(result[1], min_acc):
+            record_property("trained_network", name)
+            return
+    result = measured["params_orig"]
+    if isinstance(result, Failure):
+        raise result
+    loss, acc = result
+    raise Failure(f"after training, the network's loss on run_q2's {len(y)} examples is {loss:.1f} and its "
+                  f"accuracy {acc:.0%}; expected loss < {max_loss:g} and accuracy > {min_acc:.0%}",
+                  hint="each iteration: forward, loss, backwards, then W -= learning_rate * grad_W for "
+                       "every parameter" if not numerics.at_most(loss, 50) else "the loop trains, but not "
+                       "far enough: check that backwards sums its gradients and that every parameter is updated")
 
 
-def gradient_keys(script) -> list[str]:
-    return sorted(real_parameters(script["params_orig"]))
+# --- Q2.5: the gradient checker -------------------------------------------------------------
+
+def gradients(script, where: str) -> dict:
+    """script[where]['grad_'+k] for every parameter k of params_orig: finite, shaped like k."""
+    weights = real_parameters(script["params_orig"], "params_orig")
+    if not weights:
+        raise Failure("params_orig holds no parameters (arrays under keys without '_')",
+                      hint="params_orig = copy.deepcopy(params), after initialize_weights")
+    found = {}
+    for k, w in weights.items():
+        got = param(script[where], "grad_" + k, "run_q2.py's gradient checker")
+        expect_shape(got, w.shape, f"{where}['grad_{k}']", k)
+        found[k] = got
+    return found
+
+
+def stub_checker(script) -> bool:
+    """params' gradients are still bit for bit params_orig's: the checker wrote nothing (or
+    compared backwards' gradients with themselves)."""
+    params, orig = script["params"], script["params_orig"]
+    keys = [k for k in orig if isinstance(k, str) and k.startswith("grad_")]
+    return bool(keys) and all(isinstance(params.get(k), np.ndarray) and isinstance(orig[k], np.ndarray)
+                              and np.array_equal(params[k], orig[k]) for k in keys)
+
+
+def batch_candidates(script):
+    """(label, x, y) of the data a checker may have used: run_q2's (x, y), or a training batch
+    (the handout allows either); batches are read from the loop's xb, yb and the list of batches."""
+    x, y = script["x"], script["y"]
+    yield "run_q2.py's x, y", x, y
+    pairs = [("the last training batch (xb, yb)", script.get("xb"), script.get("yb"))]
+    batches = script.get("batches")
+    if isinstance(batches, (list, tuple)) and batches:
+        for label, pair in (("the first batch", batches[0]), ("the last batch", batches[-1])):
+            if isinstance(pair, (list, tuple)) and len(pair) == 2:
+                pairs.append((label, *pair))
+    seen = []
+    for label, bx, by in pairs:
+        bx, by = numerics.real_array(bx), numerics.real_array(by)
+        if (bx is None or by is None or bx.ndim != 2 or by.ndim != 2 or len(bx) != len(by)
+                or not 0 < len(bx) <= len(x) or bx.shape[1] != x.shape[1] or by.shape[1] != y.shape[1]):
+            continue
+        if not any(np.array_equal(bx, sx) and np.array_equal(by, sy) for sx, sy in seen):
+            seen.append((bx, by))
+            yield label, bx, by
+
+
+def agreement(got: dict, weights: dict, script, tolerance: float):
+    """(label of the data on which got are the central-difference gradients at weights, errors);
+    label None when no candidate agrees, errors then those on (x, y)."""
+    first = None
+    for label, bx, by in batch_candidates(script):
+        want = usable(numerics.two_layer_gradients, weights, bx, by)
+        errors = {k: numerics.relative_error(got[k], want[k]) for k in got}
+        if all(numerics.at_most(e, tolerance) for e in errors.values()):
+            return label, errors
+        first = first or errors
+    return None, first
 
 
 @pytest.mark.rubric("Q2.5", weight=2)
-def test_gradcheck_numerical(q2_script, question):
-    """the checker writes central-difference gradients of the loss into params['grad_'+name] for every parameter"""
-    params, orig = q2_script["params"], q2_script["params_orig"]
-    keys = gradient_keys(q2_script)
-    if keys and all(isinstance(params.get("grad_" + k), np.ndarray) and isinstance(orig.get("grad_" + k), np.ndarray)
-                    and np.array_equal(params["grad_" + k], orig["grad_" + k]) for k in keys):
+def test_gradcheck_numerical(q2_script, question, record_property):
+    """the checker writes central-difference gradients of the loss (on x, y or a training batch) into params['grad_'+name] for every parameter"""
+    if stub_checker(q2_script):
         raise NotImplementedYet("the gradient checker in run_q2.py",
                                 "params['grad_*'] still hold the gradients from backwards")
-    want = usable(numerics.two_layer_gradients, real_parameters(orig), q2_script["x"], q2_script["y"])
-    tolerance = question.threshold("numerical_agreement")
-    for k in keys:
-        got = param(params, "grad_" + k, "run_q2.py's gradient checker")
-        expect_shape(got, want[k].shape, f"params['grad_{k}']", k)
-        error = numerics.relative_error(got, want[k])
-        if error > tolerance:
-            raise Failure(f"params['grad_{k}'] differs from the central differences of the loss "
-                          f"(relative error {error:.2g})",
-                          hint="for each scalar: add eps, run the network, get the loss; subtract 2 eps, "
-                               "again; restore the value; (loss_plus - loss_minus) / (2 eps)")
+    got = gradients(q2_script, "params")
+    weights = real_parameters(q2_script["params_orig"], "params_orig")
+    label, errors = agreement(got, weights, q2_script, question.threshold("numerical_agreement"))
+    if label:
+        record_property("gradient_data", label)
+        return
+    worst = max(errors, key=errors.get)
+    after = real_parameters(q2_script["params"], "params")
+    moved = any(k in after and after[k].shape == w.shape and not np.allclose(after[k], w, rtol=0, atol=1e-3)
+                for k, w in weights.items())
+    raise Failure(f"params['grad_{worst}'] differs from the central differences of the loss "
+                  f"(relative error {errors[worst]:.2g} on x, y; no training batch agrees either)",
+                  hint="the grader reads params['grad_*'] when run_q2.py ends, and the network has changed "
+                       "since params_orig was copied: if the check runs before training, keep its "
+                       "gradients (training's backwards overwrites them) or run it after training"
+                  if moved else "for each scalar: add eps, run the network, get the loss; subtract 2 eps, "
+                                "again; restore the value; (loss_plus - loss_minus) / (2 eps)")
+
+
+# rounding of v += eps; v -= 2 * eps; v += eps leaves about 1e-16 of |v|; a checker that does not
+# restore leaves eps (1e-6 in the handout, 1e-8 for the smallest seen) on every entry
+RESTORE_TOLERANCE = 1e-11
 
 
 @pytest.mark.rubric("Q2.5")
-def test_gradcheck_restores_parameters(q2_script):
-    """the checker puts every parameter back after perturbing it"""
-    params, orig = q2_script["params"], q2_script["params_orig"]
-    for k in gradient_keys(q2_script):
-        if not (isinstance(params.get(k), np.ndarray) and np.array_equal(params[k], orig[k])):
-            raise Failure(f"after the gradient check, params['{k}'] differs from params_orig['{k}']",
+def test_gradcheck_restores_parameters(q2_script, record_property):
+    """the checker puts every parameter back after perturbing it (up to rounding), writing its gradients"""
+    if stub_checker(q2_script):
+        raise NotImplementedYet("the gradient checker in run_q2.py",
+                                "params['grad_*'] still hold the gradients from backwards")
+    gradients(q2_script, "params")        # the checker answered: restoring alone is not a check
+    after = real_parameters(q2_script["params"], "params")
+    drift = 0.0
+    for k, w in real_parameters(q2_script["params_orig"], "params_orig").items():
+        if k not in after or after[k].shape != w.shape:
+            raise Failure(f"after the gradient check, params['{k}'] is {describe(q2_script['params'].get(k))}; "
+                          f"params_orig['{k}'] is an array of shape {w.shape}",
+                          hint="perturb the entries in place and put each back")
+        gap = np.abs(after[k] - w)
+        if not np.all(gap <= RESTORE_TOLERANCE * np.maximum(1.0, np.abs(w))):
+            raise Failure(f"after the gradient check, params['{k}'] differs from params_orig['{k}'] "
+                          f"by up to {gap.max():.2g}",
                           hint="restore each entry to its original value after the two evaluations")
+        drift = max(drift, float(gap.max()) if gap.size else 0.0)
+    if drift:
+        record_property("restored", f"up to rounding (largest difference {drift:.1g})")
+
+
+# no honest checker agrees with backwards this closely: central differences with eps = 1e-6 carry
+# rounding of about 1e-10 of the gradient (the reference's total: about 1e-9)
+IDENTICAL = 1e-13
 
 
 @pytest.mark.rubric("Q2.5", weight=2)
-def test_gradcheck_total_error(q2_script, question):
+def test_gradcheck_total_error(q2_script, question, record_property):
     """backwards' gradients and the checker's agree: total relative error below 1e-4"""
-    params, orig = q2_script["params"], q2_script["params_orig"]
-    keys = gradient_keys(q2_script)
-    if all(isinstance(params.get("grad_" + k), np.ndarray) and np.array_equal(params["grad_" + k], orig.get("grad_" + k))
-           for k in keys):
-        pytest.skip("the gradient checker did not write numerical gradients")
-    errors = {}
-    for k in keys:
-        a, b = params.get("grad_" + k), orig.get("grad_" + k)
-        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape):
-            raise Failure(f"params['grad_{k}'] and params_orig['grad_{k}'] cannot be compared "
-                          f"({describe(a)} vs {describe(b)})")
-        # Per parameter, ||a-b|| / (||a|| + ||b||): the starter's elementwise sum blows up on
-        # entries whose true gradient is ~0 (finite-difference noise over a tiny denominator),
-        # so a correct submission would fail on some random draws.
-        errors[k] = numerics.relative_error(a, b)
+    if stub_checker(q2_script):
+        raise Failure("params['grad_*'] are exactly params_orig['grad_*']: the checker wrote no numerical "
+                      "gradients, or the comparison compares backwards' gradients with themselves",
+                      hint="params_orig = copy.deepcopy(params) before the checker; the checker writes "
+                           "into params['grad_'+k]")
+    numerical = gradients(q2_script, "params")
+    analytic = gradients(q2_script, "params_orig")
+    weights = real_parameters(q2_script["params_orig"], "params_orig")
+    errors = {k: numerics.relative_error(numerical[k], analytic[k]) for k in weights}
+    # Per parameter, ||a-b|| / (||a|| + ||b||): the starter's elementwise sum blows up on
+    # entries whose true gradient is ~0 (finite-difference noise over a tiny denominator),
+    # so a correct submission would fail on some random draws.
     total, limit = sum(errors.values()), question.threshold("total_relative_error")
-    if not total < limit:
+    if numerics.at_most(total, IDENTICAL):
+        raise Failure(f"params['grad_*'] and params_orig['grad_*'] agree to {total:.1g}, closer than central "
+                      "differences can: the comparison compares one set of gradients with itself",
+                      hint="params_orig['grad_*'] come from backwards, params['grad_*'] from the checker")
+    # the comparison means something only when params_orig's are backwards' gradients there
+    label, _ = agreement(analytic, weights, q2_script, limit)
+    if label is None and numerics.at_most(total, limit):
+        raise Failure("params_orig['grad_*'] are not the gradients of the loss at params_orig (on x, y or "
+                      "a training batch), so their agreement with the checker shows nothing",
+                      hint="compute params_orig's gradients with forward and backwards just before "
+                           "params_orig = copy.deepcopy(params)")
+    if not numerics.at_most(total, limit):
         worst = max(errors, key=errors.get)
         raise Failure(f"total relative error {total:.2e} (should be less than {limit:g}); the largest is "
                       f"grad_{worst} with {errors[worst]:.2e}",
                       hint=f"backwards' gradient for {worst} disagrees with the numerical one: check "
                            "backwards for that layer")
+    record_property("total_relative_error", float(f"{total:.3g}"))
