@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "batch": ("graders.batch", "grade a folder of submissions (local pool or Dask; resumable)"),
     "release": ("graders.release", "write the student handout (stubs, public checks, tox.ini)"),
     "autograder": ("graders.autograder", "write the Gradescope autograder bundle (staff-only)"),
+    "secret": ("graders.secret", "say where the course key of staff grading is; make it if there is none"),
 }
 
 

@@ -20,17 +20,14 @@ AUTOENCODER_SIZES = (1024, 32, 32, 32, 1024)
 CHARACTERS = [chr(ord("A") + i) for i in range(26)] + [str(d) for d in range(10)]
 
 
-GRADER_FILE = "nist36_grader.mat"     # keys grader_data, grader_labels (the .mat files' format)
-
-
 @dataclass(frozen=True)
 class Splits:
     """The NIST36 splits as (x, one-hot y) pairs, float64.
 
     `grader` is what verdicts are measured on (Q3.1's accuracy, Q5's PSNR): a split drawn like
     the validation set but never mounted in the sandbox, so a script cannot train on it. When the
-    course gives none (`--data-dir` without grader/nist36_grader.mat) it is the validation set
-    itself and `grader_note` says so; the note is empty when the split is held out."""
+    course gives none (`--data-dir` without DIR/grader/nist36_grader.mat) it is the validation
+    set itself and `grader_note` says so; the note is empty when the split is held out."""
     train: tuple
     valid: tuple
     test: tuple
@@ -44,21 +41,19 @@ class Splits:
                 object.__setattr__(self, "grader_note", FALLBACK_NOTE)
 
 
-FALLBACK_NOTE = ("no grader-only split was given, so this verdict was measured on the validation set, "
-                 "which the student's script could read")
+FALLBACK_NOTE = ("no grader-only split was given (grader/nist36_grader.mat beside the course's data/), so "
+                 "this verdict was measured on the validation set, which the student's script could read")
 
 
-def load_splits(data_dir, name: str = "nist36_{split}.mat", grader_dir=None) -> Splits:
-    """The splits stored at data_dir/name ({split}: train, valid, test; the edition's layout);
-    the grader-only split from grader_dir/nist36_grader.mat when that file exists (outside the
-    folder the sandbox mounts), else the validation set with a note (Splits.grader_note)."""
+def load_splits(data_dir, name: str = "nist36_{split}.mat", grader_path=None) -> Splits:
+    """The splits stored at data_dir/name ({split}: train, valid, test; the edition's layout),
+    and the grader-only split from grader_path (keys grader_data, grader_labels; outside the
+    folder the sandbox mounts) when that file exists, else the validation set with a note."""
     data_dir = Path(data_dir)
-    parts = {}
-    for split in ("train", "valid", "test"):
-        parts[split] = _read_split(data_dir / name.format(split=split), split)
-    grader_path = Path(grader_dir) / GRADER_FILE if grader_dir is not None else None
-    if grader_path is not None and grader_path.is_file():
-        return Splits(**parts, grader=_read_split(grader_path, "grader"), grader_note="")
+    parts = {split: _read_split(data_dir / name.format(split=split), split)
+             for split in ("train", "valid", "test")}
+    if grader_path is not None and Path(grader_path).is_file():
+        return Splits(**parts, grader=_read_split(Path(grader_path), "grader"), grader_note="")
     return Splits(**parts)
 
 

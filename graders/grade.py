@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from graders import editions, messages, plugin, rubric as rubric_mod
+from graders import editions, messages, plugin, rubric as rubric_mod, secret
 
 SUITES = Path(__file__).resolve().parent / "suites"
 
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def pytest_args(submission, results_path, *, visibility, quick, data_dir, edition, jobs, seed,
-                select=None) -> list[str]:
+                select=None, staff=False) -> list[str]:
     args = [str(SUITES), "--submission", str(submission), "--results", str(results_path),
             "--edition", edition, "--visibility", visibility, "--rootdir", str(SUITES),
             "-p", "no:cacheprovider", "-q", "--tb=short",
@@ -63,6 +63,8 @@ def pytest_args(submission, results_path, *, visibility, quick, data_dir, editio
         args += ["--data-dir", str(data_dir)]
     if seed is not None:
         args += ["--grade-seed", str(seed)]
+    if staff:
+        args.append("--staff")      # the key itself stays off the command line (graders.secret)
     if jobs and jobs > 1:
         # loadgroup: the checks of one training run (xdist_group "q3", "q5") share a worker, so
         # each script trains once and the two trainings run side by side
@@ -129,8 +131,11 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
                 notes = [*notes, f"graded the {edition} edition of this staff tree: python/ with "
                                  f"{edition}/python/ applied"]
                 fields = {"submission": str(submission), **(fields or {})}
-            args = pytest_args(graded, results_path, visibility=visibility, quick=quick,
-                               data_dir=data_dir, edition=edition, jobs=jobs, seed=seed, select=select)
+            staff = visibility == "all"     # staff grading: the course key (graders.secret)
+            if staff:
+                secret.staff_key(create=True)
+            args = pytest_args(graded, results_path, visibility=visibility, quick=quick, data_dir=data_dir,
+                               edition=edition, jobs=jobs, seed=seed, select=select, staff=staff)
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 exit_code = int(pytest.main(args))
         except BaseException as err:  # noqa: BLE001 -- the harness never ends without results

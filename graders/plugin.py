@@ -53,6 +53,9 @@ def pytest_addoption(parser):
     group.addoption("--results", metavar="FILE", default=None, help="write the results JSON here")
     group.addoption("--grade-seed", type=int, default=None,
                     help="seed of the checks' random inputs (default: derived from the submission)")
+    group.addoption("--staff", action="store_true", default=False,
+                    help="staff grading: photos, held-out data and seeds from the course key "
+                         "(graders.secret; graders.grade.run sets it for --visibility all)")
 
 
 def pytest_configure(config):
@@ -174,6 +177,9 @@ class Collector:
         scored = self.rubric.score(checks)
         hidden = sum(c.get("not_run") == "hidden" for c in checks)
         notes = list(self.notes)
+        if not self.config.getoption("staff"):
+            from graders import secret
+            notes.append(secret.PUBLIC_NOTE)
         if hidden:
             notes.append(f"{hidden} hidden check(s) exist and were not run (--visibility public); "
                          "they are graded when the staff grade the submission")
@@ -185,6 +191,7 @@ class Collector:
             "submission": str(self.config.getoption("submission")),
             "visibility": self.config.getoption("visibility"),
             "quick": bool(self.config.getoption("quick")),
+            "staff": bool(self.config.getoption("staff")),
             "isolation": self.isolation or "not used (no check ran student code)",
             **scored,
             "checks": sorted(checks, key=lambda c: (list(self.rubric.questions).index(c["question"])

@@ -55,18 +55,35 @@ def question(request, rubric):
     return rubric[request.node.get_closest_marker("rubric").args[0]]
 
 
+def grading_key(config) -> bytes | None:
+    """The course key under staff grading (--staff, set by graders.grade.run), None for a
+    student's local grade (graders.secret explains the modes)."""
+    if not config.getoption("staff", False):
+        return None
+    from graders import secret
+    key = secret.staff_key()
+    if key is None:
+        raise pytest.UsageError("--staff needs the course key: `hw5grade secret` makes it "
+                                f"({secret.ENV_KEY} or {secret.key_file()})")
+    return key
+
+
 @pytest.fixture(scope="session")
-def run_seed(pytestconfig, submission) -> int:
+def staff_key(pytestconfig) -> bytes | None:
+    return grading_key(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def run_seed(pytestconfig, submission, staff_key) -> int:
     """Seed of the checks' random inputs: fixed per submission (grading twice gives the same
     results) unless --grade-seed says otherwise, and different across submissions, so answers
-    hard-coded for one set of inputs do not carry over."""
+    hard-coded for one set of inputs do not carry over; under staff grading a keyed hash of the
+    submission, which no student can reproduce offline (graders.secret.run_seed)."""
     given = pytestconfig.getoption("grade_seed")
     if given is not None:
         return given
-    digest = 0
-    for path in sorted(submission.glob("*.py")):
-        digest = zlib.crc32(path.name.encode() + path.read_bytes(), digest)
-    return digest
+    from graders import secret
+    return secret.run_seed(staff_key, submission)
 
 
 @pytest.fixture
@@ -77,9 +94,12 @@ def rng(request, run_seed) -> np.random.Generator:
     return np.random.default_rng([run_seed, zlib.crc32(key.encode())])
 
 
-def course_data_dirs(option: str | None, layout: dict | None = None) -> tuple[Path, Path | None]:
+def course_data_dirs(option: str | None, layout: dict | None = None,
+                     key: bytes | None = None) -> tuple[Path, Path | None]:
     """(data, images) from --data-dir, or the embedded synthetic profile (built when needed)
-    with NIST36 where the edition's scripts read it (layout: Rubric.nist36_layout)."""
+    with NIST36 where the edition's scripts read it (layout: Rubric.nist36_layout); under a
+    course key (staff grading) the staff profile, whose photos the student has never seen.
+    The grader-only split is fixtures.cache.grader_split_path(data), never mounted."""
     if option:
         root = Path(option).resolve()
         if (root / "data").is_dir():
@@ -89,11 +109,10 @@ def course_data_dirs(option: str | None, layout: dict | None = None) -> tuple[Pa
         return root, images if images.is_dir() else None
     from fixtures import cache
     if layout and layout != cache.DEFAULT_LAYOUT:
-        profile = cache.layout(layout, log=lambda *a: None)
+        profile = cache.layout(layout, log=lambda *a: None, key=key)
     else:
-        profile = cache.build(log=lambda *a: None)
+        profile = cache.grading(key, log=lambda *a: None)
     return profile.data_dir, profile.images_dir
-
 
 
 def _open_sandbox(python_dir: Path, data=None, images=None, *, spare: bool = False):
@@ -132,8 +151,8 @@ def sandbox(_sandbox, request):
 
 
 @pytest.fixture(scope="session")
-def _data_sandbox(submission, pytestconfig, rubric):
-    data, images = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout())
+def _data_sandbox(submission, pytestconfig, rubric, staff_key):
+    data, images = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout(), staff_key)
     box = _open_sandbox(submission, data, images)
     yield box
     box.close()
@@ -195,12 +214,14 @@ def q5_run(_data_sandbox, rubric, run_seed):
 
 
 @pytest.fixture(scope="session")
-def course_data(pytestconfig, rubric):
+def course_data(pytestconfig, rubric, staff_key):
     """The NIST36 splits the grader evaluates returned weights on (graders.evaluation.Splits):
-    the set the edition's scripts train on."""
+    the set the edition's scripts train on, and the grader-only split (`grader`) that verdicts
+    are measured on, which the sandbox never mounts."""
+    from fixtures import cache
     from graders import evaluation
-    data, _ = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout())
-    return evaluation.load_splits(data, rubric.data["nist36"])
+    data, _ = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout(), staff_key)
+    return evaluation.load_splits(data, rubric.data["nist36"], cache.grader_split_path(data))
 
 
 SUITES = Path(__file__).resolve().parent

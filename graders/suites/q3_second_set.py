@@ -17,7 +17,7 @@ import pytest
 from graders import evaluation, trained
 from graders.calls import call_limits
 from graders.messages import Failure
-from graders.suites.conftest import _open_sandbox, _record_sandbox, course_data_dirs
+from graders.suites.conftest import _open_sandbox, _record_sandbox, course_data_dirs, grading_key
 from graders.suites.q3_training import network_or_skip, script_failure
 
 pytestmark = pytest.mark.xdist_group("q3_data2")
@@ -29,7 +29,9 @@ def second_set_as_first(pytestconfig, rubric, tmp: Path) -> tuple[Path, Path]:
     first, second = rubric.data["nist36"], rubric.data["second_set"]
     option = pytestconfig.getoption("data_dir")
     if not option:
-        profile = cache.layout({first: "set2"}, log=lambda *a: None)
+        # every name of the first set (2019's plain nist36_*.mat too) holds the second set
+        profile = cache.layout({p: "set2" for p, v in rubric.nist36_layout().items() if v == "set1"},
+                               log=lambda *a: None, key=grading_key(pytestconfig))
         return profile.data_dir, profile.images_dir
     data, images = course_data_dirs(option, rubric.nist36_layout())
     for split in ("train", "valid", "test"):
@@ -40,7 +42,7 @@ def second_set_as_first(pytestconfig, rubric, tmp: Path) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def second_set(pytestconfig, rubric):
     """The data2 splits the grader measures with (evaluation.Splits)."""
-    data, _ = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout())
+    data, _ = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout(), grading_key(pytestconfig))
     return evaluation.load_splits(data, rubric.data["second_set"])
 
 

@@ -2,14 +2,17 @@
 
 run_q3.py runs once per grading (the q3_run fixture, in the data sandbox, seeded by the run's
 seed). The weights it wrote are read with the restricted loader and evaluated here with the
-grader's own forward pass (graders.evaluation) on the validation and test sets the grader holds.
+grader's own forward pass (graders.evaluation). The verdict is the accuracy on the grader-only
+split (course_data.grader), which the sandbox never mounts, so a script that trains on the
+validation set it can read gains nothing; the validation and test accuracies are recorded for
+the student to compare with what the script printed.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from graders import evaluation, messages, numerics
+from graders import evaluation, messages, numerics, plugin
 from graders.artifacts import save_figures
 from graders.calls import call_limits
 from graders.messages import Failure, NotImplementedYet, StudentError, describe
@@ -109,34 +112,45 @@ def test_q3_weights_keys_and_shapes(q3_run):
 
 @pytest.mark.rubric("Q3.1", weight=2)
 def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
-    """the saved network, run by the grader on the validation set, classifies at least 75% correctly"""
+    """the saved network, run by the grader on held-out characters drawn like the validation set, classifies at least 75% correctly"""
     weights = network_or_skip(q3_run)
-    valid_x, valid_y = course_data.valid
+    probs, accuracy = {}, {}
     with np.errstate(all="ignore"):
-        valid_probs = evaluation.classifier_probs(weights, valid_x)
-        test_x, test_y = course_data.test
-        test_probs = evaluation.classifier_probs(weights, test_x)
-    valid_acc, test_acc = numerics.accuracy(valid_y, valid_probs), numerics.accuracy(test_y, test_probs)
-    matrix = evaluation.confusion_matrix(test_y, test_probs)
+        for split in ("grader", "valid", "test"):
+            x, y = getattr(course_data, split)
+            probs[split] = evaluation.classifier_probs(weights, x)
+            accuracy[split] = numerics.accuracy(y, probs[split])
+    matrix = evaluation.confusion_matrix(course_data.test[1], probs["test"])
+    held_out, valid_acc, test_acc = accuracy["grader"], accuracy["valid"], accuracy["test"]
+    record_property("graded_accuracy", round(held_out, 4))
     record_property("validation_accuracy", round(valid_acc, 4))
     record_property("test_accuracy", round(test_acc, 4))
     record_property("confusion_matrix", matrix.tolist())
     record_property("confusion_labels", "".join(evaluation.CHARACTERS))
     record_property("confusion_set", "the test set")
     record_property("most_confused", [list(p) for p in evaluation.most_confused(matrix)])
+    if course_data.grader_note:
+        record_property(plugin.NOTE, f"Q3.1: {course_data.grader_note}")
     threshold = question.threshold("validation_accuracy")
-    if valid_acc >= threshold:
+    if numerics.at_least(held_out, threshold):
         return
+    seen = (f"validation set: {valid_acc:.1%}, test set: {test_acc:.1%}" if not course_data.grader_note
+            else f"test set: {test_acc:.1%}")
     claimed = q3_run.outcome.globals.get("valid_acc")
     hint = ("the network did not learn (chance is 1/36, about 3%): check that every parameter is updated "
             "with its gradient each batch and that the learning rate is not 0"
-            if valid_acc < 0.1 else "train longer or tune the learning rate and batch size")
-    if isinstance(claimed, float) and claimed >= threshold:
+            if not numerics.at_least(held_out, 0.1) else "train longer or tune the learning rate and batch size")
+    if not course_data.grader_note and numerics.at_least(valid_acc, threshold):
+        hint = (f"on the validation set it reaches {valid_acc:.1%}, on unseen characters only {held_out:.1%}: "
+                "a network fitted to the validation set does not generalise; train on nist36_train only "
+                "and keep the validation set for measuring")
+    elif isinstance(claimed, float) and claimed >= threshold:
         hint = (f"your script printed a validation accuracy of {claimed:.1%}, but the weights it saved reach "
                 f"{valid_acc:.1%}: save the weights after training, from the same params")
-    raise Failure(f"the saved network classifies {valid_acc:.1%} of the validation set correctly; "
-                  f"at least {threshold:.0%} is needed (test set: {test_acc:.1%})",
-                  expected=f">= {threshold:.0%}", actual=f"{valid_acc:.1%}", hint=hint)
+    what = "the validation set" if course_data.grader_note else "held-out characters drawn like the validation set"
+    raise Failure(f"the saved network classifies {held_out:.1%} of {what} correctly; "
+                  f"at least {threshold:.0%} is needed ({seen})",
+                  expected=f">= {threshold:.0%}", actual=f"{held_out:.1%}", hint=hint)
 
 
 @pytest.mark.rubric("Q3.1")

@@ -62,8 +62,8 @@ def find_photos(config) -> Photos:
         return config.stash[PHOTOS]
     photos = Photos(None)
     if config.getoption("submission", None):
-        from graders.suites.conftest import course_data_dirs
-        _, images_dir = course_data_dirs(config.getoption("data_dir"))
+        from graders.suites.conftest import course_data_dirs, grading_key
+        _, images_dir = course_data_dirs(config.getoption("data_dir"), key=grading_key(config))
         photos = Photos(images_dir)
         if images_dir is not None:
             known = {}
