@@ -17,6 +17,9 @@ image, then run_autograder once per submission with the student's upload in
   results.json with graders.gradescope.results_json. A results.json is written whatever
   happens: by this module when grading fails, and by the shell script if Python itself cannot
   start.
+- The bundle carries the course key (graders.secret) as course.key, which run_autograder names
+  in HW5GRADE_SECRET_FILE and setup.sh builds the staff data from: Gradescope grades with the
+  staff's photos, held-out data and seeds, never the handout's public ones.
 - HW5GRADE_AUTOGRADER_ROOT replaces /autograder (local tests); HW5GRADE_AUTOGRADER_ARGS adds
   options of `hw5grade grade` (e.g. "--quick -k 'q2_network or static_checks'").
 - Gradescope's containers usually forbid the user namespaces bubblewrap needs; the sandbox then
@@ -41,6 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 ROOT_ENV = "HW5GRADE_AUTOGRADER_ROOT"
 ARGS_ENV = "HW5GRADE_AUTOGRADER_ARGS"
 DEFAULT_ROOT = "/autograder"
+KEY_NAME = "course.key"          # the course key in the bundle's source (graders.secret)
 
 # What the bundle's source holds, by pattern from the repository root: the installable package
 # (as pyproject.toml describes it) and the staff solution. tests/ and student/ stay out.
@@ -78,8 +82,9 @@ packages() {
 }
 
 fixtures() {
-    # the synthetic data, built now so that grading never downloads or builds anything
-    "$VENV/bin/hw5grade" fixtures
+    # the synthetic data and the course key's staff data, built now so that grading never
+    # downloads or builds anything
+    HW5GRADE_SECRET_FILE="${HW5GRADE_SECRET_FILE:-$SOURCE/course.key}" "$VENV/bin/hw5grade" fixtures --staff
 }
 
 for step in ${HW5GRADE_SETUP_STEPS:-system packages fixtures}; do
@@ -94,6 +99,7 @@ set -u
 ROOT="${HW5GRADE_AUTOGRADER_ROOT:-/autograder}"
 export HW5GRADE_AUTOGRADER_ROOT="$ROOT"
 export HW5GRADE_CACHE="${HW5GRADE_CACHE:-$ROOT/cache}"
+export HW5GRADE_SECRET_FILE="${HW5GRADE_SECRET_FILE:-$ROOT/source/course.key}"
 export MPLBACKEND=Agg
 PY="${HW5GRADE_PYTHON:-$ROOT/venv/bin/python}"
 [ -x "$PY" ] || PY="$(command -v python3)"
@@ -140,11 +146,18 @@ def build(out: Path, edition: str = "2022") -> list[str]:
         setup, run = SETUP_SH, RUN_AUTOGRADER
         if edition != "2022":
             # the edition is baked in: its data built with the image, every grade run as it
-            setup = setup.replace('"$VENV/bin/hw5grade" fixtures', f'"$VENV/bin/hw5grade" fixtures --edition {edition}')
+            setup = setup.replace('"$VENV/bin/hw5grade" fixtures --staff',
+                                  f'"$VENV/bin/hw5grade" fixtures --staff --edition {edition}')
             run = run.replace('set -u\n', f'set -u\nexport {ARGS_ENV}="--edition {edition} ${{{ARGS_ENV}:-}}"\n', 1)
         _add(zf, "setup.sh", setup.encode(), executable=True)
         _add(zf, "run_autograder", run.encode(), executable=True)
         names += ["setup.sh", "run_autograder"]
+        # the course key, made on first staff use: Gradescope grades as the staff do
+        info = zipfile.ZipInfo(KEY_NAME, date_time=(2022, 1, 1, 0, 0, 0))
+        info.external_attr = (0o600 | stat.S_IFREG) << 16
+        from graders import secret
+        zf.writestr(info, secret.staff_key(create=True).hex() + "\n")
+        names.append(KEY_NAME)
         for name, path in source_files().items():
             _add(zf, name, path.read_bytes())
             names.append(name)
@@ -234,7 +247,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     names = build(Path(args.out), args.edition)
     print(f"wrote {args.out} ({len(names)} files): upload it as the Gradescope autograder; "
-          "it holds the staff solution and the hidden checks, so keep it away from students")
+          "it holds the staff solution, the hidden checks and the course key, so keep it away from students")
     return 0
 
 

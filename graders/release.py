@@ -30,7 +30,7 @@ from pathlib import Path
 
 import jinja2
 
-from graders import editions, rubric as rubric_mod, static, stubs
+from graders import editions, rubric as rubric_mod, secret, static, stubs
 
 REPO = stubs.REPO
 GRADERS = REPO / "graders"
@@ -44,7 +44,7 @@ PUBLIC_MODULES = (
     "__init__", "cli", "grade", "plugin", "rubric", "messages", "calls", "sandbox", "worker",
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
-    "editions",
+    "editions", "secret",
 )
 PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py"),
                 "fixtures": ("annotations/*.json",)}
@@ -390,6 +390,18 @@ def leaks(root: Path, lines: set[str] | None = None) -> list[str]:
     return found
 
 
+def check_no_key(root: Path) -> None:
+    """Refuse a handout that holds the course key (graders.secret): staff grading's photos and
+    seeds would then be the student's to compute."""
+    try:
+        key = secret.staff_key()
+    except secret.SecretError as err:
+        raise ReleaseError(f"the course key cannot be read, so the handout cannot be checked for it: {err}") from None
+    held = secret.holders(root, key) if key else []
+    if held:
+        raise ReleaseError("the course key is in the handout (it must stay with the staff): " + ", ".join(held))
+
+
 # ---------------------------------------------------------------------------------------------
 
 def build(out: Path, edition: str = "2022") -> list[Path]:
@@ -426,6 +438,7 @@ def _build(out: Path, edition: str, scratch: Path) -> list[Path]:
         found = leaks(staging, lines)
         if found:
             raise ReleaseError("solution lines found in the handout:\n" + "\n".join(found[:20]))
+        check_no_key(staging)
         staging.chmod(0o755)
         os.replace(staging, out)
     finally:
