@@ -41,7 +41,8 @@ BOX_LIB = "/sandbox/lib"
 BOX_MPL = "/sandbox/mplconfig"
 BOX_TORCH = "/sandbox/torch_home"
 LIB_FILES = {"worker.py": "worker.py", "protocol.py": "hw5sandbox_protocol.py",
-             "capture_backend.py": "hw5sandbox_mplbackend.py", "repairs.py": "hw5sandbox_repairs.py"}
+             "capture_backend.py": "hw5sandbox_mplbackend.py", "repairs.py": "hw5sandbox_repairs.py",
+             "torch_measure.py": "hw5sandbox_torch_measure.py"}
 # A torch sandbox's worker also installs the offline shim of torchvision's datasets.
 TORCH_LIB_FILES = {"offline_torch.py": "hw5sandbox_offline_torch.py"}
 # The few /etc files Python, the dynamic loader and matplotlib's fonts need.
@@ -146,27 +147,6 @@ class ScriptOutcome(Outcome):
     figure_data: list = field(default_factory=list)
     written: dict = field(default_factory=dict)     # name -> size of the files matching `written`
     after: list = field(default_factory=list)       # an Outcome per follow-up request
-
-
-def predict_request(file: str, x, inputs: str) -> dict:
-    """A follow-up asking for the class indices the model saved in `file` gives the held-out
-    inputs x: inputs="nist" (rows of 1024 as in the .mat files) or "images" (uint8 N x H x W x 3).
-    Its Outcome's value: {"predictions": {preprocessing: int array}, "problems": {preprocessing:
-    why it failed}, "model": {"name", "type", "parameters", "repr"}}. Labels are never sent."""
-    if inputs not in ("nist", "images"):
-        raise ValueError(f"inputs must be 'nist' or 'images', not {inputs!r}")
-    return {"op": "predict", "file": str(file), "inputs": inputs, "x": x}
-
-
-def state_request(file: str) -> dict:
-    """A follow-up asking for the tensors saved in `file` as float32 arrays {name: array}."""
-    return {"op": "state", "file": str(file)}
-
-
-def joins_request(file: str, x) -> dict:
-    """A follow-up asking how the model saved in `file` joins tensors (additions and
-    concatenations, and the layers each bypasses), from one forward pass of NIST rows x."""
-    return {"op": "joins", "file": str(file), "x": x}
 
 
 def arrays_request(shapes, max_bytes: int = 256 << 20) -> dict:
@@ -472,7 +452,8 @@ class _Worker:
                   "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
                   "limits": box.worker_limits(limits),
                   "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
-                  "repairs": box.repairs}
+                  "repairs": box.repairs,
+                  "measure": mode == "measure"}
         argv = box.command(config, limits)
         try:
             self.proc = subprocess.Popen(
@@ -873,8 +854,9 @@ class Sandbox:
 
         globals: names of the script's variables to send back; files: patterns of the files it
         wrote to send back (bytes); written: patterns of written files to name only (name ->
-        size). after: follow-up requests (predict_request, state_request) answered by the same
-        worker once the script has ended, while its variables live; each gets after_limits
+        size). after: follow-up requests about what the script left (arrays_request,
+        graders.saved_models.models_request) answered by the same worker once the script has
+        ended, while its variables live, never a measurement (see measure); each gets after_limits
         (default: limits) and comes back as an Outcome in outcome.after, in order."""
         limits = limits or self.limits
         after_limits = after_limits or limits
@@ -907,6 +889,25 @@ class Sandbox:
                              for i, req in enumerate(after, start=1)]
             worker.close()
             return outcome
+
+    def measure(self, requests, *, seed=0, limits=None, what="the saved models") -> list[Outcome]:
+        """Answer measuring requests (graders.saved_models: predict, joins) in a fresh worker that
+        has run no student script and ends with them: the worker that ran a script may have
+        rewritten its own answers. An Outcome per request, in order; their time counts as the
+        student's (a student's model runs), the fresh worker's start-up as the harness's."""
+        global _student_seconds
+        limits = limits or self.limits
+        self._require_submission()
+        with self._lock:
+            worker = _Worker(self, "measure", limits)
+            try:
+                outcomes = [self._follow_up(worker, i, dict(req), seed, limits, what)
+                            for i, req in enumerate(requests, start=1)]
+            finally:
+                worker.close()
+        with _student_lock:
+            _student_seconds += sum(o.elapsed for o in outcomes)
+        return outcomes
 
     def _follow_up(self, worker: _Worker, number: int, request: dict, seed: int, limits: Limits,
                    script) -> Outcome:

@@ -1,17 +1,19 @@
-"""PyTorch in the sandbox (Q6): a script trains, its saved state_dict is measured by follow-ups
-(predict, state) in the same worker, its plots arrive as data; whole pickled models are refused
-unread, and labels never cross into the sandbox.
+"""PyTorch in the sandbox (Q6): a script trains and its worker hands over its models (pickled,
+passed on unread); its saved state_dicts are read on the trusted side with the weights-only
+loader (whole pickled models refused unread) and measured by a fresh measuring worker that ran
+no script; its plots arrive as data, and labels never cross into the sandbox.
 
-One training script runs once per module (importing torch costs seconds) and answers every
-follow-up the tests ask about.
+One training script runs once per module (importing torch costs seconds), and one measuring
+worker answers every measurement the tests ask about.
 """
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from graders import protocol, sandbox
-from graders.sandbox import Limits, Sandbox, bwrap_problem, predict_request, state_request
+from graders import protocol, sandbox, saved_models, torch_measure
+from graders.saved_models import Unreadable, captured, models_request, predict_request
+from graders.sandbox import Limits, Sandbox, bwrap_problem
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -40,10 +42,6 @@ class Net(nn.Module):
 
     def forward(self, v):
         return self.body(v.reshape(v.shape[0], -1))
-
-    def __setstate__(self, state):          # would run if the whole model were unpickled
-        open("unpickled.txt", "w").write("unpickled")
-        super().__setstate__(state)
 
 model = Net()
 optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
@@ -136,23 +134,32 @@ def run(tmp_path_factory):
         sent.append(obj)
         return real_write(fd, obj, ref_of)
 
-    after = [predict_request("toy_model.pt", x, "nist"), predict_request("toy_full.pt", x, "nist"),
-             predict_request("orphan.pt", x, "nist"), predict_request("checkpoint.pt", x, "nist"),
-             predict_request("never_saved.pt", x, "nist"), state_request("toy_model.pt"),
-             predict_request("image_model.pt", images, "images")]
+    names = ("toy_model.pt", "toy_full.pt", "orphan.pt", "checkpoint.pt", "never_saved.pt", "image_model.pt")
+    order = saved_models.heldout_order("toy", len(y), run_seed := 7)
     with Sandbox(python, data, torch_home=home, isolation=ISOLATION,
                  limits=Limits(wall_seconds=120, cpu_seconds=120)) as box:
+        outcome = box.run_script("train.py", written=("*.pt",), files=(),
+                                 globals=("threads", "torch_home", "hub_files", "labels_seen", "offline_shim"),
+                                 after=[models_request()], after_limits=Limits(wall_seconds=60))
+        work = Path(box.root) / "work" / "python"
+        states = {}
+        for name in names:
+            try:
+                states[name] = saved_models.saved_state(work, python, name)
+            except Unreadable as unreadable:
+                states[name] = unreadable
+        capture = captured(outcome.after[0])
+        requests = [predict_request("train.py", capture, "toy_model.pt", states["toy_model.pt"], x[order], "nist"),
+                    predict_request("train.py", capture, "orphan.pt", states["orphan.pt"], x, "nist"),
+                    predict_request("train.py", capture, "image_model.pt", states["image_model.pt"], images, "images")]
         mp = pytest.MonkeyPatch()
         mp.setattr(sandbox.protocol, "write_frame", recording_write)
         try:
-            outcome = box.run_script("train.py", written=("*.pt",), files=(),
-                                     globals=("threads", "torch_home", "hub_files", "labels_seen", "offline_shim"),
-                                     after=after, after_limits=Limits(wall_seconds=60))
+            measured = box.measure(requests, seed=run_seed, limits=Limits(wall_seconds=60))
         finally:
             mp.undo()
-        unpickled = (Path(box.root) / "work" / "python" / "unpickled.txt").exists()
-    return {"outcome": outcome, "y": y, "image_labels": image_labels, "sent": sent,
-            "unpickled": unpickled, "box_isolation": box.isolation}
+    return {"outcome": outcome, "y": y, "order": order, "image_labels": image_labels, "sent": sent,
+            "states": states, "capture": capture, "measured": measured, "box_isolation": box.isolation}
 
 
 def test_script_trains_within_the_limits(run):
@@ -164,7 +171,7 @@ def test_script_trains_within_the_limits(run):
     assert set(outcome.written) == {"toy_model.pt", "toy_full.pt", "orphan.pt", "checkpoint.pt",
                                     "image_model.pt"}
     assert outcome.files == {}
-    assert len(outcome.after) == 7
+    assert len(outcome.after) == 1 and outcome.after[0].ok, outcome.after[0].message
 
 
 def test_torch_home_and_the_offline_shim(run):
@@ -186,48 +193,57 @@ def test_figure_data_of_the_loss_curve(run):
     assert second["ylabel"] == "accuracy" and second["lines"][0]["label"] == ""
 
 
+def test_the_scripts_worker_hands_over_its_models(run):
+    capture = run["capture"]
+    assert {m["name"]: m["type"] for m in capture["models"]} == {"model": "Net", "image_model": "Sequential"}
+    assert all(isinstance(m["pickle"], bytes) for m in capture["models"])
+    assert [t["name"] for t in capture["transforms"]] == ["image_tf"]
+
+
 def test_predict_measures_the_saved_weights(run):
-    answer = run["outcome"].after[0]
+    answer = run["measured"][0]
     assert answer.ok, answer.message
     predictions = answer.value["predictions"]
     assert set(predictions) == {"rows (N, 1024)", "images (N, 1, 32, 32)", "images (N, 1, 32, 32), transposed"}
     assert all(p.shape == run["y"].shape and p.dtype == np.int64 for p in predictions.values())
-    assert np.mean(predictions["rows (N, 1024)"] == run["y"]) > 0.9
+    # the inputs went in the secret order: the answers match the labels in that order only
+    y = run["y"][run["order"]]
+    assert np.mean(predictions["rows (N, 1024)"] == y) > 0.9
+    assert np.mean(predictions["rows (N, 1024)"] == run["y"]) < 0.7
     # the model flattens its input: transposed, the bright first row becomes the first column
-    assert np.mean(predictions["images (N, 1, 32, 32), transposed"] == run["y"]) < 0.8
+    assert np.mean(predictions["images (N, 1, 32, 32), transposed"] == y) < 0.8
     model = answer.value["model"]
     assert model["name"] == "model" and model["type"] == "Net"
     assert model["parameters"] == 1024 * 16 + 16 + 16 * 2 + 2
 
 
 def test_whole_model_is_refused_unread(run):
-    answer = run["outcome"].after[1]
-    assert not answer.ok and answer.error == "refused"
-    assert "toy_full.pt" in answer.message and "model.state_dict()" in answer.message
-    assert "whole model" in answer.message
-    assert not run["unpickled"]
+    refused = run["states"]["toy_full.pt"]
+    assert isinstance(refused, Unreadable) and refused.reason == "not_state_dict"
+    assert "toy_full.pt" in refused.message and "model.state_dict()" in refused.message
+    assert "whole model" in refused.message
 
 
 def test_state_dict_of_no_model_in_the_script(run):
-    orphan, checkpoint, missing = run["outcome"].after[2:5]
+    orphan = run["measured"][1]
+    checkpoint, missing = run["states"]["checkpoint.pt"], run["states"]["never_saved.pt"]
     assert orphan.error == "refused" and orphan.value == {"reason": "no_model"}
     assert "no model of train.py has the tensors saved in orphan.pt" in orphan.message
     assert "model (Net, 4 tensors)" in orphan.message
-    assert checkpoint.error == "refused" and "'epoch', 'model_state_dict'" in checkpoint.message
+    assert checkpoint.reason == "not_state_dict" and "'epoch', 'model_state_dict'" in checkpoint.message
     assert "torch.save(model.state_dict(), 'checkpoint.pt')" in checkpoint.message
-    assert missing.error == "refused" and missing.value == {"reason": "missing"}
+    assert missing.reason == "missing"
 
 
-def test_state_returns_float32_arrays(run):
-    answer = run["outcome"].after[5]
-    assert answer.ok
-    assert {k: v.shape for k, v in answer.value.items()} == {
+def test_state_is_read_here_as_float32_arrays(run):
+    state = run["states"]["toy_model.pt"]
+    assert {k: v.shape for k, v in state.items()} == {
         "body.0.weight": (16, 1024), "body.0.bias": (16,), "body.2.weight": (2, 16), "body.2.bias": (2,)}
-    assert all(v.dtype == np.float32 for v in answer.value.values())
+    assert all(v.dtype == np.float32 for v in state.values())
 
 
 def test_predict_images_through_the_scripts_transforms(run):
-    answer = run["outcome"].after[6]
+    answer = run["measured"][2]
     assert answer.ok, answer.message
     predictions = answer.value["predictions"]
     # the script's own transform suits the model, so no fallback (ToTensor ...) was needed
@@ -235,16 +251,42 @@ def test_predict_images_through_the_scripts_transforms(run):
     assert np.array_equal(predictions["image_tf"], run["image_labels"])
 
 
+def arrays_in(obj):
+    if isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from arrays_in(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from arrays_in(v)
+
+
 def test_labels_never_cross(run):
-    requests = [m for m in run["sent"] if isinstance(m, dict) and m.get("op") in ("predict", "state")]
-    assert len(requests) == 7
-    assert all(set(r) <= {"op", "file", "inputs", "x", "id", "seed", "limits"} for r in requests)
+    requests = [m for m in run["sent"] if isinstance(m, dict) and m.get("op") == "predict"]
+    assert len(requests) == 3
+    assert all(set(r) <= {"op", "script", "captured", "file", "state", "inputs", "x", "id", "seed", "limits"}
+               for r in requests)
     for r in requests:
-        if "x" in r:
-            assert r["x"].shape[0] in (len(run["y"]), len(run["image_labels"]))
-            assert not (r["x"].ndim == 1 or r["x"].dtype == np.int64)
+        assert r["x"].shape[0] in (len(run["y"]), len(run["image_labels"]))
+        assert not any(a.ndim == 1 and a.dtype.kind in "iu" for a in arrays_in(r))
     if run["box_isolation"] == "bubblewrap":
         assert run["outcome"].globals["labels_seen"] is False
+
+
+def test_definitions_leave_the_training_out(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import math\nimport not_a_library_here\nSIZE = 4 * 8\nDEVICE = 'cpu'\nLR = float('0.1')\n"
+        "data = open('/nonexistent').read()\nclass Net:\n    width = SIZE\n"
+        "def helper():\n    return math.pi\nfor i in range(3):\n    trained = True\n"
+        "try:\n    import json\nexcept ImportError:\n    json = None\n"
+        "if __name__ == '__main__':\n    trained = True\n")
+    module, problems = torch_measure.definitions(str(script))
+    assert module.Net.width == 32 and module.helper() == module.math.pi and module.LR == 0.1
+    assert module.DEVICE == "cpu" and module.json.dumps(1) == "1"
+    assert not hasattr(module, "data") and not hasattr(module, "trained")
+    assert len(problems) == 1 and "line 2: ModuleNotFoundError" in problems[0]
 
 
 def test_torch_home_unisolated(tmp_path):

@@ -313,15 +313,18 @@ def _torch_runs():
 
 @pytest.fixture
 def torch_run(torch_sandbox, _torch_runs, rubric, run_seed):
-    """run(question, script, after) -> ScriptOutcome: the script run once per grading in the
-    torch sandbox (within the question's script_seconds), answering the follow-up requests
-    `after` (graders.sandbox.predict_request / state_request), each within its call_seconds."""
-    def run(question: str, script: str, after: list):
+    """run(question, script, after, measure) -> (ScriptOutcome, measured): the script run once
+    per grading in the torch sandbox (within the question's script_seconds), its worker
+    answering `after` (what the script left: graders.saved_models.models_request); then, once
+    that worker has ended, measured = measure(outcome, limits) (a fresh measuring worker, see
+    graders.saved_models), each request within the question's call_seconds."""
+    def run(question: str, script: str, after: list, measure=None):
         if script not in _torch_runs:
             q = rubric[question]
-            _torch_runs[script] = torch_sandbox.run_script(
+            limits = call_limits(torch_sandbox, q.call_seconds)
+            outcome = torch_sandbox.run_script(
                 script, globals=(), files=(), written=("*.pt", "*.pth"), seed=run_seed, after=after,
-                limits=call_limits(torch_sandbox, q.script_seconds),
-                after_limits=call_limits(torch_sandbox, q.call_seconds))
+                limits=call_limits(torch_sandbox, q.script_seconds), after_limits=limits)
+            _torch_runs[script] = (outcome, measure(outcome, limits) if measure else None)
         return _torch_runs[script]
     return run

@@ -1,27 +1,29 @@
 """Q6: the PyTorch scripts (run_q6_1_1.py ... run_q6_2_1.py), judged by what each run produced.
 
 Each script runs once per grading in the torch sandbox (the torch_run fixture), CPU only, within
-its question's script_seconds. Right after it ends, the same worker answers follow-ups: the
-saved state_dict is read with PyTorch's weights-only loader, loaded into the script's own model
-and asked to classify the grader's held-out inputs (labels never leave this side), under each
-preprocessing the script made and the usual fallbacks. Verdicts are computed here: accuracy
-against truth/heldout_*.npz (best preprocessing, named in the results), the loss curve from the
-captured plot data or the printed losses, Q6.2.1's frozen layers against the pretrained weights
-(truth/squeezenet1_1_standin.npz, read with NumPy: no torch on this side).
+its question's script_seconds. Its worker then only hands over the modules and transforms the
+script made (pickled, passed on unread) and ends. The saved state_dict is read on this side with
+PyTorch's weights-only loader; a fresh measuring worker that ran no script rebuilds the script's
+model from its definitions, loads those tensors and classifies the grader's held-out inputs,
+sent in a secret order (a secret subset under the course key) under each preprocessing the
+script made and the usual fallbacks (graders/saved_models.py). Verdicts are computed here:
+accuracy against truth/heldout_*.npz mapped back to the order sent (best preprocessing, named in
+the results), the loss curve from the captured plot data or the printed losses, Q6.2.1's frozen
+layers against the pretrained weights file, read here with the same tensors-only loader.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from graders import artifacts, messages
+from graders import artifacts, messages, numerics, saved_models
 from graders.calls import check_outcome
 from graders.trained import stopped_early
 from graders.messages import Failure, StudentError
-from graders.sandbox import joins_request, predict_request, state_request
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ SCRIPTS = {
 HELDOUT_NAMES = {"nist36": "NIST36 characters", "cifar10": "CIFAR-10 images", "sun_scenes": "scene photos",
                  "flowers17": "flower photos", "mnist": "MNIST digits", "emnist": "EMNIST characters"}
 FLOWER_CLASSES = 17
+PRETRAINED = "hub/checkpoints/squeezenet1_1-b8a52dc0.pth"     # under TORCH_HOME, where torchvision looks
 CLASSIFIER_KEY = "classifier.1.weight"
 
 _LOSS = re.compile(r"\bloss|cost|cross.?entropy", re.IGNORECASE)
@@ -93,40 +96,75 @@ IMAGE_INPUTS = ("cifar10", "sun_scenes", "flowers17", "mnist", "emnist")
 
 
 @dataclass
+class SavedModel:
+    saved: Saved
+    state: dict | None = None       # the file's tensors, read on this side ({name: array})
+    problem: object = None          # saved_models.Unreadable: why there are none
+    order: np.ndarray | None = None  # indices into the held-out set, in the order they were sent
+    answer: object = None           # the measuring worker's predict Outcome
+
+
+@dataclass
 class Q6Run:
     script: Script
     outcome: object                                 # ScriptOutcome
-    answers: dict = field(default_factory=dict)     # saved file -> predict Outcome
-    state: object = None                            # state Outcome (Q6.2.1)
+    models: dict = field(default_factory=dict)      # saved file -> SavedModel
     heldout: dict = field(default_factory=dict)     # heldout name -> {x, y, classes}
     joins: object = None                            # joins Outcome (Q7.1.5)
+    measured: bool = False                          # the script's worker came back to be asked
 
 
-def follow_ups(script: Script, heldout: dict) -> list[tuple[str, str, dict]]:
-    """(op, file, request) of everything the grader asks after a script's run."""
-    asked = [("predict", s.file, predict_request(s.file, heldout[s.heldout]["x"],
-                                                 "images" if s.heldout in IMAGE_INPUTS else "nist"))
-             for s in script.saved]
-    if script.state:
-        asked.append(("state", script.state, state_request(script.state)))
-    if script.joins:
-        asked.append(("joins", script.saved[0].file, joins_request(script.saved[0].file, heldout["nist36"]["x"][:8])))
-    return asked
+def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits, run_seed: int) -> dict:
+    """{file: SavedModel} of every file the scripts save, and ("joins", file): the joins Outcome;
+    measured after the script's worker has ended (see the module docstring)."""
+    if not outcome.after:           # the worker was stopped (time, memory): nothing was captured
+        return {}
+    work = Path(box.root) / "work" / "python"
+    key = saved_models.course_key()
+    capture = saved_models.captured(outcome.after[0])
+    name = scripts[0].name
+    models, requests, asked = {}, [], []
+    for saved in dict.fromkeys(s for script in scripts for s in script.saved):
+        model = models[saved.file] = SavedModel(saved)
+        try:
+            model.state = saved_models.saved_state(work, submission, saved.file)
+        except saved_models.Unreadable as unreadable:
+            model.problem = unreadable
+            continue
+        truth = heldout[saved.heldout]
+        model.order = saved_models.heldout_order(saved.heldout, len(truth["y"]), run_seed, key)
+        requests.append(saved_models.predict_request(name, capture, saved.file, model.state, truth["x"][model.order],
+                                                     "images" if saved.heldout in IMAGE_INPUTS else "nist"))
+        asked.append(saved.file)
+    for script in scripts:
+        model = models[script.saved[0].file]
+        if script.joins and model.state is not None and ("joins", model.saved.file) not in asked:
+            x = heldout["nist36"]["x"][saved_models.heldout_order("nist36", len(heldout["nist36"]["y"]), run_seed, key)[:8]]
+            requests.append(saved_models.joins_request(name, capture, model.saved.file, model.state, x))
+            asked.append(("joins", model.saved.file))
+    answers = box.measure(requests, seed=run_seed, limits=limits, what=f"the models {name} saved") if requests else []
+    measured = dict(zip(asked, answers))
+    for file, model in models.items():
+        model.answer = measured.get(file)
+    return {**models, **{k: v for k, v in measured.items() if isinstance(k, tuple)}}
 
 
 @pytest.fixture
-def q6(qid, torch_run, torch_data, rubric) -> Q6Run:
+def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, rubric) -> Q6Run:
     script = SCRIPTS[qid]
-    # the follow-ups of every question of this edition that the same script serves
+    # every question of this edition that the same script serves is measured at once
     sharing = [SCRIPTS[q] for q in ALL if SCRIPTS[q].name == script.name and rubric.resolve(q)]
     heldout = {s.heldout: torch_data.heldout(s.heldout) for other in sharing for s in other.saved}
-    asked = [item for other in sharing for item in follow_ups(other, heldout)]
-    outcome = torch_run(qid, script.name, [request for _, _, request in asked])
-    answered = {(op, file): answer for (op, file, _), answer in zip(asked, outcome.after)}
-    answers = {s.file: answered.get(("predict", s.file)) for s in script.saved}
-    answers = {k: v for k, v in answers.items() if v is not None}
-    return Q6Run(script, outcome, answers, answered.get(("state", script.state)), heldout,
-                 answered.get(("joins", script.saved[0].file)))
+    if any(other.joins for other in sharing):
+        heldout.setdefault("nist36", torch_data.heldout("nist36"))
+
+    def measuring(outcome, limits):
+        return measure(torch_sandbox, submission, sharing, heldout, outcome, limits, run_seed)
+
+    outcome, measured = torch_run(qid, script.name, [saved_models.models_request()], measuring)
+    models = {s.file: measured[s.file] for s in script.saved if s.file in measured}
+    return Q6Run(script, outcome, models, heldout, measured.get(("joins", script.saved[0].file)),
+                 measured=bool(outcome.after))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,39 +274,41 @@ def test_q6_loss_falls(qid, q6, question, record_property):
 
 def saved_problem(q6: Q6Run, saved: Saved) -> Failure | None:
     """Why the saved model cannot be measured, or None."""
-    name, answer = q6.script.name, q6.answers.get(saved.file)
+    name, model = q6.script.name, q6.models.get(saved.file)
     stopped = stopped_early(q6.outcome, name)
-    how = f"torch.save(model.state_dict(), '{saved.file}')"
-    if answer is None:
+    how = saved_models.how_to_save(saved.file)
+    if not q6.measured or model is None:
         return Failure(f"{name} did not run far enough for its model to be measured{stopped}",
                        hint="see the check that the script finishes")
-    if saved.file not in q6.outcome.written:
-        if answer.ok:
-            return Failure(f"{saved.file} was not written by this run of {name}: the copy in the submission is "
-                           "older, and only what the run trains counts", expected=f"{name} saves it ({how})",
-                           actual="an unchanged file")
-        return Failure(f"{name} did not save {saved.file}{stopped}", expected=f"{how}, in python/",
-                       actual="no such file after the run",
-                       hint=f"after training, save the {saved.what}'s weights with {how}")
+    if model.problem is not None:
+        reason, message = model.problem.reason, model.problem.message
+        if reason == "missing":
+            return Failure(f"{name} did not save {saved.file}{stopped}", expected=f"{how}, in python/",
+                           actual="no such file after the run",
+                           hint=f"after training, save the {saved.what}'s weights with {how}")
+        if reason == "unchanged":
+            return Failure(message, expected=f"{name} saves it ({how})", actual="an unchanged file")
+        return Failure(message, hint=f"save the weights with {how}, from the model the script trained")
+    answer = model.answer
+    if answer is None:
+        return Failure(f"the saved {saved.what} was not measured")
     if answer.error == "refused":
         return Failure(answer.message, hint=f"save the weights with {how}, from the model the script trained")
     if not answer.ok:
         return StudentError(f"the saved {saved.what} could not be run on the held-out inputs: {answer.message}",
                             traceback=answer.traceback, timeout=answer.error == "timeout",
                             hint="the grader loads the file into the script's own model and calls it in eval() mode")
-    value = answer.value
-    if not (isinstance(value, dict) and isinstance(value.get("predictions"), dict)
-            and isinstance(value.get("problems"), dict) and isinstance(value.get("model"), dict)):
-        return Failure(f"the sandbox's answer about {saved.file} was malformed: did {name} change the grader's "
-                       "own code while it ran?")
+    if not (isinstance(answer.value, dict) and isinstance(answer.value.get("model"), dict)):
+        return Failure(f"the measuring worker's answer about {saved.file} was malformed: did the model's code "
+                       "change the grader's own code?")
     return None
 
 
-def measured_or_skip(q6: Q6Run, saved: Saved):
+def measured_or_skip(q6: Q6Run, saved: Saved) -> SavedModel:
     problem = saved_problem(q6, saved)
     if problem is not None:
         pytest.skip(f"no saved {saved.what} to measure: {problem.rationale}")
-    return q6.answers[saved.file].value
+    return q6.models[saved.file]
 
 
 @checks(*TRAINED)
@@ -278,19 +318,23 @@ def test_q6_model_saved(qid, q6, record_property):
     problem = saved_problem(q6, saved)
     if problem is not None:
         raise problem
-    model = q6.answers[saved.file].value["model"]
-    record_property("model", f"{model.get('name')}: {model.get('type')}, {model.get('parameters')} parameters")
+    model = q6.models[saved.file].answer.value["model"]
+    record_property("model", f"{str(model.get('name'))[:100]}: {str(model.get('type'))[:100]}, "
+                             f"{numerics.finite_number(model.get('parameters'))} parameters")
 
 
 def judge_accuracy(q6: Q6Run, saved: Saved, question, record_property):
-    value = measured_or_skip(q6, saved)
+    model = measured_or_skip(q6, saved)
     truth = q6.heldout[saved.heldout]
-    y = truth["y"]
-    accuracies = {name: float(np.mean(p == y)) for name, p in value["predictions"].items()
-                  if isinstance(p, np.ndarray) and p.shape == y.shape}
+    # the inputs went in a secret order: the answers are scored against the labels in that order
+    y = truth["y"][model.order]
+    predictions, left = saved_models.plain_predictions(model.answer.value, len(y))
+    accuracies = {name: float(np.mean(p == y)) for name, p in predictions.items()}
     what = f"{len(y)} held-out {HELDOUT_NAMES[saved.heldout]}"
     if not accuracies:
-        tried = "; ".join(f"{k}: {v}" for k, v in list(value["problems"].items())[:6])
+        problems = model.answer.value.get("problems")
+        problems = {**(problems if isinstance(problems, dict) else {}), **left}
+        tried = "; ".join(f"{str(k)[:100]}: {str(v)[:300]}" for k, v in list(problems.items())[:6])
         raise Failure(f"the saved {saved.what} could not classify the grader's {what} under any preprocessing",
                       expected="class scores of shape (N, classes)", actual=tried or "no predictions",
                       hint="the grader feeds the inputs through each transform your script made (its Compose "
@@ -304,13 +348,13 @@ def judge_accuracy(q6: Q6Run, saved: Saved, question, record_property):
     record_property("accuracies", {k: round(v, 4) for k, v in accuracies.items()})
     labels = [str(c) for c in truth["classes"]]
     matrix = np.zeros((len(labels), len(labels)), dtype=int)
-    predicted = value["predictions"][best]
+    predicted = predictions[best]
     inside = (predicted >= 0) & (predicted < len(labels))
     np.add.at(matrix, (y[inside], predicted[inside]), 1)
     record_property("confusion_matrix", matrix.tolist())
     record_property("confusion_labels", "".join(labels) if all(len(c) == 1 for c in labels) else labels)
     record_property("confusion_set", "the grader's held-out set")
-    if accuracy >= threshold:
+    if numerics.at_least(accuracy, threshold):
         return
     chance = 1 / len(labels)
     hint = "train longer or tune the learning rate; check that the model is in train() mode while training"
@@ -336,10 +380,7 @@ def finetuned_state(q6: Q6Run) -> dict:
     problem = saved_problem(q6, q6.script.saved[0])
     if problem is not None:
         raise problem
-    if q6.state is None or not q6.state.ok:
-        raise Failure(f"{q6.script.state} could not be read back: {getattr(q6.state, 'message', 'no answer')}")
-    state = {k: v for k, v in q6.state.value.items() if isinstance(k, str) and isinstance(v, np.ndarray)} \
-        if isinstance(q6.state.value, dict) else {}
+    state = q6.models[q6.script.state].state        # read on this side, tensors only
     prefix = next((k[: -len(CLASSIFIER_KEY)] for k in state if k.endswith(CLASSIFIER_KEY)), None)
     if prefix is None or prefix + "features.0.weight" not in state:
         raise Failure(f"{q6.script.state} holds no SqueezeNet 1.1 (no features.0.weight and classifier.1.weight)",
@@ -365,8 +406,8 @@ def test_q6_2_1_classifier_has_17_outputs(qid, q6):
 def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
     """fine-tuning changed the classifier only: every features layer equals the pretrained weights"""
     state = finetuned_state(q6)
-    with np.load(torch_data.truth_dir / "squeezenet1_1_standin.npz", allow_pickle=False) as npz:
-        pretrained = {k: npz[k] for k in npz.files if k.startswith("features.")}
+    pretrained = {k: v for k, v in saved_models.tensors_file(torch_data.torch_home / PRETRAINED).items()
+                  if k.startswith("features.")}
     missing = [k for k in pretrained if k not in state or state[k].shape != pretrained[k].shape]
     changed = [k for k in pretrained if k not in missing
                and not np.allclose(state[k], pretrained[k], rtol=0, atol=1e-6)]
@@ -443,7 +484,8 @@ def test_q7_1_5_connections(qid, q6, record_property):
     if answer is None or not answer.ok or not isinstance(answer.value, dict):
         raise Failure(f"the connections of the saved {saved.what} could not be read: "
                       f"{getattr(answer, 'message', None) or 'no answer'}")
-    joins = [j for j in answer.value.get("joins", []) if isinstance(j, dict)]
+    joins = answer.value.get("joins")
+    joins = [j for j in joins if isinstance(j, dict)] if isinstance(joins, list) else []
     ops = ("Cat", "Stack") if q6.script.joins == "cat" else ("Add",)
     found = [j for j in joins if str(j.get("op", "")).startswith(ops)
              and isinstance(j.get("layers_bypassed"), int) and j["layers_bypassed"] >= 1]
