@@ -18,6 +18,12 @@ FOLDER = "figures"
 # a phone photo shrinks to this width per panel: boxes stay visible, the page stays a few MB
 PANEL_WIDTH = 720
 MAX_BOXES = 5000       # a submission may return 200,000 specks; the picture shows an even sample
+# A script's figures written beside grade.json: the reference plots fewer than ten (~1.7 MB); a
+# script showing 20,000 figures keeps the first ones within these bounds (the count is still
+# recorded, so a check asking for a plot is judged on what the script did).
+MAX_FIGURES = 40
+MAX_FIGURE_BYTES = 3_000_000            # one picture (the report embeds at most 1.5 MB of one)
+MAX_FIGURES_TOTAL_BYTES = 30_000_000    # all of one script's
 COLOURS = {"truth": (40, 110, 230), "matched": (20, 160, 60), "false": (220, 30, 30), "missed": (255, 150, 0)}
 
 
@@ -38,10 +44,26 @@ def save(pytestconfig, name: str, data: bytes) -> str | None:
 
 
 def save_figures(pytestconfig, record_property, stem: str, figures: list) -> int:
-    """Keep a script's captured plt.show() figures and record their paths; returns how many came back."""
-    names = [save(pytestconfig, f"{stem}_{i}.png", png) for i, png in enumerate(figures, 1)]
-    if figures and names[0] is not None:
+    """Keep a script's captured plt.show() figures and record their paths; returns how many came back.
+
+    At most MAX_FIGURES are written, each under MAX_FIGURE_BYTES and all under
+    MAX_FIGURES_TOTAL_BYTES; what is left out is counted in data["figures_left_out"]."""
+    names, total, left_out = [], 0, 0
+    for i, png in enumerate(figures, 1):
+        size = len(png) if isinstance(png, (bytes, bytearray, memoryview)) else None
+        if (size is None or len(names) >= MAX_FIGURES or size > MAX_FIGURE_BYTES
+                or total + size > MAX_FIGURES_TOTAL_BYTES):
+            left_out += 1
+            continue
+        name = save(pytestconfig, f"{stem}_{i}.png", bytes(png))
+        if name is None:
+            break       # nothing is kept in this run
+        names.append(name)
+        total += size
+    if names:
         record_property("figures", names)
+    if left_out:
+        record_property("figures_left_out", left_out)
     record_property("figure_count", len(figures))
     return len(figures)
 

@@ -1,16 +1,22 @@
 """`hw5grade batch SUBMISSIONS --out DIR`: grade a folder of submissions, one job each.
 
 Each submission found by graders.ingest.discover is one job: prepare it (graders.ingest.prepare
-into a private temporary folder), grade it with graders.grade.run into DIR/<name>/, then render
-its report.html and results.json (graders.report.write_outputs). Jobs run on a local pool of
-processes (-j N), or on a Dask cluster (--scheduler ADDRESS): the same job function either way.
-At the end graders.overview.write_batch writes DIR/index.html and DIR/grades.csv.
+into a private temporary folder), grade it with graders.grade.run into DIR/submissions/<name>/,
+then render its report.html and results.json (graders.report.write_outputs). Jobs run on a local
+pool of processes (-j N), or on a Dask cluster (--scheduler ADDRESS): the same job function
+either way. At the end graders.overview.write_batch writes DIR/index.html and DIR/grades.csv
+(the class's files: no submission's folder can take their names).
 
 Decisions worth knowing:
 - Every submission ends with a grade.json that says what happened: a file that cannot be read
-  (IngestError) gets score 0 and the reason; a job that raises, or whose process dies, gets a
-  failed document naming the reason; the batch goes on.
-- Resume: DIR/<name>/hash.json holds the hash of the prepared submission and the hash of the
+  (IngestError) gets score 0 and the reason; a job that raises, or whose process dies, or whose
+  grader failed on a check (graders.grade.mark_grader_failures), is a "grader-error": not a
+  grade, shown in red, never remembered by resume, and the batch exits non-zero.
+- A job has a wall-clock limit (--job-seconds; by default the rubric's script budgets added up,
+  plus slack): past it, its process and everything it started are killed and the submission
+  is recorded as "timed-out"; the jobs that shared the pool are graded again. (On Dask the
+  limit is not enforced: a Dask worker's process is not this batch's to kill.)
+- Resume: DIR/submissions/<name>/hash.json holds the hash of the prepared submission and the hash of the
   grading (the graders/, fixtures/ and reference/python/ sources, the rubric among them, the
   options and the library versions); a submission whose two hashes match is not graded again
   (--force grades all). Only a clean grade is remembered, so failures are retried. --data-dir is
@@ -52,6 +58,18 @@ GRADING_SOURCES = (HERE, REPO / "fixtures", REPO / "reference" / "python")
 RENDERING_ONLY = {"report.py", "report_templates", "gradescope.py", "gradebook.py", "overview.py",
                   "release.py", "autograder.py", "cli.py"}
 HASH_FILE = "hash.json"
+PID_FILE = ".job.pid"
+# a job's status in the summary: graded, unchanged (resume), ingest-error (the student's file
+# cannot be read), and two that are not grades: the grader failed, or the job ran out of time
+GRADER_ERROR, TIMED_OUT = "grader-error", "timed-out"
+NOT_GRADES = (GRADER_ERROR, TIMED_OUT)
+PROBLEMS = (*NOT_GRADES, "ingest-error")
+
+
+def submission_out(out_root, name: str) -> Path:
+    """A submission's own folder of the batch: under DIR/submissions/, apart from the class files."""
+    from graders.report import SUBMISSIONS
+    return Path(out_root) / SUBMISSIONS / name
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 IGNORED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints"}
@@ -69,12 +87,30 @@ class Options:
     data_dir: str | None = None
     edition: str = "2022"
     select: str | None = None
+    strict: bool = False                 # refuse every repair (graders.repairs)
     grade_jobs: int = 0
     allow_unisolated: bool = False
+    job_seconds: float | None = None     # None: job_limit() from the rubric
 
     def settings(self) -> dict:
-        """The options that can change a grade (how many cores it used cannot)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "grade_jobs"}
+        """The options that can change a grade (how many cores it used, or the backstop on its
+        time, cannot)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("grade_jobs", "job_seconds")}
+
+
+JOB_SLACK_SECONDS = 300      # ingest, imports, the checks' own calls, a loaded machine
+
+
+def job_limit(options: Options) -> float:
+    """Seconds one job may take: the rubric's script budgets of what this run grades, added up,
+    plus slack (each script is already stopped at its own budget; this is the backstop for
+    the harness's own work and anything that escapes those limits)."""
+    if options.job_seconds:
+        return float(options.job_seconds)
+    from graders import rubric as rubric_mod
+    questions = [q for q in rubric_mod.load(options.edition).questions.values()
+                 if q.kind == "auto" and not (options.quick and q.tier == "training")]
+    return sum(q.script_seconds for q in questions) + JOB_SLACK_SECONDS
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,8 +208,10 @@ def grade_job(sub, out_root: str, options: Options, grading: str, force: bool = 
 def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) -> dict:
     from graders import grade, ingest
 
-    out = Path(out_root) / sub.name
+    out = submission_out(out_root, sub.name)
     out.mkdir(parents=True, exist_ok=True)
+    # the batch reads which process grades this job when the job runs past its limit
+    (out / PID_FILE).write_text(str(os.getpid()))
     require_isolation(options)   # on a Dask worker too: isolation is the worker's machine's
     with tempfile.TemporaryDirectory(prefix="hw5batch-") as work:
         try:
@@ -188,9 +226,10 @@ def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) 
         (out / HASH_FILE).unlink(missing_ok=True)
         results = grade.run(prepared.folder, out, visibility=options.visibility, quick=options.quick,
                             data_dir=options.data_dir, edition=options.edition,
-                            jobs=options.grade_jobs, select=options.select, notes=prepared.notes,
-                            fields=stamp(sub), reports=False)
-    summary = finish(out, results, "failed" if results.get("error") else "graded", rewrite=False)
+                            jobs=options.grade_jobs, select=options.select, strict=options.strict,
+                            notes=prepared.notes,
+                            fields=stamp(sub), reports=False, ingested=True)
+    summary = finish(out, results, GRADER_ERROR if results.get("error") else "graded", rewrite=False)
     if summary["status"] == "graded":
         write_json(out / HASH_FILE, hashes)
     return summary
@@ -345,24 +384,50 @@ class Batch:
                   "overview": overview, "seconds": time.monotonic() - start,
                   "interrupted": interrupted}
         if interrupted is not None and not isinstance(interrupted, KeyboardInterrupt):
-            print(format_summary(report), file=sys.stderr)
+            print(format_summary(report, colour=sys.stderr.isatty()), file=sys.stderr)
             raise interrupted
         return report
 
     def _schedule(self, subs, executor, grading, bar):
-        """Keep at most executor.slots jobs in flight; after a pool breaks, run its suspects alone."""
+        """Keep at most executor.slots jobs in flight; after a pool breaks, run its suspects alone;
+        kill a job that runs past its limit (the others of its pool are graded again)."""
         queue, alone = collections.deque(subs), collections.deque()
         in_flight = {}                          # future -> (submission, ran alone)
+        self.deadlines = {}                     # future -> time.monotonic() it must end by
+        limit = job_limit(self.options)
         while queue or alone or in_flight:
             try:
                 if alone and not in_flight:
                     self._submit(executor, alone, grading, in_flight, True)
                 while not alone and queue and len(in_flight) < executor.slots:
                     self._submit(executor, queue, grading, in_flight, False)
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                soonest = min((self.deadlines[f] for f in in_flight if f in self.deadlines), default=None)
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED,
+                               timeout=None if soonest is None else max(0.0, soonest - time.monotonic()) + 0.05)
+                overdue = [f for f in in_flight if not f.done() and f in self.deadlines
+                           and time.monotonic() >= self.deadlines[f]] if isinstance(executor, LocalPool) else []
                 broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
             except BrokenProcessPool:           # the pool broke before this submit: not its fault
-                broken = True
+                broken, overdue = True, []
+            if overdue:
+                late = {in_flight[f][0].name for f in overdue}
+                for f in overdue:
+                    self._kill(in_flight[f][0])
+                done, _ = wait(in_flight)       # the pool breaks under every job it held
+                for f in list(done):
+                    sub, _ = in_flight.pop(f)
+                    if sub.name in late:
+                        self._record(self._failed(sub, f"grading this submission took longer than the "
+                                                       f"{limit:.0f} s a job may take, so it was stopped",
+                                                  status=TIMED_OUT), bar)
+                    elif isinstance(f.exception(), BrokenProcessPool):
+                        queue.appendleft(sub)   # stopped with the late one: graded again
+                    else:
+                        err = f.exception()
+                        self._record(f.result() if err is None else self._failed(
+                            sub, f"the grading job failed: {type(err).__name__}: {err}"), bar)
+                executor.renew()
+                continue
             if broken:
                 done, _ = wait(in_flight)       # every job of a broken pool ends with it
                 suspects = [f for f in done if isinstance(f.exception(), BrokenProcessPool)]
@@ -384,21 +449,44 @@ class Batch:
     def _submit(self, executor, waiting, grading, in_flight, alone: bool):
         """Submit the first waiting submission; it leaves `waiting` only once submitted."""
         sub = waiting[0]
+        (submission_out(self.out, sub.name) / PID_FILE).unlink(missing_ok=True)
         future = executor.executor.submit(self.job, sub, str(self.out), self.options, grading, self.force)
         in_flight[future] = (waiting.popleft(), alone)
+        if isinstance(executor, LocalPool):
+            # no more jobs than processes are submitted, so a job starts when it is submitted
+            self.deadlines[future] = time.monotonic() + job_limit(self.options)
 
-    def _failed(self, sub, reason: str) -> dict:
-        out = self.out / sub.name
+    def _kill(self, sub) -> None:
+        """Stop the process grading sub and everything it started (its sandboxes included)."""
+        from graders.sandbox import process_tree
+        try:
+            pid = int((submission_out(self.out, sub.name) / PID_FILE).read_text())
+        except (OSError, ValueError):
+            return          # it never started: the pool's renewal stops whatever is there
+        tree = process_tree(pid)
+        for sig in (signal.SIGSTOP, signal.SIGKILL):     # stopped first: nothing forks meanwhile
+            for p in tree:
+                try:
+                    os.kill(p, sig)
+                except OSError:
+                    pass
+
+    def _failed(self, sub, reason: str, status: str = GRADER_ERROR) -> dict:
+        from graders import grade
+        out = submission_out(self.out, sub.name)
         out.mkdir(parents=True, exist_ok=True)
         (out / HASH_FILE).unlink(missing_ok=True)
-        return finish(out, failed_results(sub, self.options, reason), "failed")
+        return finish(out, failed_results(sub, self.options, reason,
+                                          cause=grade.TIMEOUT if status == TIMED_OUT else grade.GRADER), status)
 
     def _record(self, summary: dict, bar) -> None:
+        from graders.messages import printable
         self.summaries[summary["name"]] = summary
-        if summary["status"] in ("failed", "ingest-error"):
-            bar.write(f"{summary['name']}: {summary['status']}: {summary.get('error')}", file=sys.stderr)
-        bar.set_postfix(failed=sum(s["status"] in ("failed", "ingest-error")
-                                   for s in self.summaries.values()), refresh=False)
+        (submission_out(self.out, summary["name"]) / PID_FILE).unlink(missing_ok=True)
+        if summary["status"] in PROBLEMS:
+            bar.write(printable(f"{summary['name']}: {summary['status']}: {summary.get('error')}", newlines=False),
+                      file=sys.stderr)
+        bar.set_postfix(problems=sum(s["status"] in PROBLEMS for s in self.summaries.values()), refresh=False)
         bar.update(1)
 
 
@@ -423,7 +511,13 @@ def write_overview(out: Path, names: list[str]) -> dict:
         return {"paths": {}, "error": f"{type(err).__name__}: {err}"}
 
 
-def format_summary(report: dict) -> str:
+RED, RESET = "\x1b[31m", "\x1b[0m"
+
+
+def format_summary(report: dict, colour: bool = False) -> str:
+    """The batch's closing lines; what is not a grade (grader error, timed out) in red on a terminal."""
+    from graders.messages import printable
+    red = (lambda text: f"{RED}{text}{RESET}") if colour else (lambda text: text)
     counts = collections.Counter(s["status"] for s in report["summaries"])
     scored = [s for s in report["summaries"] if s["status"] in ("graded", "unchanged")
               and s["score"] is not None]
@@ -431,13 +525,17 @@ def format_summary(report: dict) -> str:
     lines = [f"hw5grade batch: {len(report['summaries'])} of {report['submissions']} submissions done "
              f"in {int(minutes)} min {seconds:.0f} s",
              f"  graded {counts['graded']}, unchanged (skipped) {counts['unchanged']}, "
-             f"failed {counts['failed']}, ingest errors {counts['ingest-error']}"]
+             f"ingest errors {counts['ingest-error']}, "
+             + red(f"grader errors {counts[GRADER_ERROR]}, timed out {counts[TIMED_OUT]}")
+             + (" (not grades: fix the cause and run the batch again; they are regraded)"
+                if counts[GRADER_ERROR] or counts[TIMED_OUT] else "")]
     if scored:
         mean = sum(s["score"] for s in scored) / len(scored)
         lines.append(f"  mean score {mean:.2f}/{scored[0]['max_score']:g} over {len(scored)} submissions")
     for s in report["summaries"]:
-        if s["status"] in ("failed", "ingest-error"):
-            lines.append(f"  {s['status']}: {s['name']}: {s['error']}")
+        if s["status"] in PROBLEMS:
+            text = printable(f"  {s['status']}: {s['name']}: {s['error']}", newlines=False)
+            lines.append(red(text) if s["status"] in NOT_GRADES else text)
     reports = [s for s in report["summaries"] if s.get("report_error")]
     if reports:
         lines.append(f"  report.html not written for {len(reports)}: {reports[0]['report_error']}")
@@ -455,7 +553,7 @@ def format_summary(report: dict) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submissions", help="a folder of submissions (folders, zips, notebooks)")
     parser.add_argument("--out", required=True, metavar="DIR",
-                        help="DIR/<name>/ per submission, DIR/index.html and DIR/grades.csv")
+                        help="DIR/submissions/<name>/ per submission, DIR/index.html and DIR/grades.csv")
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help="submissions graded side by side (default: the number of cores)")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -466,6 +564,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--grade-jobs", type=int, default=None, metavar="N",
                         help="pytest-xdist workers per submission (default: cores // jobs, "
                              "0 = in-process when that is 1; 0 on Dask)")
+    parser.add_argument("--job-seconds", type=float, default=None, metavar="S",
+                        help="wall-clock limit of one submission's job, after which it is killed and "
+                             "recorded as timed out (default: the rubric's script budgets added up, plus "
+                             f"{JOB_SLACK_SECONDS} s)")
     parser.add_argument("--allow-unisolated", action="store_true",
                         help="grade even where bubblewrap cannot run (student code unconfined)")
 
@@ -480,8 +582,8 @@ def main(args: argparse.Namespace) -> int:
         grade_jobs = 0 if args.scheduler else grade_jobs_for(jobs)
     options = Options(visibility=args.visibility, quick=args.quick,
                       data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
-                      edition=args.edition, select=args.select, grade_jobs=grade_jobs,
-                      allow_unisolated=args.allow_unisolated)
+                      edition=args.edition, select=args.select, strict=args.strict, grade_jobs=grade_jobs,
+                      allow_unisolated=args.allow_unisolated, job_seconds=args.job_seconds)
     if not Path(args.submissions).is_dir():
         print(f"hw5grade batch: no folder at {args.submissions}", file=sys.stderr)
         return 2
@@ -491,10 +593,10 @@ def main(args: argparse.Namespace) -> int:
     except BatchError as err:
         print(f"hw5grade batch: {err}", file=sys.stderr)
         return 2
-    print(format_summary(report))
+    print(format_summary(report, colour=sys.stdout.isatty()))
     if report["interrupted"] is not None:
         return 130
-    return 1 if any(s["status"] == "failed" for s in report["summaries"]) else 0
+    return 1 if any(s["status"] in NOT_GRADES for s in report["summaries"]) else 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
+import os
 import sys
 import tempfile
 import time
@@ -32,6 +34,9 @@ def add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edition", default="2022")
     parser.add_argument("-k", dest="select", default=None, metavar="EXPR",
                         help="only checks matching this pytest -k expression")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse every repair of old library names and other machines' paths "
+                             "(the rubric's [repairs] otherwise)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def pytest_args(submission, results_path, *, visibility, quick, data_dir, edition, jobs, seed,
-                select=None, staff=False) -> list[str]:
+                select=None, staff=False, strict=False) -> list[str]:
     args = [str(SUITES), "--submission", str(submission), "--results", str(results_path),
             "--edition", edition, "--visibility", visibility, "--rootdir", str(SUITES),
             "-p", "no:cacheprovider", "-q", "--tb=short",
@@ -63,6 +68,8 @@ def pytest_args(submission, results_path, *, visibility, quick, data_dir, editio
         args += ["--data-dir", str(data_dir)]
     if seed is not None:
         args += ["--grade-seed", str(seed)]
+    if strict:
+        args.append("--strict-repairs")     # pytest's own --strict is another option
     if staff:
         args.append("--staff")      # the key itself stays off the command line (graders.secret)
     if jobs and jobs > 1:
@@ -74,9 +81,34 @@ def pytest_args(submission, results_path, *, visibility, quick, data_dir, editio
     return args
 
 
-# why nothing was graded: the harness failed (not the student's doing), or the submission could
-# not be read at all (a broken zip, a notebook that is not one: the student's to fix)
-GRADER, SUBMISSION = "grader", "submission"
+# why nothing was graded: the harness failed (not the student's doing), the submission could
+# not be read at all (a broken zip, a notebook that is not one: the student's to fix), or its
+# grading ran past the job's wall-clock limit (the batch or Gradescope killed it)
+GRADER, SUBMISSION, TIMEOUT = "grader", "submission", "timeout"
+GRADER_ERROR_NOTE = ("the grader itself failed while grading this submission; this is not your fault and "
+                     "not a grade: the course staff will grade it again")
+
+
+def grader_failures(results: dict) -> list[str]:
+    """The questions on which a check erred: status "error" is only ever the harness's (a check
+    that raised something else than a CheckFailure, a sandbox that could not start, a worker
+    that crashed), never the student's."""
+    return sorted({str(c.get("question")) for c in results.get("checks", [])
+                   if isinstance(c, dict) and c.get("status") == "error"})
+
+
+def mark_grader_failures(results: dict) -> dict:
+    """A run whose harness failed on a check a question needs is a grader error, not a grade:
+    results["error"] says so, so every export (gradebook, Gradescope, overview, resume) treats it
+    as not graded."""
+    questions = grader_failures(results)
+    if questions and not results.get("error"):
+        first = next(c for c in results["checks"] if isinstance(c, dict) and c.get("status") == "error")
+        results["error"] = (f"the grader itself failed on {', '.join(questions)} "
+                            f"({messages.clip(first.get('message') or '', 20_000, 3, 1)})")
+        results["error_cause"] = GRADER
+        results.setdefault("notes", []).insert(0, GRADER_ERROR_NOTE)
+    return results
 
 
 def crashed_results(edition: str, reason: str, submission, visibility: str, quick: bool,
@@ -95,21 +127,26 @@ def crashed_results(edition: str, reason: str, submission, visibility: str, quic
     return {"edition": edition, "submission": str(submission), "visibility": visibility,
             "quick": quick, "isolation": "unknown", **scored, "checks": [],
             "error": reason, "error_cause": cause,
-            "notes": ["the grader failed before it could score this submission; this is not your "
-                      "fault, please tell the course staff"] if cause == GRADER else [reason],
+            "notes": [GRADER_ERROR_NOTE] if cause in (GRADER, TIMEOUT) else [reason],
             "libraries": plugin.library_versions()}
 
 
 def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_dir=None,
         edition: str = "2022", jobs: int = 0, seed: int | None = None, select: str | None = None,
-        notes=(), fields: dict | None = None, reports: bool = True) -> dict:
+        notes=(), fields: dict | None = None, reports: bool = True, ingested: bool = False,
+        strict: bool = False) -> dict:
     """Grade one submission; write out_dir/grade.json and out_dir/pytest.log; return the document.
 
+    The submission (a folder, a .zip or a notebook) is first prepared by graders.ingest, as the
+    batch and Gradescope prepare theirs: regular files copied into a private folder, links and
+    special files refused with a note, sizes bounded; ingested=True says the caller did it.
     notes go before the run's own (what ingesting the submission found); fields replace
     top-level entries (the batch names the file handed in, not its unpacked copy); both are in
     grade.json as first written, so callers never rewrite it. reports=False leaves report.html
     and results.json to the caller (write_reports)."""
     import pytest
+
+    from graders import ingest
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,30 +154,37 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
     results_path.unlink(missing_ok=True)
     start = time.time()
     exit_code, failure = None, None
-    if not Path(submission).is_dir():
-        results = crashed_results(edition, f"no submission folder at {submission}", submission,
-                                  visibility, quick)
+    if not os.path.lexists(submission):
+        results = crashed_results(edition, f"no submission at {submission}", submission, visibility, quick)
         return _record(out_dir, results, notes, fields, reports)
     with open(out_dir / "pytest.log", "w") as log, tempfile.TemporaryDirectory(prefix="hw5grade-") as tmp:
         args = []
         try:
-            graded = Path(submission).resolve()
-            if editions.overlay(graded, edition):
-                # a staff tree (reference/): the edition is its python/ with the overlay applied
-                graded = editions.compose(graded, edition, Path(tmp))
-                notes = [*notes, f"graded the {edition} edition of this staff tree: python/ with "
-                                 f"{edition}/python/ applied"]
+            graded = Path(submission)
+            if not ingested:
+                if _staff_tree(graded) and editions.overlay(graded, edition):
+                    # a staff tree (reference/): the edition is its python/ with the overlay applied
+                    graded = editions.compose(graded.resolve(), edition, Path(tmp) / "composed")
+                    notes = [*notes, f"graded the {edition} edition of this staff tree: python/ with "
+                                     f"{edition}/python/ applied"]
+                prepared = ingest.prepare(ingest.submission_at(graded), Path(tmp) / "ingested")
+                graded, notes = prepared.folder, [*notes, *prepared.notes]
                 fields = {"submission": str(submission), **(fields or {})}
             staff = visibility == "all"     # staff grading: the course key (graders.secret)
             if staff:
                 secret.staff_key(create=True)
             args = pytest_args(graded, results_path, visibility=visibility, quick=quick, data_dir=data_dir,
-                               edition=edition, jobs=jobs, seed=seed, select=select, staff=staff)
+                               edition=edition, jobs=jobs, seed=seed, select=select, staff=staff,
+                               strict=strict)
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 exit_code = int(pytest.main(args))
+        except ingest.IngestError as err:
+            results = crashed_results(edition, err.message, submission, visibility, quick, cause=SUBMISSION)
+            return _record(out_dir, results, notes, {"submission": str(submission), **(fields or {})}, reports)
         except BaseException as err:  # noqa: BLE001 -- the harness never ends without results
             failure = f"pytest failed: {type(err).__name__}: {err}"
             log.write(traceback.format_exc())
+    escape_log(out_dir / "pytest.log")
     results = None
     if results_path.exists():
         try:
@@ -155,11 +199,32 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
         # interrupted, internal or usage error: some checks may be missing from the document
         results.setdefault("notes", []).append(f"pytest ended with exit code {exit_code}; see pytest.log")
         results["error"] = failure or f"pytest exit code {exit_code}"
+        results["error_cause"] = GRADER
+    mark_grader_failures(results)
     results.setdefault("timings", {})["wall_seconds"] = round(time.time() - start, 3)
     results["jobs"] = jobs
     results["pytest_args"] = args
     results_path.unlink(missing_ok=True)
     return _record(out_dir, results, notes, fields, reports)
+
+
+def _staff_tree(path: Path) -> bool:
+    """The repository's own reference/ (its editions are composed); never a student's folder."""
+    from graders.reference import REFERENCE_PYTHON
+    return not path.is_symlink() and path.is_dir() and path.resolve() == REFERENCE_PYTHON.parent
+
+
+def escape_log(path: Path, chunk: int = 1 << 20) -> None:
+    """pytest.log with the control characters of what it quotes escaped (messages.printable), so
+    `cat pytest.log` cannot clear a TA's screen or write their clipboard."""
+    try:
+        with open(path, encoding="utf-8", errors="backslashreplace", newline="") as src, \
+                open(path.with_name(f".{path.name}.tmp"), "w", encoding="utf-8") as dst:
+            while text := src.read(chunk):
+                dst.write(messages.printable(text))
+        os.replace(path.with_name(f".{path.name}.tmp"), path)
+    except OSError:
+        pass   # the log is for the staff's reading; the grade does not depend on it
 
 
 def _record(out_dir: Path, results: dict, notes, fields: dict | None, reports: bool) -> dict:
@@ -191,11 +256,12 @@ def _fmt(x) -> str:
 
 def format_table(results: dict) -> str:
     """The terminal summary: score per question, then the failed checks' messages under it."""
-    lines = [f"hw5grade {results.get('edition')} | {results.get('submission')} | "
+    line = functools.partial(messages.printable, newlines=False)    # one line of student text
+    lines = [f"hw5grade {results.get('edition')} | {line(results.get('submission'))} | "
              f"isolation: {results.get('isolation')} | visibility: {results.get('visibility')}"
              + (" | quick" if results.get("quick") else "")]
     if results.get("error"):
-        lines.append(f"ERROR: {results['error']}")
+        lines.append(f"ERROR: {line(results['error'])}")
     failed = {}
     for check in results.get("checks", []):
         if check.get("status") not in ("passed", "hidden-not-run") and not check.get("not_run"):
@@ -218,9 +284,10 @@ def format_table(results: dict) -> str:
         lines.append(f"{qid:<{width}} {score:>11}  {entry['title']}{extra}")
         for check in failed.get(qid, []):
             text = messages.render_text({k: check.get(k) for k in ("message", "expected", "actual", "hint")},
-                                        indent=" " * 16)
-            lines.append(f"  {check['status'].upper():<12}  {check['description']}")
-            lines.append(" " * 16 + text)
+                                        indent="")
+            lines.append(f"  {str(check['status']).upper():<12}  {line(check['description'])}")
+            # every line of a message indented: a printed "TOTAL 40/40" never starts a line
+            lines += [" " * 16 + messages.printable(t) for t in text.splitlines()]
     if results.get("max_score") == 0 and results.get("score"):
         lines.append(f"{'TOTAL':<{width}} {_fmt(results.get('score')):>5}  extra-credit points (only extra-credit "
                      "questions were graded in this run)")
@@ -233,20 +300,24 @@ def format_table(results: dict) -> str:
         lines.append(f"not graded by this version: {', '.join(ungraded)}")
     for note in results.get("notes", []):
         if not note.startswith("not graded by this version"):
-            lines.append(f"note: {note}")
+            lines.append(f"note: {line(note)}")
     timings = results.get("timings", {})
     if timings.get("wall_seconds") is not None:
         lines.append(f"time: {timings['wall_seconds']:.1f} s")
     return "\n".join(lines)
 
 
+
 def main(args: argparse.Namespace) -> int:
     results = run(args.submission, args.out, visibility=args.visibility, quick=args.quick,
                   data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
-                  select=args.select)
+                  select=args.select, strict=args.strict)
     print(format_table(results))
     report = Path(args.out) / "report.html"
     print(f"results: {Path(args.out) / 'grade.json'}" + (f"; report: {report}" if report.exists() else ""))
+    if results.get("error") and results.get("error_cause", GRADER) != SUBMISSION:
+        print("hw5grade: this is not a grade: " + ("the grader itself failed" if results.get("error_cause", GRADER) == GRADER
+                                                   else "grading ran past its time limit"), file=sys.stderr)
     return 2 if results.get("error") else 0
 
 

@@ -8,12 +8,14 @@ per hand-graded question for the TAs to fill in, then the row's status and error
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from . import report, rubric as rubric_mod
 
 SUBMISSION, EDITION, AUTO_TOTAL, AUTO_MAX, STATUS, ERROR = ("submission", "edition", "auto total", "auto max",
                                                              "status", "error")
+REPAIRS = "repairs"      # how many repairs the code needed, their kinds and any deduction (graders.repairs)
 DEFAULT_EDITION = "2022"
 
 
@@ -23,7 +25,7 @@ def columns(edition: str = DEFAULT_EDITION) -> list[str]:
     return ([SUBMISSION, EDITION, AUTO_TOTAL, AUTO_MAX]
             + [f"auto {q.id}" for q in questions if q.kind == "auto"]
             + [f"hand {q.id}" for q in questions if q.kind == "hand"]
-            + [STATUS, ERROR])
+            + [REPAIRS, STATUS, ERROR])
 
 
 def _num(x) -> str:
@@ -35,7 +37,9 @@ def _status(results: dict | None, problem: str) -> str:
     if results is None:
         return "missing" if problem.startswith("no grade.json") else "unreadable"
     if results.get("error"):
-        return "error"
+        # graders.grade's causes: only "could not be read" is the student's; the others are regraded
+        return {"submission": "could not be read", "timeout": "timed out"}.get(
+            results.get("error_cause"), "grader error")
     partly = [e["status"] for e in results.get("questions", {}).values()
               if str(e.get("status", "")).startswith(("partly", "not run"))]
     return "partly graded" if partly else "graded"
@@ -51,6 +55,12 @@ def _row(name: str, results: dict | None, problem: str, cols: list[str]) -> dict
         return row  # nothing was graded: empty cells, never a zero that looks like a grade
     row[AUTO_TOTAL] = _num(results.get("score"))
     row[AUTO_MAX] = _num(results.get("max_score"))
+    repairs = results.get("repairs") if isinstance(results.get("repairs"), dict) else {}
+    fired = [r for r in repairs.get("fired") or () if isinstance(r, dict)]
+    if fired:
+        cost = sum(v for v in (repairs.get("deductions") or {}).values() if isinstance(v, (int, float)))
+        row[REPAIRS] = (f"{len(fired)}: {', '.join(sorted({str(r.get('kind')) for r in fired}))}"
+                        + (f" (-{_num(cost)})" if cost else ""))
     for qid, entry in results.get("questions", {}).items():
         if entry.get("kind") == "auto" and f"auto {qid}" in row:
             row[f"auto {qid}"] = _num(entry.get("score"))
@@ -69,8 +79,24 @@ def rows(batch_dir, names=None, loaded=None) -> list[dict]:
     return [_row(name, results, problem, cols) for name, results, problem in loaded]
 
 
+# A cell a spreadsheet would read as a formula (=HYPERLINK(...) in a zip's name or an error message
+# quoting it): OWASP's CSV-injection list, tab and carriage return included.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def cell(value) -> str:
+    """value as a CSV cell that opens as text, never as a formula: a leading ' is shown by no
+    spreadsheet and stops the formula; numbers (a score) stay numbers."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_STARTS) and not NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def write_csv(rows, path) -> Path:
-    """rows (from `rows`) as a CSV file at path, columns in the rows' order."""
+    """rows (from `rows`) as a CSV file at path, columns in the rows' order; every cell is
+    neutralised (`cell`), the column names included."""
     fieldnames: list[str] = []
     for row in rows:
         fieldnames += [k for k in row if k not in fieldnames]
@@ -78,7 +104,7 @@ def write_csv(rows, path) -> Path:
         fieldnames = columns()
     path = Path(path)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(f)
+        writer.writerow([cell(name) for name in fieldnames])
+        writer.writerows([cell(row.get(name, "")) for name in fieldnames] for row in rows)
     return path

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import messages
 from .report import fmt_number
-from .grade import SUBMISSION
+from .grade import SUBMISSION, TIMEOUT
 from .rubric import NOT_RUN_COUNTED, PASSED
 
 # Rubric visibility -> Gradescope's. A hidden check compares with the staff solution, so its
@@ -134,9 +134,12 @@ def _summary(results: dict, score: float) -> str:
         lines += [f"Your submission could not be graded: {results['error']}",
                   "Nothing in it could be run, so no points are awarded; fix this and submit again.", ""]
     elif results.get("error"):
-        lines += [f"The grader failed before it could score this submission: {results['error']}",
-                  "No points are awarded by this run; this is not your fault. "
-                  "Please tell the course staff, who will grade it again.", ""]
+        # never a zero that reads as a grade: the staff regrade it (grade.mark_grader_failures)
+        what = ("Grading this submission ran past its time limit and was stopped"
+                if results.get("error_cause") == TIMEOUT else "The grader itself failed while grading this submission")
+        lines += [f"{what}: {results['error']}",
+                  "This is not a grade and not your fault: the course staff will grade your submission "
+                  "again. The score shown until then means nothing.", ""]
     else:
         lines.append(f"Score: {fmt_number(score, 4)} of {fmt_number(results.get('max_score', 0), 4)} points "
                      "for the auto-graded checks that ran.")
@@ -192,6 +195,7 @@ def results_json(results: dict) -> dict:
         # stdout is pytest's log, which names hidden checks: for the staff only
         "stdout_visibility": "hidden",
         "extra_data": {"edition": results.get("edition"), "visibility": results.get("visibility"),
+                       "not_a_grade": bool(results.get("error")) and results.get("error_cause") != SUBMISSION,
                        "quick": results.get("quick"), "max_score": results.get("max_score")},
         "tests": tests,
     }

@@ -58,6 +58,8 @@ NN_FUNCTIONS = ("initialize_weights", "sigmoid", "forward", "softmax", "compute_
                 "sigmoid_deriv", "backwards", "get_random_batches")
 Q4_FUNCTIONS = ("findLetters",)
 KINDS = ("folder", "zip", "notebook", "unknown")
+SKIPPED = (": links are refused and only regular files are read (a link may point at another "
+           "student's files or at a device)")
 OTHER_ARCHIVES = (".tar", ".gz", ".tgz", ".bz2", ".xz", ".rar", ".7z")
 
 
@@ -101,6 +103,21 @@ def _kind(entry: os.DirEntry) -> str:
         suffix = Path(entry.name).suffix.lower()
         return {".zip": "zip", ".ipynb": "notebook"}.get(suffix, "unknown")
     return "unknown"
+
+
+def submission_at(path) -> Submission:
+    """One submission given by its path (`hw5grade grade PATH`): a folder, a .zip or a notebook,
+    judged without following a link (prepare refuses one with a message)."""
+    path = Path(path)
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode):
+        kind = "folder"
+    elif stat.S_ISREG(st.st_mode):
+        kind = {".zip": "zip", ".ipynb": "notebook"}.get(path.suffix.lower(), "unknown")
+    else:
+        kind = "unknown"
+    name = path.name if kind == "folder" else path.stem
+    return Submission(safe_name(name), path, kind)
 
 
 def discover(root) -> list[Submission]:
@@ -176,7 +193,7 @@ def folder_entries(top: Path, label: str, notes: list[str]) -> list[_Entry]:
                                       lambda full=full: open(full, "rb")))
     if skipped:
         notes.append(f"{label}: skipped {', '.join(skipped[:5])}"
-                     f"{' and more' if len(skipped) > 5 else ''}: only regular files are read")
+                     f"{' and more' if len(skipped) > 5 else ''}{SKIPPED}")
     return entries
 
 
@@ -643,6 +660,12 @@ def prepare(submission: Submission, dest_dir) -> Prepared:
         python.mkdir()
         try:
             _fill(submission, _Writer(python, Path(submission.path).name), notes)
+        except IngestError as err:
+            # a link skipped is often why nothing was found: say so in the refusal itself
+            skipped = [n for n in notes if n.endswith(SKIPPED)]
+            if skipped:
+                raise IngestError(f"{err.message} ({'; '.join(skipped)})") from None
+            raise
         except OSError as err:
             raise IngestError(f"{Path(submission.path).name} could not be read: "
                               f"{err.strerror or err}") from None

@@ -8,6 +8,8 @@ all show the same way. Anything else a check raises is a harness error, not the 
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 # Statuses a failure may carry; the plugin adds passed, error, skipped and hidden-not-run.
@@ -124,3 +126,28 @@ def render_text(rendered: dict, indent: str = "    ") -> str:
         if rendered.get(key) and key != "message" and rendered[key] not in lines[0]:
             lines.append(f"{key}: {rendered[key]}")
     return ("\n" + indent).join(line for line in lines if line)
+
+
+# C0 and C1 controls but newline and tab (ESC starts the terminal's escape sequences: clear screen,
+# cursor moves that overwrite a line, OSC 52 clipboard writes; CR rewrites a line), DEL, and the
+# bidirectional overrides that make text read other than it is stored.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_CONTROLS_AND_NEWLINES = re.compile(_CONTROLS.pattern[:-1] + "\n\u2028\u2029\x85]")
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text, newlines: bool = True) -> str:
+    """text safe to print to a terminal or a log: control characters written as \\x1b, \\r...
+    (newlines kept unless newlines=False, for what must stay one line: a name, a note).
+
+    Everything printed or logged that quotes a student (messages, file names, printed output)
+    goes through this, so a submission cannot clear the TA's screen, fake a line of the score
+    table, or write to their clipboard."""
+    if text is None:
+        return ""
+    text = text if isinstance(text, str) else str(text)
+    return (_CONTROLS if newlines else _CONTROLS_AND_NEWLINES).sub(_escaped, text)

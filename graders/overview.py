@@ -1,6 +1,6 @@
 """The class overview of a batch: batch_dir/index.html and batch_dir/grades.csv.
 
-`write_batch(batch_dir)` reads batch_dir/<name>/grade.json of every submission and writes
+`write_batch(batch_dir)` reads batch_dir/submissions/<name>/grade.json of every submission and writes
 index.html (one sortable row per submission linking to its report.html, a score histogram,
 per-question pass rates and the most common failure messages) and, through graders.gradebook,
 the gradebook CSV. A missing or broken grade.json is a row that says so, never a crash.
@@ -34,7 +34,7 @@ def normalise(message: str) -> str:
 
 
 def submission_row(name: str, results: dict | None, problem: str, report_exists: bool) -> dict:
-    row = {"name": name, "href": f"{quote(name)}/report.html" if report_exists else None,
+    row = {"name": name, "href": f"{report.SUBMISSIONS}/{quote(name)}/report.html" if report_exists else None,
            "score": None, "max_score": None, "percent": None, "questions": {}, "error": problem}
     if results is None:
         row.update(label="not readable", css="bad", sort=-2)
@@ -49,8 +49,12 @@ def submission_row(name: str, results: dict | None, problem: str, report_exists:
         if isinstance(entry, dict) and entry.get("score") is not None:
             row["questions"][qid] = entry
     if results.get("error"):
-        row.update(label="could not be graded" if report.unreadable(results) else "grader failed",
-                   css="bad", sort=-1, error=report.clip(results["error"], 3, 1, 400))
+        cause = results.get("error_cause")
+        label = ("could not be graded" if report.unreadable(results) else
+                 "timed out: not a grade" if cause == "timeout" else "grader error: not a grade")
+        # no score shown: what a failed run scored is not a grade
+        row.update(label=label, css="bad", sort=-1, error=report.clip(results["error"], 3, 1, 400),
+                   score=None, max_score=None, percent=None, questions={})
     else:
         label = f"{problems} check(s) failed" if problems else "every check passed"
         if hidden:
@@ -115,12 +119,12 @@ def common_failures(loaded: list[tuple[str, dict | None]]) -> list[dict]:
 
 
 def write_batch(batch_dir, names=None) -> dict[str, Path]:
-    """batch_dir/index.html and batch_dir/grades.csv from batch_dir/<name>/grade.json."""
+    """batch_dir/index.html and batch_dir/grades.csv from batch_dir/submissions/<name>/grade.json."""
     from graders import gradebook
     batch_dir = Path(batch_dir)
     documents = report.load_batch(batch_dir, names)
     loaded = [(name, results) for name, results, _ in documents]
-    rows = [submission_row(name, results, problem, (batch_dir / name / "report.html").is_file())
+    rows = [submission_row(name, results, problem, (batch_dir / report.SUBMISSIONS / name / "report.html").is_file())
             for name, results, problem in documents]
     titles: dict[str, str] = {}
     for _, results in loaded:

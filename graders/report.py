@@ -55,6 +55,11 @@ SHOWN_ELSEWHERE = {*PICTURE_KEYS, "confusion_matrix", "confusion_labels", "confu
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
 
 
+# A batch folder: DIR/index.html and DIR/grades.csv are the class's; each submission's results are
+# in DIR/submissions/<name>/, so no submission (index.html.zip, grades.csv.zip) takes their names.
+SUBMISSIONS = "submissions"
+
+
 class ReportError(Exception):
     """grade.json cannot be read as a results document."""
 
@@ -135,18 +140,24 @@ def load_results(out_dir) -> dict:
     return results
 
 
+def submission_dirs(batch_dir) -> list[Path]:
+    """The results folders of a batch: batch_dir/submissions/<name>/ holding grade.json."""
+    return sorted(p.parent for p in (Path(batch_dir) / SUBMISSIONS).glob("*/grade.json"))
+
+
 def load_batch(batch_dir, names=None) -> list[tuple[str, dict | None, str]]:
     """(name, results or None, why not) for each submission of a batch folder, read once for
-    the overview and the gradebook; names default to every subfolder holding grade.json."""
+    the overview and the gradebook; names default to every submission holding grade.json."""
     batch_dir = Path(batch_dir)
     if names is None:
-        names = sorted(p.parent.name for p in batch_dir.glob("*/grade.json"))
+        names = [p.name for p in submission_dirs(batch_dir)]
     loaded = []
     for name in names:
+        folder = batch_dir / SUBMISSIONS / name
         try:
-            loaded.append((name, load_results(batch_dir / name), ""))
+            loaded.append((name, load_results(folder), ""))
         except ReportError as err:
-            loaded.append((name, None, str(err).replace(f"{batch_dir / name}/", "")))
+            loaded.append((name, None, str(err).replace(f"{folder}/", "")))
     return loaded
 
 
@@ -280,6 +291,15 @@ def lines_view(data: dict) -> list[dict] | None:
 
 # ---------------------------------------------------------------- the report's view model
 
+def repair_facts(check: dict) -> list[tuple[str, str]]:
+    """The repairs a check's run needed (graders.repairs), as a fact of the check."""
+    fired = [r for r in check.get("repairs") or () if isinstance(r, dict) and r.get("kind") != "data-read"]
+    if not fired:
+        return []
+    return [("repairs", clip("; ".join(f"{r.get('file') or '?'}, line {r.get('line')}: {r.get('old')} -> "
+                                      f"{r.get('new')}" for r in fired[:20]), 5, 2, 2000))]
+
+
 def check_view(check: dict, pictures: Pictures) -> dict:
     status = status_of(check)
     label, icon, css = STATUSES[status]
@@ -302,7 +322,8 @@ def check_view(check: dict, pictures: Pictures) -> dict:
         "hint": clip(check.get("hint") or "", 10, 5, 2000),
         "traceback": clip(check.get("traceback") or ""),
         "output": clip(data.get("output") or ""),
-        "facts": [(str(k), _fact(v)) for k, v in list(data.items())[:30] if k not in SHOWN_ELSEWHERE],
+        "facts": [(str(k), _fact(v)) for k, v in list(data.items())[:30] if k not in SHOWN_ELSEWHERE]
+                 + repair_facts(check),
         "pictures": pictures.for_check(data),
         "confusion": confusion_view(data),
         "lines": lines_view(data),
@@ -464,13 +485,13 @@ def write_outputs(out_dir) -> dict[str, Path]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dirs", nargs="+", metavar="DIR",
-                        help="a results folder (holding grade.json) or a batch folder (its subfolders do)")
+                        help="a results folder (holding grade.json) or a batch folder (its submissions/ do)")
 
 
 def _render_batch(folder: Path) -> bool:
     from graders import overview
     ok = True
-    for sub in sorted(p for p in folder.iterdir() if (p / "grade.json").is_file()):
+    for sub in submission_dirs(folder):
         ok &= _render_one(sub)
     try:
         for path in overview.write_batch(folder).values():
@@ -497,9 +518,9 @@ def main(args: argparse.Namespace) -> int:
     for folder in map(Path, args.dirs):
         if (folder / "grade.json").is_file():
             ok &= _render_one(folder)
-        elif folder.is_dir() and any((p / "grade.json").is_file() for p in folder.iterdir()):
+        elif folder.is_dir() and submission_dirs(folder):
             ok &= _render_batch(folder)
         else:
-            print(f"{folder}: no grade.json in it or in its subfolders", file=sys.stderr)
+            print(f"{folder}: no grade.json in it or in its submissions/", file=sys.stderr)
             ok = False
     return 0 if ok else 1

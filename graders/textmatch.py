@@ -26,6 +26,23 @@ SWITCH_COST = 0.35
 # A printed line this unlike every truth line (similarity below) is not text of a photo at all
 # (a file name, a debug print); it stays in the block it sits in but no truth line takes it.
 NOISE_SIMILARITY = 0.2
+# Scoring costs every printed line against every truth line (edit distances): 2,000 one-letter
+# lines took 70 s, a megabyte of them hours. Output beyond a generous multiple of the photos'
+# text (debug lines and all) is refused before any matching: at this bound scoring takes
+# seconds, an honest run_q4 prints about the truth's size.
+MAX_LINES_FACTOR, MAX_LINES_SLACK = 3, 40
+MAX_CHARS_FACTOR, MAX_CHARS_SLACK = 3, 2000
+
+
+class TooMuchText(ValueError):
+    """The printed text is far larger than the photos' text: not scored; str() says why."""
+
+
+def text_budget(truth: dict[str, list[str]]) -> tuple[int, int]:
+    """(lines, counted characters) a script may print and still be scored."""
+    lines = [normalize(t) for texts in truth.values() for t in texts]
+    return (MAX_LINES_FACTOR * len(lines) + MAX_LINES_SLACK,
+            MAX_CHARS_FACTOR * sum(map(len, lines)) + MAX_CHARS_SLACK)
 
 
 def normalize(text: str) -> str:
@@ -157,6 +174,15 @@ def score_image(name: str, truth_lines: list[str], printed: list[str]) -> ImageS
 
 
 def score_output(stdout: str, truth: dict[str, list[str]]) -> dict[str, ImageScore]:
-    """Photo name -> its ImageScore, from a script's whole standard output."""
-    blocks = split_blocks(printed_lines(stdout), truth)
+    """Photo name -> its ImageScore, from a script's whole standard output; TooMuchText when it
+    is beyond text_budget (checked before any matching)."""
+    lines = printed_lines(stdout)
+    most_lines, most_chars = text_budget(truth)
+    chars = sum(len(normalize(line)) for line in lines[:most_lines + 1])
+    if len(lines) > most_lines or chars > most_chars:
+        raise TooMuchText(f"run_q4.py printed {len(lines):,} lines of text"
+                          + (f" ({chars:,}+ letters and digits)" if chars > most_chars else "")
+                          + f", far more than the photos hold (at most {most_lines:,} lines and {most_chars:,} "
+                          "letters and digits are scored), so the text was not scored")
+    blocks = split_blocks(lines, truth)
     return {name: score_image(name, truth[name], blocks[name]) for name in truth}

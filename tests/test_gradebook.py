@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from graders import gradebook, rubric
+from graders import gradebook, report, rubric
 from test_gradescope import crashed, full_pass, hidden_not_run, stub_run
 
 RUBRIC = rubric.load("2022")
@@ -17,12 +17,13 @@ NUMBER = re.compile(r"^-?\d+(\.\d{1,4})?$")     # 2.1429 or 3: no float noise, n
 @pytest.fixture
 def batch(tmp_path):
     docs = {"alice": full_pass(), "bob": hidden_not_run(), "carol": crashed(), "dan": stub_run()}
+    subs = tmp_path / report.SUBMISSIONS
     for name, doc in docs.items():
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "grade.json").write_text(json.dumps(doc))
-    (tmp_path / "eve").mkdir()
-    (tmp_path / "eve" / "grade.json").write_text("{cut short")
-    (tmp_path / "not-a-submission").mkdir()
+        (subs / name).mkdir(parents=True)
+        (subs / name / "grade.json").write_text(json.dumps(doc))
+    (subs / "eve").mkdir()
+    (subs / "eve" / "grade.json").write_text("{cut short")
+    (subs / "not-a-submission").mkdir()
     return tmp_path, docs
 
 
@@ -31,7 +32,7 @@ def test_columns_follow_the_rubric_auto_then_hand():
     auto = [f"auto {q.id}" for q in RUBRIC.questions.values() if q.kind == "auto"]
     hand = [f"hand {q.id}" for q in RUBRIC.questions.values() if q.kind == "hand"]
     assert auto and hand
-    assert cols == ["submission", "edition", "auto total", "auto max", *auto, *hand, "status", "error"]
+    assert cols == ["submission", "edition", "auto total", "auto max", *auto, *hand, gradebook.REPAIRS, "status", "error"]
     assert not any(q.id in c for c in cols for q in RUBRIC.questions.values() if q.kind == "advisory")
 
 
@@ -73,7 +74,7 @@ def test_crashed_and_broken_submissions_keep_their_row(batch):
     batch_dir, docs = batch
     rows = {r["submission"]: r for r in gradebook.rows(batch_dir, ["carol", "eve", "frank"])}
     carol = rows["carol"]
-    assert carol["status"] == "error" and carol["error"] == docs["carol"]["error"]
+    assert carol["status"] == "grader error" and carol["error"] == docs["carol"]["error"]
     assert carol["auto total"] == "" and all(carol[c] == "" for c in carol if c.startswith("auto "))
     assert rows["eve"]["status"] == "unreadable" and "unreadable" in rows["eve"]["error"]
     assert rows["frank"]["status"] == "missing" and "no grade.json" in rows["frank"]["error"]
@@ -88,3 +89,17 @@ def test_csv_reads_back_as_written(batch):
         assert reader.fieldnames == gradebook.columns()
         back = list(reader)
     assert back == rows
+
+
+def test_formula_cells_are_neutralised(tmp_path):
+    """A zip named =HYPERLINK(...) or an error quoting it opens as text in a spreadsheet."""
+    rows = [{"submission": "=HYPERLINK(\"http://x\",\"y\")", "auto total": "-1", "error": "+cmd|' /C calc'!A0"},
+            {"submission": "@SUM(A1)", "auto total": "3.5", "error": "\tx"},
+            {"submission": "-2+3", "auto total": "", "error": "\r=1"}]
+    path = gradebook.write_csv(rows, tmp_path / "grades.csv")
+    with open(path, newline="", encoding="utf-8") as f:
+        back = list(csv.DictReader(f))
+    cells = [v for row in back for v in row.values() if v]
+    assert all(not v.startswith(gradebook.FORMULA_STARTS) for v in cells if v not in ("-1",)), cells
+    assert back[0]["submission"] == "'=HYPERLINK(\"http://x\",\"y\")" and back[0]["auto total"] == "-1"
+    assert back[1]["auto total"] == "3.5" and back[2]["submission"] == "'-2+3"

@@ -14,14 +14,16 @@ def shape_failure(name: str, shape: tuple, key: str) -> dict:
 
 def batch(tmp_path):
     """alice passes everything; bob and carol make the same mistake with different numbers and
-    names; dave's grade.json is broken; erin's grading crashed."""
-    write(tmp_path / "alice", results([check("test_softmax_rows", "Q2.2.2"), check("test_backwards", "Q2.3.1")]))
-    write(tmp_path / "bob", results([check("test_softmax_rows", "Q2.2.2"),
+    names; dave's grade.json is broken; erin's grading crashed. Returns the batch folder (the
+    submissions are in its submissions/)."""
+    subs = tmp_path / report.SUBMISSIONS
+    write(subs / "alice", results([check("test_softmax_rows", "Q2.2.2"), check("test_backwards", "Q2.3.1")]))
+    write(subs / "bob", results([check("test_softmax_rows", "Q2.2.2"),
                                      shape_failure("test_backwards", (25, 2), "Wlayer1")]))
-    write(tmp_path / "carol", results([check("test_softmax_rows", "Q2.2.2", "failed", message="softmax is not implemented yet"),
+    write(subs / "carol", results([check("test_softmax_rows", "Q2.2.2", "failed", message="softmax is not implemented yet"),
                                        shape_failure("test_backwards", (64, 1024), "Woutput")]))
-    write(tmp_path / "dave", '{"score": 3, "checks": [')
-    write(tmp_path / "erin", results([], error="pytest failed: MemoryError"))
+    write(subs / "dave", '{"score": 3, "checks": [')
+    write(subs / "erin", results([], error="pytest failed: MemoryError"))
     return tmp_path
 
 
@@ -40,21 +42,22 @@ def test_normalise_groups_one_mistake_on_every_photo_or_script():
 
 def test_index_rows_links_histogram_rates_and_failures(tmp_path):
     root = batch(tmp_path)
+    subs = root / report.SUBMISSIONS
     for name in ("alice", "bob", "carol", "erin"):
-        report.write_outputs(root / name)
+        report.write_outputs(subs / name)
     written = overview.write_batch(root)
     html = written["index"].read_text()
     rows = re.findall(r"<tr class=\"row-(\w+)\">\s*<td>(.*?)</td>", html, re.S)
     assert [re.sub(r"<[^>]+>", "", cell) for _, cell in rows] == ["alice", "bob", "carol", "dave", "erin"]
     for name in ("alice", "bob", "carol", "erin"):
-        assert f'<a href="{name}/report.html">{name}</a>' in html
-    assert 'href="dave/report.html"' not in html and "not readable" in html and "not valid JSON" in html
-    assert "grader failed" in html and "MemoryError" in html
+        assert f'<a href="submissions/{name}/report.html">{name}</a>' in html
+    assert 'dave/report.html"' not in html and "not readable" in html and "not valid JSON" in html
+    assert "grader error: not a grade" in html and "MemoryError" in html
     # histogram: a bar per tenth; alice's 100% and the 0% of bob and carol are in the end bins
     bars = re.findall(r'<rect class="bin"[^>]*><title>(\d+) submission\(s\) scored ([^<]+)</title>', html)
     assert len(bars) == overview.HISTOGRAM_BINS
     counts = {label: int(n) for n, label in bars}
-    percents = [r["score"] / r["max_score"] * 100 for r in (report.load_results(root / n) for n in ("alice", "bob", "carol"))]
+    percents = [r["score"] / r["max_score"] * 100 for r in (report.load_results(subs / n) for n in ("alice", "bob", "carol"))]
     assert counts["90\u2013100%"] == sum(p >= 90 for p in percents)
     assert counts["0\u20139%"] == sum(p < 10 for p in percents)
     assert sum(counts.values()) == len(percents)
@@ -88,16 +91,17 @@ def test_report_command_rerenders_a_batch_despite_a_broken_grade_json(tmp_path, 
     root = batch(tmp_path)
     assert cli.main(["report", str(root)]) == 1
     out, err = capsys.readouterr()
+    subs = root / report.SUBMISSIONS
     for name in ("alice", "bob", "carol", "erin"):
-        assert (root / name / "report.html").is_file() and str(root / name / "report.html") in out
-    assert not (root / "dave" / "report.html").exists()
+        assert (subs / name / "report.html").is_file() and str(subs / name / "report.html") in out
+    assert not (subs / "dave" / "report.html").exists()
     assert "dave" in err and "not valid JSON" in err
     assert (root / "index.html").is_file() and str(root / "index.html") in out
 
 
 def test_report_command_on_one_folder_and_on_nothing(tmp_path, capsys):
     root = batch(tmp_path)
-    assert cli.main(["report", str(root / "alice")]) == 0
-    assert (root / "alice" / "report.html").is_file() and not (root / "index.html").exists()
+    assert cli.main(["report", str(root / report.SUBMISSIONS / "alice")]) == 0
+    assert (root / report.SUBMISSIONS / "alice" / "report.html").is_file() and not (root / "index.html").exists()
     assert cli.main(["report", str(tmp_path / "empty")]) == 1
     assert "no grade.json" in capsys.readouterr().err

@@ -229,7 +229,7 @@ def detect(box, photos: Photos, name: str, question, seed: int, cache: dict, pic
         return found
     boxes, bw = out.value
     truth = photos.boxes(name)
-    found.boxes, found.boxes_problem = read_boxes(boxes)
+    found.boxes, found.boxes_problem = read_boxes(boxes, most=max_boxes(len(truth)))
     if found.boxes is not None:
         found.matches, found.recall, found.precision = match(found.boxes, truth)
         found.matched = len(found.matches)
@@ -271,9 +271,29 @@ def returned_pair(value) -> CheckFailure | None:
     return None
 
 
-def read_boxes(value) -> tuple[np.ndarray | None, CheckFailure | None]:
-    """The boxes as an (N, 4) float array, or None and the failure saying why they cannot be read."""
+# An unfiltered page of JPEG specks gives some 10^5 boxes, which are judged (and fail precision) in
+# a blink; millions are refused before they are converted or matched, whatever the page.
+MAX_BOXES_PER_CHARACTER, MIN_MAX_BOXES = 500, 200_000
+
+
+def max_boxes(characters: int) -> int:
+    """The most boxes findLetters may return on a photo of this many characters and be judged."""
+    return max(MIN_MAX_BOXES, MAX_BOXES_PER_CHARACTER * characters)
+
+
+def read_boxes(value, most: int | None = None) -> tuple[np.ndarray | None, CheckFailure | None]:
+    """The boxes as an (N, 4) float array, or None and the failure saying why they cannot be read
+    (more than `most` rows: refused before any conversion)."""
     hint = "return an array (or list) with one row [y1, x1, y2, x2] per character, e.g. region.bbox"
+    try:
+        count = len(value)
+    except TypeError:
+        count = None
+    if most is not None and count is not None and count > most:
+        return None, Failure(f"findLetters returned {count:,} boxes, more than the {most:,} judged on one "
+                             "photo (the page has far fewer characters), so they were not matched",
+                             expected=f"one box per character (at most {most:,})", actual=f"{count:,} boxes",
+                             hint="skip regions much smaller than a character (specks, noise), e.g. by area")
     if isinstance(value, dict) or (isinstance(value, (list, tuple)) and any(isinstance(v, dict) for v in value)):
         return None, Mismatch("bboxes", "rows of 4 numbers [y1, x1, y2, x2]",
                               f"{describe(value)} (objects that are not numbers)",
@@ -501,6 +521,7 @@ class Q4Run:
     problem: CheckFailure | None = None    # why it could not run
     notes: list = field(default_factory=list)
     scores: dict = field(default_factory=dict)   # photo -> textmatch.ImageScore
+    text_problem: CheckFailure | None = None     # why the printed text was not scored
 
 
 @pytest.fixture(scope="session")
@@ -523,7 +544,11 @@ def q4_run(q3_run, _data_sandbox, submission, photos, rubric, run_seed) -> Q4Run
         "run_q4.py", globals=(), files=(), seed=run_seed,
         limits=call_limits(_data_sandbox, rubric["Q4.4"].script_seconds))
     truth = {name: photos.text(name) for name in photos.truth}
-    run.scores = textmatch.score_output(run.outcome.stdout, truth)
+    try:
+        run.scores = textmatch.score_output(run.outcome.stdout, truth)
+    except textmatch.TooMuchText as err:
+        run.text_problem = Failure(str(err), expected="the text of each photo, line by line",
+                                   hint="print one line per line of text on the photos, and little else")
     return run
 
 
@@ -592,6 +617,8 @@ def test_run_q4_prints_text(finished_q4, record_property):
         raise Failure(f"run_q4.py printed no text{stopped}", expected="the text of each photo, line by line",
                       actual=repr(outcome.stdout.strip()[:80]) if outcome.stdout.strip() else "nothing",
                       hint="print each line of characters your network read, e.g. print(''.join(chars))")
+    if finished_q4.text_problem is not None:
+        raise finished_q4.text_problem
     if all(not score.printed for score in finished_q4.scores.values()) or \
             all(line.printed is None for s in finished_q4.scores.values() for line in s.lines):
         raise Failure(f"none of the {len(lines)} lines run_q4.py printed resembles the text of a photo{stopped}",
@@ -606,6 +633,8 @@ def test_run_q4_text(photo, request, photos, finished_q4, question, record_prope
     outcome = finished_q4.outcome
     if not textmatch.printed_lines(outcome.stdout):
         pytest.skip("run_q4.py printed no text")
+    if finished_q4.text_problem is not None:
+        raise finished_q4.text_problem
     score = finished_q4.scores[name]
     record_property("character_accuracy", round(score.accuracy, 4))
     record_property("lines", [[line.truth, line.printed, line.errors] for line in score.lines])
