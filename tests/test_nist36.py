@@ -117,6 +117,26 @@ def test_same_seed_same_bytes_other_seed_other_data(small, tmp_path):
     assert not np.allclose(other["valid"]["valid_data"], mats0["valid"]["valid_data"])
 
 
+def test_grader_split_is_drawn_like_valid_from_streams_of_its_own(small, tmp_path):
+    """Q3.1 and Q5 are judged on it: the validation set's format, classes and writers, but other
+    characters, and other ones again under another seed (the course key's)."""
+    _, mats = small
+    nist36.write_grader_split(tmp_path / "g0.mat", seed=0, per_class=PER_CLASS, workers=1)
+    nist36.write_grader_split(tmp_path / "again.mat", seed=0, per_class=PER_CLASS, workers=1)
+    nist36.write_grader_split(tmp_path / "g1.mat", seed=1, per_class=PER_CLASS, workers=1)
+    grader = scipy.io.loadmat(tmp_path / "g0.mat")
+    x, y = grader["grader_data"], grader["grader_labels"]
+    valid = mats["valid"]
+    assert x.shape == valid["valid_data"].shape and x.dtype == np.float64
+    assert np.array_equal(y, valid["valid_labels"]), "sorted by class, one-hot, as valid is"
+    assert 0 <= x.min() and x.max() <= 1 and np.median(x) > 0.9, "dark ink on white"
+    for split in SPLITS:
+        other = mats[split][f"{split}_data"]
+        assert not any(np.allclose(row, o) for row in x for o in other), f"a {split} image reappears"
+    assert (tmp_path / "g0.mat").read_bytes() == (tmp_path / "again.mat").read_bytes()
+    assert not np.allclose(scipy.io.loadmat(tmp_path / "g1.mat")["grader_data"], x)
+
+
 def test_parallel_build_is_identical(small, tmp_path):
     path0, _ = small
     nist36.write_dataset(tmp_path, seed=0, per_class=PER_CLASS, workers=2)

@@ -145,6 +145,29 @@ def test_seed_changes_the_page():
     assert not np.array_equal(a[0], b[0])
 
 
+def test_the_alphabet_sheet_is_in_an_order_of_the_seed():
+    """All 36 classes once each, in an order a script cannot print without reading the photo."""
+    texts = [[line.words[0] for line in pages._alphabet(np.random.default_rng([seed, 2]))] for seed in (0, 1)]
+    for rows in texts:
+        assert sorted("".join(rows)) == sorted(string.ascii_uppercase + string.digits)
+    assert texts[0] != texts[1] and "ABCDEFG" not in texts[0]
+
+
+def test_a_staff_seed_keeps_the_sizes_and_changes_every_text():
+    """A page from a seed derived from the course key has the public page's size (a lookup by size
+    finds an answer) but none of its text or boxes."""
+    from graders import secret
+    staff_seed = secret.derive(bytes(range(32)), "pages")
+    for i in (1, 2):
+        spec = pages.PAGES[i - 1]
+        public = pages.make_page(spec, np.random.default_rng([0, i]))
+        staff = pages.make_page(spec, np.random.default_rng([staff_seed, i]))
+        assert public[0].shape == staff[0].shape
+        assert [line["text"] for line in public[1]] != [line["text"] for line in staff[1]]
+        boxes = [np.array([b for line in truth for b in line["boxes"]]) for truth in (public[1], staff[1])]
+        assert len(boxes[0]) != len(boxes[1]) or not np.array_equal(boxes[0], boxes[1])
+
+
 def otsu_boxes(grey):
     """What many students hand in: grey, shrink, blur, global Otsu, closing, clear_border, label,
     drop specks."""
