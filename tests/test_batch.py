@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import build_submission
-from graders import batch, grade
+from graders import batch, grade, report
 from support import REPO, hw5grade
 
 SELECT = ("--quick", "-k", "q2_network or static_checks")
@@ -26,8 +26,13 @@ def batch_cli(subs: Path, out: Path, *options: str, timeout: float = 900) -> sub
     return hw5grade("batch", subs, "--out", out, *SELECT, *options, timeout=timeout)
 
 
+def sub_out(out: Path, name: str) -> Path:
+    """A submission's results folder in a batch's output."""
+    return out / report.SUBMISSIONS / name
+
+
 def grades(out: Path, names) -> dict[str, dict]:
-    return {name: json.loads((out / name / "grade.json").read_text()) for name in names}
+    return {name: json.loads((sub_out(out, name) / "grade.json").read_text()) for name in names}
 
 
 def verdicts(results: dict) -> tuple:
@@ -37,7 +42,7 @@ def verdicts(results: dict) -> tuple:
 
 
 def mtimes(out: Path, names) -> dict[str, int]:
-    return {name: (out / name / "grade.json").stat().st_mtime_ns for name in names}
+    return {name: (sub_out(out, name) / "grade.json").stat().st_mtime_ns for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +68,16 @@ def test_every_submission_gets_its_grade_and_reports(four):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in (*GRADED, "readme"):
         for file in ("grade.json", "report.html", "results.json"):
-            assert (out / name / file).is_file(), f"{name}/{file}\n{proc.stdout}{proc.stderr}"
+            assert (sub_out(out, name) / file).is_file(), f"{name}/{file}\n{proc.stdout}{proc.stderr}"
     assert (out / "index.html").is_file() and (out / "grades.csv").is_file()
     results = grades(out, GRADED)
     assert results["ref"]["score"] == results["ref"]["max_score"] > 0
     assert all(results[name]["score"] < results["ref"]["score"] for name in (*WRONG, "stub"))
     # the grade names what was handed in, not the batch's temporary copy
     assert results["ref"]["submission"] == str(subs / "ref")
-    assert "graded 4, unchanged (skipped) 0, failed 0, ingest errors 1" in proc.stdout
+    assert "graded 4, unchanged (skipped) 0, ingest errors 1, grader errors 0, timed out 0" in proc.stdout
     assert str(out / "index.html") in proc.stdout
-    assert "failed=1" in proc.stderr          # the progress bar counts what could not be graded
+    assert "problems=1" in proc.stderr          # the progress bar counts what could not be graded
 
 
 def test_a_file_that_is_no_submission_says_why(four):
@@ -80,7 +85,7 @@ def test_a_file_that_is_no_submission_says_why(four):
     unreadable = grades(out, ["readme"])["readme"]
     assert unreadable["score"] == 0
     assert "readme.txt" in unreadable["error"] and unreadable["notes"]
-    assert not (out / "readme" / batch.HASH_FILE).exists()    # retried next time
+    assert not (sub_out(out, "readme") / batch.HASH_FILE).exists()    # retried next time
 
 
 def test_results_equal_grading_each_alone(four, tmp_path):
@@ -135,12 +140,13 @@ def test_a_job_that_raises_or_dies_fails_alone(tmp_path):
     runner.job = failing_job
     report = runner.run(subs, jobs=2)
     status = {s["name"]: s["status"] for s in report["summaries"]}
-    assert status == {"dies": "failed", "raises": "failed", "ref": "graded", "zz_ref": "graded"}
+    assert status == {"dies": "grader-error", "raises": "grader-error", "ref": "graded", "zz_ref": "graded"}
     results = grades(tmp_path / "out", status)
     assert "RuntimeError: a bug of the harness" in results["raises"]["error"]
     assert "grading process died" in results["dies"]["error"]
     for name in ("dies", "raises"):
-        assert results[name]["score"] == 0 and (tmp_path / "out" / name / "report.html").is_file()
+        assert results[name]["score"] == 0 and (sub_out(tmp_path / "out", name) / "report.html").is_file()
+        assert not (sub_out(tmp_path / "out", name) / batch.HASH_FILE).exists()    # regraded next time
     assert results["ref"]["score"] == results["ref"]["max_score"] > 0
     assert results["zz_ref"]["score"] == results["ref"]["score"]
     assert (tmp_path / "out" / "index.html").is_file()
@@ -156,5 +162,5 @@ def test_the_same_batch_on_a_dask_cluster(four, tmp_path):
     on_dask, local = grades(tmp_path / "out", GRADED), grades(out_local, GRADED)
     for name in GRADED:
         assert verdicts(on_dask[name]) == verdicts(local[name]), name
-        assert (tmp_path / "out" / name / "report.html").is_file()
+        assert (sub_out(tmp_path / "out", name) / "report.html").is_file()
     assert (tmp_path / "out" / "index.html").is_file()

@@ -16,7 +16,7 @@ import pytest
 from conftest import build_submission
 from graders import grade, ingest
 from support import REPO
-from test_batch import SELECT, batch_cli, grades, verdicts
+from test_batch import SELECT, batch_cli, grades, sub_out, verdicts
 from test_ingest import definition_cells, make_zip, source, unix_info, write_notebook
 
 WRONG = REPO / "tests" / "wrong"
@@ -79,10 +79,10 @@ def test_every_submission_of_every_kind_gets_a_report(download, graded):
     assert {s.kind for s in found} == {"folder", "zip", "notebook"}
     for name in names(download):
         for file in ("grade.json", "report.html", "results.json"):
-            assert (graded / name / file).is_file(), f"{name}/{file}"
+            assert (sub_out(graded, name) / file).is_file(), f"{name}/{file}"
     assert (graded / "index.html").is_file() and (graded / "grades.csv").is_file()
     index = (graded / "index.html").read_text()
-    assert all(f'href="{name}/report.html"' in index for name in names(download))
+    assert all(f'href="submissions/{name}/report.html"' in index for name in names(download))
 
 
 def test_what_cannot_be_unpacked_says_why_and_scores_nothing(graded):
@@ -124,4 +124,4 @@ def test_a_local_dask_cluster_gives_the_same_grades(download, graded, tmp_path):
     on_dask, local = grades(tmp_path / "out", names(download)), grades(graded, names(download))
     for name in names(download):
         assert verdicts(on_dask[name]) == verdicts(local[name]), name
-        assert (tmp_path / "out" / name / "report.html").is_file()
+        assert (sub_out(tmp_path / "out", name) / "report.html").is_file()
