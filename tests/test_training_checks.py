@@ -119,6 +119,7 @@ def test_reference_report_data(reference_results):
     assert matrix.shape == (36, 36) and matrix.sum() == 1800 and np.all(matrix.sum(axis=1) == 50)
     assert data["test_accuracy"] == pytest.approx(np.trace(matrix) / 1800, abs=1e-4)
     assert 0.75 <= data["validation_accuracy"] <= 1 and 0.5 <= data["test_accuracy"] <= 1
+    assert 0.75 <= data["graded_accuracy"] <= 1, "the verdict's split, held out of the sandbox"
     assert check(results, "q5_psnr")["data"]["psnr"] >= 13
     for script, name in (("run_q3", "q3_plots_shown"), ("run_q5", "q5_plots_shown")):
         figures = check(results, name)["data"]["figures"]
@@ -192,6 +193,27 @@ def test_classifier_matches_reference_forward(reference_nn):
     x = rng.random((50, 1024))
     want = reference_nn.forward(reference_nn.forward(x, params, "layer1"), params, "output", reference_nn.softmax)
     np.testing.assert_allclose(evaluation.classifier_probs(params, x), want, rtol=1e-10)
+
+
+def test_verdicts_use_the_grader_split_or_say_they_fell_back_to_valid(tmp_path):
+    """Q3.1 and Q5 are judged on Splits.grader: the held-out split when there is one, else the
+    validation set with a note that the student's script could read it."""
+    import scipy.io
+    from fixtures import cache
+    rng = np.random.default_rng(3)
+    data = tmp_path / "course" / "data"
+    data.mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        scipy.io.savemat(data / f"nist36_{split}.mat", {f"{split}_data": rng.random((4, 1024)),
+                                                        f"{split}_labels": np.eye(36)[:4]})
+    fallback = evaluation.load_splits(data, grader_path=cache.grader_split_path(data))
+    assert fallback.grader is fallback.valid and "could read" in fallback.grader_note
+    held = rng.random((6, 1024))
+    cache.grader_split_path(data).parent.mkdir()
+    scipy.io.savemat(cache.grader_split_path(data), {"grader_data": held, "grader_labels": np.eye(36)[:6]})
+    splits = evaluation.load_splits(data, grader_path=cache.grader_split_path(data))
+    assert splits.grader_note == "" and np.array_equal(splits.grader[0], held)
+    assert cache.grader_split_path(data) == tmp_path / "course" / "grader" / "nist36_grader.mat"
 
 
 def test_confusion_matrix_counts_true_rows_predicted_columns():
