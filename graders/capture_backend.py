@@ -26,6 +26,7 @@ MAX_POINTS = 10_000      # per line: an epoch curve has far fewer; a per-batch o
 MAX_TEXT = 200
 CAPTURED: list[bytes] = []
 FIGURE_DATA: list[dict] = []
+MADE = [0]               # figures shown in all, kept or not (the report says how many were dropped)
 
 
 def _text(get) -> str:
@@ -60,6 +61,7 @@ def figure_data(figure) -> dict:
 
 
 def _capture(manager):
+    MADE[0] += 1
     if len(FIGURE_DATA) >= MAX_FIGURES:
         return
     figure = manager.canvas.figure

@@ -9,6 +9,10 @@ an untrusted worker can never execute code on the trusted side.
 
 Wire format of one frame: 8-byte big-endian payload length, then the payload:
 4-byte header length, header JSON (UTF-8), then for each blob an 8-byte length and its bytes.
+
+The header is bounded before it is parsed (MAX_HEADER_BYTES, and MAX_JSON_DEPTH measured by a
+scan without recursion), so a forged frame cannot make the reader parse hundreds of megabytes of
+JSON or recurse 100,000 levels deep: bulk data crosses as blobs, never in the header.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import struct
 
 import numpy as np
@@ -29,6 +34,11 @@ _ARRAY, _BYTES, _TUPLE, _SET, _PAIRS, _COMPLEX, _FLOAT, _REF, _UNSUPPORTED = (
 _MARKERS = {_ARRAY, _BYTES, _TUPLE, _SET, _PAIRS, _COMPLEX, _FLOAT, _REF, _UNSUPPORTED}
 
 MAX_DEPTH = 64
+# Every container level of an encoded value is at most two JSON levels (a tuple is a dict holding
+# a list), and a message wraps its values in a few more.
+MAX_JSON_DEPTH = 2 * MAX_DEPTH + 16
+MAX_HEADER_BYTES = 32 << 20
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _LEN = struct.Struct(">Q")
 _HLEN = struct.Struct(">I")
 
@@ -242,12 +252,33 @@ def encode(obj, ref_of=None) -> bytes:
     return b"".join(encode_parts(obj, ref_of))
 
 
+def check_header_length(hlen: int) -> None:
+    """Refuse a header longer than MAX_HEADER_BYTES (before reading it)."""
+    if hlen > MAX_HEADER_BYTES:
+        raise ProtocolError(f"its header of plain values is {hlen:,} bytes long, more than the "
+                            f"{MAX_HEADER_BYTES >> 20} MB allowed (arrays cross separately); it was not read")
+
+
+def json_depth(text: bytes) -> int:
+    """How deeply the JSON text nests, counted without parsing it (strings set aside)."""
+    bare = np.frombuffer(_STRING.sub(b'""', text), np.uint8)
+    brackets = bare[(bare == 91) | (bare == 123) | (bare == 93) | (bare == 125)]
+    if not brackets.size:
+        return 0
+    steps = np.where((brackets == 91) | (brackets == 123), 1, -1).astype(np.int32)
+    return int(np.cumsum(steps).max())
+
+
 def decode(payload, make_ref=Ref):
     """Inverse of encode; raises ProtocolError on anything malformed.  Nothing is unpickled."""
     view = memoryview(payload)
     try:
         (hlen,) = _HLEN.unpack_from(view, 0)
-        header = json.loads(bytes(view[4:4 + hlen]))
+        check_header_length(hlen)
+        text = bytes(view[4:4 + hlen])
+        if json_depth(text) > MAX_JSON_DEPTH:
+            raise ProtocolError(f"its header nests more than {MAX_JSON_DEPTH} levels deep; it was not parsed")
+        header = json.loads(text)
         pos, blobs = 4 + hlen, []
         while pos < len(view):
             (n,) = _LEN.unpack_from(view, pos)
@@ -256,7 +287,7 @@ def decode(payload, make_ref=Ref):
                 raise ProtocolError("truncated blob")
             blobs.append(view[pos:pos + n])
             pos += n
-    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+    except (struct.error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ProtocolError(f"malformed message: {exc}") from None
     try:
         return _Decoder(blobs, make_ref).decode(header)

@@ -8,11 +8,20 @@ writable copy of the submission, data and images read-only, and nothing of the r
 home folder or the fixture cache.  Limits are enforced partly inside (rlimits set by the worker)
 and partly from here (wall clock, resident memory of the process tree, process count, output and
 disk usage), and every kill is a SIGKILL of the whole tree.
+
+Nothing the worker does may outlive it or cost the trusted side unbounded work: every exchange
+kills the worker's whole tree on any error; its CPU time has a hard limit it cannot raise (set
+before it starts, and by the worker before any student code); CPU spent in the background
+between requests stops it; memory held in memfd files and the sandbox's tmpfs counts; a cgroup
+v2 of its own (memory.max counting shared memory, pids.max, cgroup.kill) holds each worker where
+the machine lets us make one (`enforcement`: "cgroup v2" or "watcher"); frames, figures and
+files taken from it are bounded before they are read.
 """
 from __future__ import annotations
 
 import functools
 import importlib.util
+import math
 import os
 import secrets
 import select
@@ -52,6 +61,19 @@ POLL = 0.05                 # seconds between checks of the worker's memory, pro
 DISK_POLL = 0.2
 PSS_POLL = 0.25             # at most this often the costly proportional count (see _check_tree)
 NOT_ISOLATED = "none (local feedback)"
+CGROUP, WATCHER = "cgroup v2", "watcher"     # how the limits are enforced (Sandbox.enforcement)
+# CPU time: a call worker serves many calls, each with its own limit; its life's hard limit is
+# this many calls' worth (then a fresh worker takes over), and a script worker's is its script's
+# and follow-ups'. STARTUP_CPU is the room the outer limit leaves for imports before the worker
+# tightens it itself. Between requests a worker has nothing to do: IDLE_CPU seconds of CPU
+# spent then (a thread or child left spinning) stop it.
+CALL_CPU_CALLS = 4
+STARTUP_CPU = 30
+IDLE_CPU = 2.0
+MEMFD_POLL = 0.2
+# What the trusted side takes of a script's figures, whatever the worker sent.
+MAX_FIGURES = 50
+MAX_FIGURE_BYTES = 64 << 20
 # errors a worker may report itself; "refused": a follow-up the script's results cannot answer
 WORKER_ERRORS = ("exception", "crashed", "import", "protocol", "refused")
 
@@ -71,6 +93,7 @@ def _counted(method):
     def wrapper(*args, **kwargs):
         global _student_seconds
         outcome = method(*args, **kwargs)
+        outcome.enforcement = args[0].enforcement
         with _student_lock:
             _student_seconds += outcome.elapsed + sum(a.elapsed for a in getattr(outcome, "after", ()))
         return outcome
@@ -113,6 +136,8 @@ class Outcome:
     traceback: str = ""
     stdout: str = ""
     elapsed: float = 0.0
+    # how the limits were enforced: "cgroup v2" or "watcher" (see Sandbox.enforcement)
+    enforcement: str = ""
     # the repairs that fired (graders/repairs.py): {"kind", "file", "line", "old", "new"}
     repairs: list = field(default_factory=list)
 
@@ -146,6 +171,7 @@ class ScriptOutcome(Outcome):
     # [{"title", "xlabel", "ylabel", "lines": [{"label", "y": [float, ...]}]}]}
     figure_data: list = field(default_factory=list)
     written: dict = field(default_factory=dict)     # name -> size of the files matching `written`
+    figures_dropped: int = 0     # figures beyond MAX_FIGURES / MAX_FIGURE_BYTES (or not PNG bytes)
     after: list = field(default_factory=list)       # an Outcome per follow-up request
 
 
@@ -206,6 +232,64 @@ def proportional_bytes(pids) -> int:
     return total
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_seconds(pid: int, children=False) -> float:
+    """CPU time of a process (user + system, all threads; with its reaped children's too)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / _TICKS
+
+
+def memfd_bytes(pids, shm_too=False) -> int:
+    """Memory held in memfd files (and, shm_too, files under /dev/shm) that the processes have
+    open or mapped: such pages are not in any process's resident set until touched. Each file
+    counts once (by inode) however many processes hold it, by its allocated blocks (a sparse
+    file costs only what was written)."""
+    seen, total = set(), 0
+
+    def add(path):
+        nonlocal total
+        try:
+            st = os.stat(path)
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+
+    def held(target: str) -> bool:
+        return target.startswith("/memfd:") or (shm_too and target.startswith("/dev/shm/"))
+
+    for p in pids:
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if held(os.readlink(f"/proc/{p}/fd/{fd}")):
+                    add(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                pass
+        # Mapped and then closed: only the mapping holds it (map_files needs privileges; where
+        # it cannot be read, the pages count in RSS once touched).
+        try:
+            with open(f"/proc/{p}/maps") as f:
+                for line in f:
+                    parts = line.split(None, 5)
+                    if len(parts) == 6 and held(parts[5].strip()):
+                        add(f"/proc/{p}/map_files/{parts[0]}")
+        except OSError:
+            pass
+    return total
+
+
 def _tmpfs_bytes(pid: int) -> int:
     """Memory held in the sandbox's own tmpfs mounts (files in /dev and /dev/shm are memory)."""
     total = 0
@@ -236,9 +320,25 @@ def _tree_size(root: Path, cap_entries=20000) -> int:
 # Bubblewrap.
 
 @functools.lru_cache(maxsize=None)
+def bwrap_path() -> str | None:
+    """bubblewrap's absolute path, looked up once on this process's PATH. Workers get a fixed PATH
+    of their own (subprocess looks a bare name up on the child's PATH), so bwrap is never started
+    by name."""
+    exe = shutil.which("bwrap")
+    return os.path.abspath(exe) if exe else None
+
+
+@functools.lru_cache(maxsize=None)
+def prlimit_path() -> str | None:
+    """util-linux's prlimit (absolute path), which sets a worker's hard CPU limit before it runs."""
+    exe = shutil.which("prlimit")
+    return os.path.abspath(exe) if exe else None
+
+
+@functools.lru_cache(maxsize=None)
 def bwrap_problem() -> str | None:
     """None if bubblewrap can run a sandbox here, else the reason it cannot."""
-    exe = shutil.which("bwrap")
+    exe = bwrap_path()
     if exe is None or not sys.platform.startswith("linux"):
         return "bubblewrap (bwrap) is not installed"
     try:
@@ -255,7 +355,7 @@ def bwrap_problem() -> str | None:
 @functools.lru_cache(maxsize=None)
 def _bwrap_options() -> str:
     try:
-        return subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=10).stdout
+        return subprocess.run([bwrap_path(), "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return ""
 
@@ -263,7 +363,7 @@ def _bwrap_options() -> str:
 def _bwrap_base(shm_bytes: int = 64 << 20) -> list[str]:
     """Namespaces and capabilities: no network, no capabilities even when started by root
     (bwrap keeps them for root otherwise), and no nested user namespaces."""
-    args = ["bwrap", "--unshare-all", "--unshare-user", "--cap-drop", "ALL",
+    args = [bwrap_path(), "--unshare-all", "--unshare-user", "--cap-drop", "ALL",
             "--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev"]
     if "--disable-userns" in _bwrap_options():
         args.append("--disable-userns")
@@ -341,6 +441,110 @@ def _masks(bound: list[str]) -> list[str]:
         elif hidden.exists():
             args += ["--ro-bind", "/dev/null", str(hidden)]
     return args
+
+
+# ----------------------------------------------------------------------------------------------
+# cgroup v2: one group per worker where the machine lets this process make them.
+
+def _cgroup2_root() -> Path:
+    """Where this process's own cgroup v2 lies (OSError where there is none)."""
+    mount = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] == ["cgroup2"]:
+                mount = left.split()[4]
+                break
+    if mount is None:
+        raise OSError("no cgroup v2 hierarchy is mounted")
+    with open("/proc/self/cgroup") as f:
+        own = next((line.strip()[3:] for line in f if line.startswith("0::")), None)
+    if own is None:
+        raise OSError("this process is in no cgroup v2")
+    return Path(mount) / own.lstrip("/")
+
+
+@functools.lru_cache(maxsize=None)
+def _cgroup_parent() -> tuple[Path | None, str | None]:
+    """(the cgroup the workers' groups are made in, None) or (None, why there is none). Each
+    worker's group needs the memory and pids controllers, which a cgroup can hand to its children
+    only when it holds no process itself (the root cgroup excepted), as for root on a host."""
+    try:
+        parent = _cgroup2_root()
+        wanted = {"memory", "pids"}
+        available = set((parent / "cgroup.controllers").read_text().split())
+        if not wanted <= available:
+            return None, f"cgroup v2 at {parent} offers no {' or '.join(sorted(wanted - available))} controller"
+        enabled = set((parent / "cgroup.subtree_control").read_text().split())
+        if not wanted <= enabled:
+            (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted - enabled)))
+        probe = _Cgroup.make(parent, f"hw5grade-probe-{os.getpid()}", 64 << 20, 4)
+        probe.remove()
+        return parent, None
+    except OSError as exc:
+        return None, f"no cgroup v2 of our own ({exc.strerror or exc})"
+
+
+def cgroup_problem() -> str | None:
+    """None if each worker gets a cgroup v2 of its own, else why not (the watcher then rules)."""
+    return _cgroup_parent()[1]
+
+
+class _Cgroup:
+    """One worker's cgroup: memory.max counts what RSS does not (tmpfs, memfd, page cache the
+    worker dirtied) and the kernel enforces it; pids.max bounds forks; cgroup.kill ends all."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def make(cls, parent: Path, name: str, memory: int, processes: int) -> "_Cgroup":
+        path = parent / name
+        path.mkdir()
+        group = cls(path)
+        try:
+            (path / "memory.max").write_text(str(memory))
+            (path / "memory.swap.max").exists() and (path / "memory.swap.max").write_text("0")
+            (path / "memory.oom.group").exists() and (path / "memory.oom.group").write_text("1")
+            (path / "pids.max").write_text(str(processes))
+        except OSError:
+            group.remove()
+            raise
+        return group
+
+    def adopt(self, pids):
+        for pid in pids:
+            (self.path / "cgroup.procs").write_text(str(pid))
+
+    def _read(self, name: str) -> dict:
+        try:
+            return {k: int(v) for k, v in (line.split() for line in (self.path / name).read_text().splitlines())}
+        except (OSError, ValueError):
+            return {}
+
+    def oom_killed(self) -> bool:
+        events = self._read("memory.events")
+        return events.get("oom_kill", 0) > 0 or events.get("oom_group_kill", 0) > 0
+
+    def cpu_seconds(self) -> float:
+        return self._read("cpu.stat").get("usage_usec", 0) / 1e6
+
+    def kill(self):
+        try:
+            (self.path / "cgroup.kill").write_text("1")
+        except OSError:     # before Linux 5.14: the tree is killed by pid as well
+            pass
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:         # its last processes are still being reaped
+                self.kill()
+                time.sleep(0.02)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -435,13 +639,24 @@ class _Failure(Exception):
 
 
 class _Worker:
-    """One worker process, its pipes, and a watcher enforcing the limits from outside."""
+    """One worker process, its pipes, and a watcher enforcing the limits from outside.
 
-    def __init__(self, box: "Sandbox", mode: str, limits: Limits):
+    cpu_budget: the CPU seconds the worker may use in its whole life, a hard limit it cannot
+    raise (RLIMIT_CPU's hard value, which only lowers inside the sandbox's user namespace)."""
+
+    def __init__(self, box: "Sandbox", mode: str, limits: Limits, cpu_budget: float | None = None):
         self.box, self.limits = box, limits
         self.task = "the worker's start-up"      # what is running, for messages
         self.verdict: _Failure | None = None     # why the watcher stopped the worker
         self._pss, self._pss_due = 0, 0.0
+        self._memfd, self._memfd_due = 0, 0.0
+        self.busy = True                 # a request (or the start-up) is in flight
+        self._idle_cpu: float | None = None
+        self.pid: int | None = None      # the worker's own process (inside bwrap, below its init)
+        self.cgroup: _Cgroup | None = None
+        self.cpu_budget = float(cpu_budget if cpu_budget is not None else limits.cpu_seconds)
+        self.cpu_at_ready = self.last_cpu = 0.0
+        self._closed = False
         self.marker = b"\x00hw5-end-" + secrets.token_hex(8).encode() + b"\x00"
         req_r, self.req_w = _pipe()
         self.resp_r, resp_w = _pipe()
@@ -450,18 +665,27 @@ class _Worker:
         # "box" names the sandbox in every worker's command line, so leftovers can be found.
         config = {"box": os.path.basename(box.root), "work": box.box_path("work/python"),
                   "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
-                  "limits": box.worker_limits(limits),
+                  "limits": box.worker_limits(limits), "cpu_budget": self.cpu_budget,
                   "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
                   "repairs": box.repairs,
                   "measure": mode == "measure"}
         argv = box.command(config, limits)
+        if prlimit_path():
+            # The hard CPU limit is in place before bwrap runs: nothing started below can lift it.
+            hard = math.ceil(self.cpu_budget + STARTUP_CPU)
+            argv = [prlimit_path(), f"--cpu={hard}:{hard}", "--", *argv]
         try:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=box.env(),
                 pass_fds=(req_r, resp_w), start_new_session=True, cwd=box.root)
+        except OSError as exc:
+            for fd in {out_r, err_r, self.req_w, self.resp_r} - {None}:
+                os.close(fd)
+            raise SandboxError(f"the sandbox worker could not be started ({argv[0]}: {exc})") from None
         finally:
             for fd in {req_r, resp_w, out_w, err_w}:
                 os.close(fd)
+        box._live.add(self)
         keep, flood = limits.output_bytes, limits.flood_bytes
         self.out = _Stream(out_r, self.marker, keep, flood, self._flood)
         self.err = _Stream(err_r, self.marker, keep, flood, self._flood) if err_r else None
@@ -479,6 +703,26 @@ class _Worker:
             self.close()
             output = _text(*self.out.rest())
             raise SandboxError(f"the sandbox worker failed to start ({failure.message}):\n{output}") from None
+        # Only the harness's own processes exist yet: the worker is the Python among them, and
+        # all of them go into the worker's cgroup before any student code can fork.
+        tree = process_tree(self.proc.pid)
+        self.pid = next((p for p in reversed(tree) if _argv0(p) == sys.executable), tree[-1])
+        self.cpu_at_ready = self.last_cpu = cpu_seconds(self.pid)
+        parent = _cgroup_parent()[0] if self.box.enforcement == CGROUP else None
+        if parent is not None:
+            try:
+                self.cgroup = _Cgroup.make(parent, f"hw5-{os.path.basename(self.box.root)}-{self.pid}",
+                                           self.limits.memory_mb << 20, self.limits.processes + 2)
+                self.cgroup.adopt(tree)
+            except OSError:
+                if self.cgroup:
+                    self.cgroup.remove()
+                self.cgroup = None
+                self.box.enforcement = WATCHER
+
+    def cpu_left(self) -> float:
+        """CPU seconds left below the worker's hard limit."""
+        return self.cpu_at_ready + self.cpu_budget - cpu_seconds(self.pid) if self.pid else 0.0
 
     # -- limits watched from outside ---------------------------------------------------------
     def _watch(self):
@@ -502,19 +746,49 @@ class _Worker:
         if len(tree) - own > limits.processes:
             return _Failure("crashed", f"{self.task} started more than {limits.processes} "
                                        "processes (a fork bomb?) and was stopped")
+        if self.pid:
+            self.last_cpu = cpu_seconds(self.pid)
+        failure = self._check_memory(tree) if self.cgroup is None else (
+            self._memory_failure() if self.cgroup.oom_killed() else None)
+        return failure or self._check_idle(tree)
+
+    def _check_memory(self, tree) -> _Failure | None:
+        limits = self.limits
         tmpfs = _tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
-        rss = resident_bytes(tree) + tmpfs   # tmpfs: bwrap's init, inside the sandbox's mounts
+        # memfd files (and unisolated, /dev/shm's) are memory no RSS shows; scanning every
+        # descriptor is dearer, so at most every MEMFD_POLL.
+        if time.monotonic() >= self._memfd_due:
+            self._memfd = memfd_bytes(tree, shm_too=self.box.isolation != "bubblewrap")
+            self._memfd_due = time.monotonic() + MEMFD_POLL
+        held = tmpfs + self._memfd
+        rss = resident_bytes(tree) + held   # tmpfs: bwrap's init, inside the sandbox's mounts
         if rss > limits.memory_mb << 20:
             # RSS overcounts forked children (torch's DataLoader workers count torch's pages
             # again each); reading PSS takes milliseconds, so only near the limit, and not at
             # every poll (the last count stands for a quarter second).
             if time.monotonic() >= self._pss_due:
-                self._pss = proportional_bytes(tree) + tmpfs
+                self._pss = proportional_bytes(tree) + held
                 self._pss_due = time.monotonic() + PSS_POLL
             rss = self._pss
         if rss > limits.memory_mb << 20:
-            return _Failure("memory", f"{self.task} used more than {limits.memory_mb} MB of "
-                                      "memory and was stopped")
+            return self._memory_failure()
+        return None
+
+    def _memory_failure(self) -> _Failure:
+        return _Failure("memory", f"{self.task} used more than {self.limits.memory_mb} MB of "
+                                  "memory and was stopped")
+
+    def _check_idle(self, tree) -> _Failure | None:
+        """Between requests the worker waits: CPU spent then is code the student left running."""
+        if self.busy:
+            self._idle_cpu = None
+            return None
+        used = self.cgroup.cpu_seconds() if self.cgroup else sum(cpu_seconds(p, children=True) for p in tree)
+        if self._idle_cpu is None:
+            self._idle_cpu = used
+        elif used - self._idle_cpu > IDLE_CPU and not self.busy:
+            return _Failure("crashed", f"code left running after {self.task} kept using CPU in the "
+                                       f"background (more than {IDLE_CPU:g} s) and was stopped")
         return None
 
     def _check_disk(self) -> _Failure | None:
@@ -538,6 +812,8 @@ class _Worker:
 
     def kill(self):
         """SIGKILL the whole tree: a student's signal handlers cannot delay it."""
+        if self.cgroup:
+            self.cgroup.kill()
         for _ in range(5):
             tree = process_tree(self.proc.pid) if self.proc.poll() is None else []
             try:
@@ -558,6 +834,9 @@ class _Worker:
 
     def close(self):
         self.kill()
+        if self._closed:
+            return
+        self._closed = True
         for fd in (self.req_w, self.resp_r):
             try:
                 os.close(fd)
@@ -566,10 +845,13 @@ class _Worker:
         self.out.join(timeout=2)
         if self.err:
             self.err.join(timeout=2)
+        if self.cgroup:
+            self.cgroup.remove()
+        self.box._live.discard(self)
 
     # -- requests --------------------------------------------------------------------------
     def send(self, request: dict, limits: Limits, what: str):
-        self.limits, self.task = limits, what
+        self.limits, self.task, self.busy = limits, what, True
         self.out.keep, self.out.flood = limits.output_bytes, limits.flood_bytes
         try:
             protocol.write_frame(self.req_w, request)
@@ -577,27 +859,41 @@ class _Worker:
             raise self._death() from None
 
     def receive(self, limits: Limits, what: str) -> dict:
-        """The worker's response; raises _Failure (the worker is then killed)."""
-        self.limits, self.task = limits, what
+        """The worker's response; raises _Failure, and on any error the worker is killed. The
+        frame is the student's to forge (the response descriptor is theirs to find): its size
+        and its header's are checked before either is read, the buffer is only touched as data
+        arrives, and the header's depth before it is parsed (graders.protocol)."""
+        import numpy as np
+        self.limits, self.task, self.busy = limits, what, True
         start = time.monotonic()
         try:
             (size,) = protocol.FRAME_HEADER.unpack(self._read(8, start))
-            if size > (limits.memory_mb << 20) + (64 << 20):
-                raise _Failure("protocol", f"the worker sent an oversized message ({size} bytes)")
-            response = protocol.decode(self._read(size, start))
+            if size > (limits.memory_mb << 20) + (64 << 20) or size < 4:
+                raise _Failure("protocol", f"the worker sent a message of an impossible size ({size:,} bytes)")
+            view = memoryview(np.empty(size, np.uint8))
+            self._read_into(view[:4], start)
+            protocol.check_header_length(int.from_bytes(view[:4], "big"))
+            self._read_into(view[4:], start)
+            response = protocol.decode(view)
             if not isinstance(response, dict) or "ok" not in response:
                 raise _Failure("protocol", "the worker sent a malformed response")
             return response
         except ProtocolError as exc:
             self.kill()
-            raise _Failure("protocol", f"the worker sent a malformed response ({exc})") from None
-        except _Failure:
+            raise _Failure("protocol", f"the worker sent a malformed response: {exc}") from None
+        except BaseException:
             self.kill()
             raise
+        finally:
+            self.busy = False
 
     def _read(self, n: int, start: float) -> bytearray:
         buf = bytearray(n)
-        view, got = memoryview(buf), 0
+        self._read_into(memoryview(buf), start)
+        return buf
+
+    def _read_into(self, view: memoryview, start: float):
+        n, got = len(view), 0
         deadline = start + self.limits.wall_seconds
         while got < n:
             # Checked on time even while data trickles in, so a slow writer cannot dodge them.
@@ -611,7 +907,6 @@ class _Worker:
                 if not k:
                     raise self._death()
                 got += k
-        return buf
 
     def _death(self) -> _Failure:
         """Why the worker is gone (it is killed for good measure)."""
@@ -622,17 +917,30 @@ class _Worker:
         self.kill()
         if self.verdict:
             return self.verdict
+        if self.cgroup and self.cgroup.oom_killed():
+            return self._memory_failure()
         # bwrap's init reports the worker's death by a signal as 128 + signal.
         sig = -code if code is not None and code < 0 else (
             code - 128 if code and code > 128 and self.box.isolation == "bubblewrap" else None)
         if sig == signal.SIGXCPU:
             return _Failure("timeout", f"{self.task} used more than its CPU time "
                                        f"({self.limits.cpu_seconds:g} s) and was stopped")
+        if sig == signal.SIGKILL and self.pid and self.last_cpu >= self.cpu_at_ready + self.cpu_budget - 1:
+            return _Failure("timeout", f"{self.task} used up the worker's CPU time ({self.cpu_budget:g} s "
+                                       "in all, a limit that cannot be raised) and was stopped")
         if sig in signal.Signals._value2member_map_:
             return _Failure("crashed", f"the worker was killed by {signal.Signals(sig).name} "
                                        f"during {self.task}")
         return _Failure("crashed", f"the worker process exited (code {code}) during {self.task}; "
                                    "did the code call os._exit() or exit the interpreter?")
+
+
+def _argv0(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -654,6 +962,8 @@ class Sandbox:
         if problem and isolation == "bubblewrap":
             raise SandboxUnavailable(f"isolation='bubblewrap' was required but {problem}")
         self.isolation = NOT_ISOLATED if problem else "bubblewrap"
+        # A cgroup of each worker's own where one can be made, else the watcher's counts alone.
+        self.enforcement = CGROUP if cgroup_problem() is None else WATCHER
         self.limits = limits
         self.blas_threads = blas_threads
         self.data_dir = Path(data_dir).resolve() if data_dir else None
@@ -669,6 +979,7 @@ class Sandbox:
         self._remove_root = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
+        self._live: set[_Worker] = set()      # every worker started and not yet closed
         self._next_id = 0
         self.replaced: list[str] = []
         self.filled = False
@@ -827,25 +1138,29 @@ class Sandbox:
         what = f"{module}.{function}"
         self._require_submission()
         with self._lock:
-            worker = self._call_worker()
+            worker = self._call_worker(limits)
             self._next_id += 1
             request = {"op": "call", "id": self._next_id, "module": module, "function": function,
                        "args": list(args), "kwargs": kwargs, "seed": seed,
                        "limits": self.worker_limits(limits), "return_args": bool(return_args),
                        "float_images": [int(i) for i in float_images]}
             start = time.monotonic()        # the call itself, not the worker's start-up
+            # One lifecycle: whatever goes wrong in the exchange, this worker's tree is killed.
             try:
                 worker.send(request, limits, what)
                 response = worker.receive(limits, what)
                 if response.get("id") != self._next_id:
                     raise _Failure("protocol", "the worker answered another request")
+                stdout = _text(*worker.out.next_segment(timeout=2))
+                return self._outcome(Outcome, response, stdout, start)
             except _Failure as failure:
                 self._discard_worker()
                 data, total = worker.out.rest()
                 return Outcome(ok=False, error=failure.error, message=failure.message,
                                stdout=_text(data, total), elapsed=time.monotonic() - start)
-            stdout = _text(*worker.out.next_segment(timeout=2))
-            return self._outcome(Outcome, response, stdout, start)
+            except BaseException:
+                self._discard_worker()
+                raise
 
     @_counted
     def run_script(self, script, *, globals=(), files=("*.pickle",), written=(), seed=0, limits=None,
@@ -863,7 +1178,8 @@ class Sandbox:
         self._require_submission()
         with self._lock:
             start = time.monotonic()
-            worker = _Worker(self, "script", limits)
+            worker = _Worker(self, "script", limits,
+                             cpu_budget=limits.cpu_seconds + len(after) * after_limits.cpu_seconds)
             request = {"op": "script", "id": 0, "script": str(script), "globals": list(globals),
                        "files": list(files), "written": list(written), "seed": seed,
                        "limits": self.worker_limits(limits),
@@ -871,24 +1187,23 @@ class Sandbox:
             try:
                 worker.send(request, limits, str(script))
                 response = worker.receive(limits, str(script))
+                outcome = self._outcome(ScriptOutcome, response, "", start)
+                # the script's own output ends at the worker's marker; follow-ups print after it
+                outcome.stdout = _text(*worker.out.next_segment(timeout=2))
+                outcome.stderr = _text(*worker.err.next_segment(timeout=2))
+                outcome.globals = _field(response, "globals", dict)
+                outcome.files = _field(response, "files", dict)
+                outcome.written = {k: v for k, v in _field(response, "written", dict).items() if type(v) is int}
+                outcome.figures, outcome.figure_data, outcome.figures_dropped = _figures(response)
+                outcome.after = [self._follow_up(worker, i, dict(req), seed, after_limits, script)
+                                 for i, req in enumerate(after, start=1)]
+                return outcome
             except _Failure as failure:
-                worker.close()
                 return ScriptOutcome(ok=False, error=failure.error, message=failure.message,
                                      stdout=_text(*worker.out.rest()), stderr=_text(*worker.err.rest()),
                                      elapsed=time.monotonic() - start)
-            outcome = self._outcome(ScriptOutcome, response, "", start)
-            # the script's own output ends at the worker's marker; follow-ups print after it
-            outcome.stdout = _text(*worker.out.next_segment(timeout=2))
-            outcome.stderr = _text(*worker.err.next_segment(timeout=2))
-            outcome.globals = _dict(response.get("globals"))
-            outcome.files = {k: v for k, v in _dict(response.get("files")).items()}
-            outcome.written = {k: v for k, v in _dict(response.get("written")).items() if isinstance(v, int)}
-            outcome.figures = [f for f in response.get("figures") or [] if isinstance(f, bytes)]
-            outcome.figure_data = [d for d in response.get("figure_data") or [] if isinstance(d, dict)]
-            outcome.after = [self._follow_up(worker, i, dict(req), seed, after_limits, script)
-                             for i, req in enumerate(after, start=1)]
-            worker.close()
-            return outcome
+            finally:
+                worker.close()
 
     def measure(self, requests, *, seed=0, limits=None, what="the saved models") -> list[Outcome]:
         """Answer measuring requests (graders.saved_models: predict, joins) in a fresh worker that
@@ -899,12 +1214,14 @@ class Sandbox:
         limits = limits or self.limits
         self._require_submission()
         with self._lock:
-            worker = _Worker(self, "measure", limits)
+            worker = _Worker(self, "measure", limits, cpu_budget=max(1, len(requests)) * limits.cpu_seconds)
             try:
                 outcomes = [self._follow_up(worker, i, dict(req), seed, limits, what)
                             for i, req in enumerate(requests, start=1)]
             finally:
                 worker.close()
+        for outcome in outcomes:
+            outcome.enforcement = self.enforcement
         with _student_lock:
             _student_seconds += sum(o.elapsed for o in outcomes)
         return outcomes
@@ -921,11 +1238,14 @@ class Sandbox:
             response = worker.receive(limits, what)
             if response.get("id") != number:
                 raise _Failure("protocol", "the worker answered another request")
+            return self._outcome(Outcome, response, _text(*worker.out.next_segment(timeout=2)), start)
         except _Failure as failure:
             worker.kill()
             return Outcome(ok=False, error=failure.error, message=failure.message,
                            stdout=_text(*worker.out.rest()), elapsed=time.monotonic() - start)
-        return self._outcome(Outcome, response, _text(*worker.out.next_segment(timeout=2)), start)
+        except BaseException:
+            worker.kill()
+            raise
 
     @staticmethod
     def _outcome(cls, response: dict, stdout: str, start: float):
@@ -936,7 +1256,7 @@ class Sandbox:
         fired = _repair_records(response.get("repairs"))
         _repairs_fired.extend(fired)
         return cls(ok=ok, value=response.get("value"), repairs=fired,
-                   args=list(response.get("args") or []), kwargs=_dict(response.get("kwargs")),
+                   args=_field(response, "args", list), kwargs=_field(response, "kwargs", dict),
                    error=error if error in WORKER_ERRORS or ok else "protocol",
                    message=str(response.get("message") or ""),
                    traceback=str(response.get("traceback") or ""), stdout=stdout,
@@ -946,11 +1266,15 @@ class Sandbox:
         if not self.filled:
             raise RuntimeError("this sandbox holds no submission yet (Sandbox(None, ...) is filled by fill())")
 
-    def _call_worker(self) -> _Worker:
-        if self._worker is not None and not self._worker.alive():
+    def _call_worker(self, limits: Limits | None = None) -> _Worker:
+        """The call worker, fresh when the last one died or has too little of its life's CPU
+        time left for a call under these limits."""
+        cpu = (limits or self.limits).cpu_seconds
+        if self._worker is not None and (not self._worker.alive() or self._worker.cpu_left() < cpu + 1):
             self._discard_worker()
         if self._worker is None:
-            self._worker = _Worker(self, "call", self.limits)
+            self._worker = _Worker(self, "call", self.limits,
+                                   cpu_budget=CALL_CPU_CALLS * max(cpu, self.limits.cpu_seconds))
         return self._worker
 
     def _discard_worker(self):
@@ -959,8 +1283,11 @@ class Sandbox:
             self._worker = None
 
     def close(self):
+        """Stop every process this sandbox started, and remove its private copy."""
         with self._lock:
             self._discard_worker()
+        for worker in list(self._live):      # a worker of another thread's request too
+            worker.close()
         self._remove_root()
 
     def __enter__(self):
@@ -972,8 +1299,8 @@ class Sandbox:
     def __del__(self):
         # A sandbox dropped without close(): no worker may outlive it.
         try:
-            if getattr(self, "_worker", None) is not None:
-                self._worker.close()
+            for worker in list(getattr(self, "_live", ())):
+                worker.close()
         except Exception:   # interpreter shutdown: modules may already be gone
             pass
 
@@ -1039,3 +1366,29 @@ def keep_spares() -> None:
 
 def _dict(value) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def _field(response: dict, key: str, kind: type):
+    """A field of the worker's response, of the kind the protocol gives it (absent: empty); any
+    other is a malformed response, and the exchange's failure kills the worker."""
+    value = response.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise _Failure("protocol", f"the worker sent a malformed response ({key} is a {type(value).__name__})")
+    return value
+
+
+def _figures(response: dict) -> tuple[list, list, int]:
+    """(PNGs, their plotted data, how many figures were dropped): at most MAX_FIGURES, and
+    MAX_FIGURE_BYTES in all, whatever the worker (the student's process) sent or claims."""
+    sent = _field(response, "figures", list)
+    kept, total = [], 0
+    for png in sent:
+        if isinstance(png, bytes) and len(kept) < MAX_FIGURES and total + len(png) <= MAX_FIGURE_BYTES:
+            kept.append(png)
+            total += len(png)
+    made = response.get("figures_made")
+    made = min(made, 10**6) if type(made) is int else 0
+    data = [d for d in _field(response, "figure_data", list)[:MAX_FIGURES] if isinstance(d, dict)]
+    return kept, data, max(len(sent), made) - len(kept)

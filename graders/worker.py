@@ -66,10 +66,17 @@ def set_limits(limits, hard=False):
             value = min(value, old_hard)
         resource.setrlimit(which, (value, value if hard else old_hard))
     # RLIMIT_CPU counts the whole life of the process, so a persistent worker moves the soft
-    # limit forward for each call; the wall clock watched outside is the hard backstop.
+    # limit forward for each call. The hard limit is the worker's whole budget, set at start-up
+    # (and before, by the trusted side): in the sandbox's user namespace it can only go down.
     used = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(used.ru_utime + used.ru_stime)
     cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
-    resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime + limits["cpu"]) + 1, cpu_hard))
+    if hard and CONFIG.get("cpu_budget"):
+        budget = used + int(CONFIG["cpu_budget"]) + 1
+        cpu_hard = budget if cpu_hard == resource.RLIM_INFINITY else min(cpu_hard, budget)
+    soft = used + int(limits["cpu"]) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (soft if cpu_hard == resource.RLIM_INFINITY else min(soft, cpu_hard),
+                                             cpu_hard))
 
 
 def seed_everything(seed):
@@ -262,7 +269,7 @@ def do_script(req):
         response["globals"][ParamsWatch.NAME] = watch.report(module.__dict__)
     response["files"] = written_files(req["files"], before, req["max_file_bytes"])
     response["written"] = {rel: stamp[1] for rel, stamp in changed(req.get("written", ()), before)}
-    response["figures"], response["figure_data"] = capture_figures(req)
+    response["figures"], response["figure_data"], response["figures_made"] = capture_figures(req)
     return response
 
 
@@ -285,6 +292,8 @@ class ParamsWatch:
 
     def start(self):
         import builtins
+        import functools
+        self.wraps = functools.wraps
         self.real_import = builtins.__import__
         builtins.__import__ = self.importing
 
@@ -304,9 +313,7 @@ class ParamsWatch:
         return module
 
     def wrap(self, fname, func):
-        import functools
-
-        @functools.wraps(func)
+        @self.wraps(func)
         def watched(*args, **kwargs):
             self.note(fname, args, kwargs)
             return func(*args, **kwargs)
@@ -340,8 +347,11 @@ class ParamsWatch:
                  "at_last_backwards": arrays(self.at_backward.get(i, {})), "passed_to_nn": True}
                 for i, d in self.seen.items()]
         for name, d in list(namespace.items()):
+            # not loadmat's dicts (their '__header__'), which hold the course data
             if (isinstance(d, dict) and id(d) not in self.seen and len(seen) < 2 * self.MAX_DICTS
-                    and not name.startswith("__") and any(isinstance(v, np.ndarray) for v in d.values())):
+                    and not name.startswith("__") and any(isinstance(v, np.ndarray) for v in d.values())
+                    and not any(str(k).startswith("__") for k in d)
+                    and sum(v.nbytes for v in d.values() if isinstance(v, np.ndarray)) <= 8 * self.MAX_ARRAY):
                 seen.append({"final": arrays(d), "first": {}, "at_last_backwards": {}, "global": name})
         return seen
 
@@ -356,10 +366,10 @@ def changed(patterns, before):
 
 def capture_figures(req):
     if "matplotlib.pyplot" not in sys.modules:
-        return [], []
+        return [], [], 0
     import hw5sandbox_mplbackend as backend
     backend.capture_open()
-    return backend.CAPTURED[:req["max_figures"]], backend.FIGURE_DATA[:req["max_figures"]]
+    return backend.CAPTURED[:req["max_figures"]], backend.FIGURE_DATA[:req["max_figures"]], backend.MADE[0]
 
 
 # ---------------------------------------------------------------------------------------------
