@@ -34,7 +34,9 @@ EXPECTED = {
     "averaged_grad": {"backwards_grad_w", "backwards_grad_b", "backwards_linear",
                       "backwards_matches_reference", "training_loop_trains", "gradcheck_total_error"},
     "batches_broken_pairs": {"batches_pairs", "training_loop_trains"},
-    "batches_drop_last": {"batches_partition"},
+    # N // batch_size full batches of a permutation (DataLoader's drop_last): a reading of "random
+    # batches" a TA accepts (issue 15); the partition check passes with advice
+    "batches_drop_last": set(),
     "batches_mutate_inputs": {"batches_keep_inputs"},
     # the batch checks that cannot read the batches are skipped; run_q2.py cannot unpack them
     "batches_one_tuple": {"batches_structure", "batches_partition", "batches_pairs", "batches_sizes",
@@ -48,7 +50,9 @@ EXPECTED = {
     "forward_ignores_activation": {"forward_uses_activation", "gradcheck_numerical", "gradcheck_total_error"},
     "forward_no_cache": {"forward_cache", *RUN_Q2},
     "gaussian_init": {"init_xavier_range", "init_uniform"},
-    "gradcheck_empty": {"gradcheck_numerical", "gradcheck_total_error"},
+    # a checker that writes nothing leaves the parameters alone; restoring them is a side
+    # property, worth a point only when the checker also wrote its gradients (issue 14)
+    "gradcheck_empty": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
     "gradcheck_no_restore": {"gradcheck_numerical", "gradcheck_restores_parameters"},
     # nn.py cannot be imported: every Q2 check is skipped behind one failure
     "import_cv2": {*Q2_CHECKS, "nn_imports", "only_allowed_libraries"},
@@ -191,3 +195,152 @@ def test_students_util_is_replaced_with_a_note(make_submission, tmp_path):
     results = grade(python_dir, tmp_path / "out")
     assert not_passed(results) == set()
     assert "your util.py differed from the handout's; the handout's copy was used" in results["notes"]
+
+
+# --- honest variants: the reference with one part rewritten the way other students write it ------
+# Each must pass every Q2 check it reaches; a check that fails one of them refuses a reading of
+# the handout (issue 15).
+
+def solution(source: str, number: int, body: str) -> str:
+    """source with its number-th BEGIN/END SOLUTION region (0-based) replaced by body."""
+    begin, end = "# BEGIN SOLUTION\n", "# END SOLUTION"
+    at = -1
+    for _ in range(number + 1):
+        at = source.index(begin, at + 1)
+    stop = source.index(end, at)
+    indent = source[source.rindex("\n", 0, at) + 1:at]
+    lines = [indent + line if line.strip() else "" for line in body.strip("\n").splitlines()]
+    return source[:at + len(begin)] + "\n".join(lines) + "\n" + indent + source[stop:]
+
+
+NN = (REPO / "reference" / "python" / "nn.py").read_text()
+RUN_Q2_SOURCE = (REPO / "reference" / "python" / "run_q2.py").read_text()
+NN_REGIONS = {"initialize_weights": 0, "sigmoid": 1, "forward": 2, "softmax": 3,
+              "compute_loss_and_acc": 4, "backwards": 5, "get_random_batches": 6}
+TRAINING, CHECKER = 0, 1          # run_q2.py's regions
+
+# the handout's checker written with += / -= (restores each entry only up to rounding)
+PLUS_MINUS_CHECKER = """
+grad = np.zeros(v.shape)
+for index in np.ndindex(*v.shape):
+    v[index] += eps
+    h = forward(x, params, 'layer1')
+    lp, _ = compute_loss_and_acc(y, forward(h, params, 'output', softmax))
+    v[index] -= 2 * eps
+    h = forward(x, params, 'layer1')
+    lm, _ = compute_loss_and_acc(y, forward(h, params, 'output', softmax))
+    v[index] += eps
+    grad[index] = (lp - lm) / (2 * eps)
+params['grad_' + k] = grad
+"""
+
+# both gradients on the last training batch, which the handout's text allows
+ON_LAST_BATCH = RUN_Q2_SOURCE.replace(
+    "h1 = forward(x, params, 'layer1')\nprobs = forward(h1, params, 'output', softmax)\n"
+    "loss, acc = compute_loss_and_acc(y, probs)\ndelta1 = probs - y\n",
+    "h1 = forward(xb, params, 'layer1')\nprobs = forward(h1, params, 'output', softmax)\n"
+    "loss, acc = compute_loss_and_acc(yb, probs)\ndelta1 = probs - yb\n")
+ON_LAST_BATCH = solution(ON_LAST_BATCH, CHECKER, PLUS_MINUS_CHECKER.replace("(x,", "(xb,").replace("(y,", "(yb,"))
+
+# a loop in another style (an epoch counter, batches by index, updates by rebinding), printing
+# in the student's own formats
+_LOOP = RUN_Q2_SOURCE[RUN_Q2_SOURCE.index("for itr in range(max_iters):"):RUN_Q2_SOURCE.index("# Q 2.5 should")]
+OWN_PRINTING = RUN_Q2_SOURCE.replace(_LOOP, """for epoch in range(max_iters):
+    total_loss, avg_acc = 0.0, 0.0
+    for b in range(len(batches)):
+        xb, yb = batches[b]
+        out = forward(forward(xb, params, 'layer1'), params, 'output', softmax)
+        l, a = compute_loss_and_acc(yb, out)
+        total_loss, avg_acc = total_loss + l, avg_acc + a / batch_num
+        d = backwards(out - yb, params, 'output', linear_deriv)
+        backwards(d, params, 'layer1', sigmoid_deriv)
+        for name in ('W', 'b'):
+            for layer in ('layer1', 'output'):
+                params[name + layer] = params[name + layer] - learning_rate * params['grad_' + name + layer]
+    if epoch % 100 == 0:
+        print(f"epoch {epoch}, loss={total_loss:.3f}, acc {avg_acc:.2f}")
+        print("Iter %d | Loss: %.1f" % (epoch, total_loss))
+        print(epoch, total_loss, avg_acc, sep="\\t")
+
+
+""")
+
+HONEST = {
+    # name: (files, -k selection, notes one of which must hold the words, or "")
+    "sigmoid_logaddexp": ({"nn.py": solution(NN, NN_REGIONS["sigmoid"], "res = np.exp(-np.logaddexp(0, -x))")},
+                          "sigmoid or forward", ""),
+    # clipped against the overflow warning: 1/(1+exp(500)) = 7e-218 at -1000, "zero" to run_q2.py
+    "sigmoid_clipped": ({"nn.py": solution(NN, NN_REGIONS["sigmoid"], "res = 1 / (1 + np.exp(-np.clip(x, -500, 500)))")},
+                        "sigmoid or forward", ""),
+    "softmax_by_indexing": ({"nn.py": solution(NN, NN_REGIONS["softmax"], """
+e = np.exp(x - x.max(axis=1)[:, None])
+res = e / e.sum(axis=1)[:, None]""")}, "softmax", ""),
+    "loss_by_label_index": ({"nn.py": solution(NN, NN_REGIONS["compute_loss_and_acc"], """
+labels = np.argmax(y, axis=1)
+loss = -np.sum(np.log(probs[np.arange(len(y)), labels]))
+acc = float(np.sum(np.argmax(probs, 1) == labels)) / len(y)""")}, "loss or accuracy", ""),
+    "backwards_with_dot": ({"nn.py": solution(NN, NN_REGIONS["backwards"], """
+d = delta * activation_deriv(post_act)
+grad_W = np.dot(X.T, d)
+grad_b = np.ones(X.shape[0]) @ d
+grad_X = np.dot(d, W.T)""")}, "backwards", ""),
+    "init_scaled_rand": ({"nn.py": solution(NN, NN_REGIONS["initialize_weights"], """
+a = np.sqrt(6) / np.sqrt(in_size + out_size)
+W = a * (2 * np.random.rand(in_size, out_size) - 1)
+b = np.zeros((out_size,))""")}, "init_", ""),
+    "batches_shuffled_indices": ({"nn.py": solution(NN, NN_REGIONS["get_random_batches"], """
+idx = np.arange(len(x))
+np.random.shuffle(idx)
+for i in range(0, len(x), batch_size):
+    batches.append((x[idx[i:i + batch_size]], y[idx[i:i + batch_size]]))""")}, "batches or training", ""),
+    "batches_array_split": ({"nn.py": solution(NN, NN_REGIONS["get_random_batches"], """
+idx = np.random.permutation(len(x))
+batches = [(x[part], y[part]) for part in np.array_split(idx, len(x) // batch_size)]""")},
+                            "batches or training", "np.array_split"),
+    "batches_array_split_ceil": ({"nn.py": solution(NN, NN_REGIONS["get_random_batches"], """
+idx = np.random.permutation(len(x))
+batches = [(x[part], y[part]) for part in np.array_split(idx, int(np.ceil(len(x) / batch_size)))]""")},
+                                 "batches", "np.array_split"),
+    "batches_drop_last": (WRONG / "batches_drop_last", "batches", "drop_last"),
+    "gradcheck_plus_minus": ({"run_q2.py": solution(RUN_Q2_SOURCE, CHECKER, PLUS_MINUS_CHECKER)}, "gradcheck", ""),
+    "gradcheck_on_last_batch": ({"run_q2.py": ON_LAST_BATCH}, "gradcheck or training", ""),
+    "training_printed_own_way": ({"run_q2.py": OWN_PRINTING}, "training or gradcheck", ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HONEST))
+def test_honest_variant_passes(name, make_submission, tmp_path):
+    files, select, advice = HONEST[name]
+    results = grade(make_submission(files), tmp_path / "out", "-k", select, "--seed", "0")
+    ran = [c for c in results["checks"] if not c.get("not_run") and c["question"] in Q2]
+    assert ran
+    assert not_passed(results) == set(), [(c["name"], c["message"]) for c in ran if c["status"] != "passed"]
+    if advice:
+        assert any(advice in note for note in results["notes"]), results["notes"]
+
+
+def test_checker_on_the_last_batch_is_named(make_submission, tmp_path):
+    results = grade(make_submission({"run_q2.py": ON_LAST_BATCH}), tmp_path / "out", "-k", "gradcheck_numerical",
+                    "--seed", "0")
+    check = next(c for c in results["checks"] if c["name"].endswith("gradcheck_numerical"))
+    assert check["status"] == "passed" and "batch" in check["data"]["gradient_data"]
+
+
+def test_restoring_up_to_rounding_is_said(make_submission, tmp_path):
+    """The += / -= checker really leaves rounding behind (else the case proves nothing)."""
+    results = grade(make_submission({"run_q2.py": solution(RUN_Q2_SOURCE, CHECKER, PLUS_MINUS_CHECKER)}),
+                    tmp_path / "out", "-k", "gradcheck_restores", "--seed", "0")
+    check = next(c for c in results["checks"] if c["name"].endswith("gradcheck_restores_parameters"))
+    assert check["status"] == "passed" and "rounding" in check["data"]["restored"]
+
+
+def test_check_before_training_judges_the_trained_network(make_submission, tmp_path):
+    """"You can do this before or after training": with the checker first, params_orig is the
+    untrained network and params the trained one; the training loop is judged on the latter."""
+    check = RUN_Q2_SOURCE[RUN_Q2_SOURCE.index("# Q 2.5 should be implemented"):]
+    before = RUN_Q2_SOURCE.replace(check, "").replace("# Q 2.4\n", check + "\n# Q 2.4\n", 1)
+    assert before.index("params_orig = copy.deepcopy") < before.index("for itr in range(max_iters)")
+    results = grade(make_submission({"run_q2.py": before}), tmp_path / "out", "-k", "training_loop", "--seed", "0")
+    trains = next(c for c in results["checks"] if c["name"].endswith("training_loop_trains"))
+    assert trains["status"] == "passed", trains
+    assert trains["data"]["trained_network"] == "params"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from graders import evaluation, messages
+from graders import evaluation, messages, numerics
 from graders.artifacts import save_figures
 from graders.calls import call_limits, check_outcome
 from graders.messages import Failure, Missing, StudentError
@@ -46,6 +46,7 @@ class PcaRun:
     outcome: object                                   # ScriptOutcome
     rubric: object                                    # the edition's, for its data hint
     arrays: dict = field(default_factory=dict)        # the student's arrays of the asked shapes
+    refused: dict = field(default_factory=dict)       # name -> what kept it out (NaN, complex...)
     problem: str = ""                                 # why there are no arrays
 
 
@@ -66,7 +67,12 @@ def pca_run(_data_sandbox, rubric, run_seed, course_data) -> PcaRun:
     run = PcaRun(outcome, rubric)
     answer = outcome.after[0] if outcome.after else None
     if answer is not None and answer.ok and isinstance(answer.value, dict):
-        run.arrays = {k: v for k, v in answer.value.items() if isinstance(v, np.ndarray)}
+        # only finite real numbers are measured: NaN, infinity or complex entries are named instead
+        for k, v in answer.value.items():
+            if numerics.real_array(v) is not None and np.ndim(v) == 2:
+                run.arrays[k] = numerics.real_array(v)
+            elif isinstance(v, np.ndarray):
+                run.refused[k] = numerics.defect(v)
     else:
         run.problem = (answer.message if answer is not None else "") or "the script's variables could not be read"
     return run
@@ -85,7 +91,7 @@ def candidates(pca_run: PcaRun, truth: dict) -> list[Projection]:
     """Every array shaped as a projection, as a subspace, best first (rank 32, then nearest)."""
     found = []
     for name, array in pca_run.arrays.items():
-        if array.shape not in ((DIMS, COMPONENTS), (COMPONENTS, DIMS), (DIMS, DIMS)) or not np.all(np.isfinite(array)):
+        if array.shape not in ((DIMS, COMPONENTS), (COMPONENTS, DIMS), (DIMS, DIMS)):
             continue
         basis, rank = evaluation.column_space(array.T if array.shape == (COMPONENTS, DIMS) else array)
         variant, cosine = max(((v, evaluation.subspace_cosine(basis, b)) for v, (_, b) in truth.items()),
@@ -101,6 +107,10 @@ def projection_or_fail(pca_run: PcaRun, truth: dict) -> Projection:
     if not found:
         if pca_run.problem:
             raise Failure(f"the variables of {SCRIPT} could not be read: {pca_run.problem}")
+        if pca_run.refused:
+            name, trouble = next(iter(pca_run.refused.items()))
+            raise Failure(f"{SCRIPT}'s {name} holds {trouble}; no projection of finite real numbers was found",
+                          hint="keep the projection as a real float array (np.linalg.svd of real data is real)")
         raise Missing(f"a {DIMS}x{COMPONENTS} projection matrix", f"the variables of {SCRIPT}",
                       hint=f"keep the first {COMPONENTS} principal components as a {DIMS}x{COMPONENTS} matrix "
                            "(from the SVD of the training data) in a variable of the script")
@@ -127,7 +137,7 @@ def test_pca_projection_spans_top_components(pca_run, pca_truth, question, recor
     best = projection_or_fail(pca_run, pca_truth)
     least = question.threshold("subspace_cosine")
     record_property("subspace_cosine", round(best.cosine, 4))
-    if best.cosine < least:
+    if not numerics.at_least(best.cosine, least):
         raise Failure(f"{best.name} does not span the first {COMPONENTS} principal components of the training data",
                       expected=f"the cosine of the largest principal angle to them >= {least:g}",
                       actual=f"{best.cosine:.3f}",
@@ -155,7 +165,7 @@ def test_pca_psnr_of_test_reconstructions(pca_run, pca_truth, course_data, quest
     record_property("psnr_measured", round(theirs, 3))
     record_property("psnr_of_true_pca", round(ideal, 3))
     margin = question.threshold("psnr_margin")
-    if theirs < ideal - margin:
+    if not numerics.at_least(theirs, ideal - margin):
         raise Failure(f"the test images projected onto {best.name}'s subspace reach {theirs:.2f} dB",
                       expected=f"at least {ideal - margin:.2f} dB (the first {COMPONENTS} components give {ideal:.2f})",
                       actual=f"{theirs:.2f} dB",
@@ -187,7 +197,7 @@ def test_pca_psnr_reported(pca_run, pca_truth, course_data, question, record_pro
         raise Failure(f"{SCRIPT} printed no PSNR", expected="a printed line with 'PSNR' and the average over the test set",
                       actual=messages.clip(pca_run.outcome.stdout or "(nothing printed)", head=5, tail=5),
                       hint="print('PSNR', psnr) once the average over the test images is computed")
-    if not any(abs(p - a) <= tolerance for p in printed for a in accepted):
+    if not any(numerics.at_most(abs(p - a), tolerance) for p in printed for a in accepted):
         raise Failure(f"{SCRIPT} printed a PSNR the grader does not measure",
                       expected=f"within {tolerance:g} dB of {theirs:.2f}", actual=", ".join(f"{p:g}" for p in printed[:5]),
                       hint="average skimage.metrics.peak_signal_noise_ratio(x, x_hat, data_range=1) over the "
