@@ -273,7 +273,7 @@ def torch_data(pytestconfig, rubric) -> TorchData:
     from fixtures import cache
     profile = cache.build_torch(log=lambda *a: None, nist_layout=rubric.nist36_layout())
     option = pytestconfig.getoption("data_dir")
-    data, images = course_data_dirs(option, rubric.nist36_layout())
+    data, images = course_data_dirs(option, rubric.nist36_layout(), grading_key(pytestconfig))
     if not option:
         return TorchData(profile.data_dir, profile.torch_home, profile.truth_dir, profile.standins, images)
     own = {name: data.parent / name for name in ("torch_home", "truth") if (data.parent / name).is_dir()}
