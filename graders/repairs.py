@@ -358,7 +358,7 @@ def _patch_module(module):
     module.__hw5_repairs__ = True
     name = module.__name__
     top = name.split(".")[0]
-    if top == "skimage":
+    if top == "skimage" or name == "matplotlib.pyplot":     # pyplot.hist passes density= itself
         for attr, value in list(module.__dict__.items()):
             _keyword_wrapped(module, attr, value)
     if name == "matplotlib.axes":
@@ -490,6 +490,10 @@ def _route(path, mode: str):
                                           "exist here; the file is kept aside)")
             return os.path.join(scratch, name)
         return path
+    alias = _state["aliases"].get(name)
+    if alias and data and os.path.realpath(folder) == data and os.path.exists(os.path.join(data, alias)):
+        record(DATA_READ, text, alias)       # the edition's other name of the file: not a repair
+        return os.path.join(data, alias)
     moved = os.path.join(_scratch_for(folder), name)
     if _state["scratch"] and os.path.exists(moved):
         return moved

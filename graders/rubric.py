@@ -30,6 +30,12 @@ NOT_RUN_COUNTED = {"hidden": "hidden check(s) exist and were not run",
                    "deselected": "check(s) deselected"}
 STATUSES = {"passed", "failed", "error", "timeout", "skipped", "hidden-not-run"}
 
+# [repairs]: a policy per repair kind (graders/repairs.py KINDS). "free": repaired and shown at
+# no cost; a number N: repaired and shown, N points deducted once from the score if it fired;
+# "refused": not installed, so the code fails as it would. A kind the rubric leaves out is free.
+FREE, REFUSED = "free", "refused"
+REPAIRS_QUESTION = "Static"      # where the advisory check of the repairs counts (no points)
+
 
 class RubricError(ValueError):
     pass
@@ -67,6 +73,26 @@ class Rubric:
     data: dict = field(default_factory=dict)
     # [files]: the edition's deliverables ("numpy", "pytorch")
     files: dict = field(default_factory=dict)
+    # [repairs]: kind -> "free", "refused" or points deducted (see FREE, REFUSED)
+    repairs: dict = field(default_factory=dict)
+
+    def repair_policy(self, strict: bool = False) -> dict:
+        """kind -> its policy for every repair kind (--strict: all refused)."""
+        from graders.repairs import KINDS
+        return {kind: REFUSED if strict else self.repairs.get(kind, FREE) for kind in KINDS}
+
+    def sandbox_repairs(self, strict: bool = False) -> dict:
+        """The worker's repair settings: the kinds to install and the data file names the
+        edition's scripts also use (graders.sandbox.Sandbox(repairs=...))."""
+        policy = self.repair_policy(strict)
+        return {"allowed": sorted(k for k, p in policy.items() if p != REFUSED), "aliases": self.data_aliases()}
+
+    def data_aliases(self) -> dict:
+        """{file name: path under data/}: the other names ([data] nist36_also) under which the
+        edition's scripts read the first NIST36 set."""
+        first = self.data.get("nist36", "nist36_{split}.mat")
+        return {pattern.format(split=split).rsplit("/", 1)[-1]: first.format(split=split)
+                for pattern in self.data.get("nist36_also", ()) for split in ("train", "valid", "test")}
 
     def __getitem__(self, qid: str) -> Question:
         try:
@@ -99,6 +125,7 @@ class Rubric:
     def nist36_layout(self) -> dict[str, str]:
         """{file name pattern under data/: synthetic set}: set1 at "nist36", set2 at "second_set"."""
         layout = {self.data.get("nist36", "nist36_{split}.mat"): "set1"}
+        layout.update({pattern: "set1" for pattern in self.data.get("nist36_also", ())})
         if "second_set" in self.data:
             layout[self.data["second_set"]] = "set2"
         return layout
@@ -151,14 +178,38 @@ class Rubric:
                 if not q.extra_credit:
                     max_score += entry["max_score_run"]
             questions[qid] = entry
+        repairs = self.repairs_of(checks)
+        score = max(0.0, score - sum(repairs["deductions"].values()))
         return {
             "score": round(score, 4),
             "max_score": round(max_score, 4),
+            "repairs": repairs,
             "questions": questions,
             "rubric_points": self.totals(),
             "not_graded_by_this_version": [qid for qid, e in questions.items()
                                            if e["status"] == "not graded by this version"],
         }
+
+    def repairs_of(self, checks: list[dict]) -> dict:
+        """The repairs the checks' runs needed, each once ({kind, file, line, old, new, checks}),
+        the data files the scripts read, and the points the rubric deducts for them."""
+        from graders.repairs import DATA_READ
+        fired, read = {}, {}
+        for check in checks:
+            for r in check.get("repairs") or ():
+                key = (r.get("kind"), r.get("file"), r.get("line"), r.get("old"), r.get("new"))
+                table = read if r.get("kind") == DATA_READ else fired
+                entry = table.setdefault(key, {**r, "checks": []})
+                if check.get("name") and check["name"] not in entry["checks"]:
+                    entry["checks"].append(check["name"])
+        policy = self.repair_policy()
+        deductions = {}
+        for entry in fired.values():
+            cost = policy.get(entry["kind"], FREE)
+            if not isinstance(cost, str):
+                deductions[entry["kind"]] = float(cost)
+        return {"fired": list(fired.values()), "data_read": sorted({r["new"] for r in read.values()}),
+                "deductions": deductions}
 
     def totals(self) -> dict:
         def total(pred):
@@ -210,9 +261,16 @@ def load(edition: str = "2022", path: Path | None = None) -> Rubric:
         questions[qid] = q
     if any(target not in questions for target in aliases.values()):
         raise RubricError(f"{path.name}: [checks] names a question the rubric does not have")
+    repairs = dict(data.get("repairs", {}))
+    from graders.repairs import KINDS as REPAIR_KINDS
+    for kind, policy in repairs.items():
+        if kind not in REPAIR_KINDS or not (policy in (FREE, REFUSED) or (
+                isinstance(policy, (int, float)) and not isinstance(policy, bool) and policy >= 0)):
+            raise RubricError(f"{path.name}: [repairs] {kind} = {policy!r}: kinds are {', '.join(REPAIR_KINDS)}; "
+                              f"a policy is \"free\", \"refused\" or the points deducted (>= 0)")
     return Rubric(edition=str(data.get("edition", edition)), title=data.get("title", ""),
                   questions=questions, aliases=aliases, data=dict(data.get("data", {})),
-                  files=dict(data.get("files", {})))
+                  files=dict(data.get("files", {})), repairs=repairs)
 
 
 def editions() -> list[str]:

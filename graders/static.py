@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from graders import repairs
+
 # mpl_toolkits and pylab ship with matplotlib (the starter run_q3.py uses mpl_toolkits.axes_grid1)
 ALLOWED_LIBRARIES = {"numpy", "scipy", "skimage", "matplotlib", "mpl_toolkits", "pylab"}
 # Files of the NumPy part; the PyTorch part (run_q6*.py, run_q7*.py) may import torch.
@@ -122,22 +124,23 @@ def code_outside_functions(path: Path) -> list[Finding]:
     return found
 
 
-# Removed names: what the source says -> (the modern spelling, when it went away).
-REMOVED_NUMPY_ALIASES = {
-    "float": "float (or np.float64)", "int": "int (or np.int64)", "bool": "bool (or np.bool_)",
-    "object": "object", "complex": "complex (or np.complex128)", "str": "str",
-}
-REMOVED_KEYWORDS = {
-    "multichannel": "channel_axis=-1 (channel_axis=None for a grey image); multichannel= was "
-                    "removed in scikit-image 0.21",
-    "selem": "footprint=; selem= was removed in scikit-image 0.21",
-}
-REMOVED_NAMES = {
-    "rgb2grey": "skimage.color.rgb2gray; rgb2grey was removed in scikit-image 0.21",
-    "compare_psnr": "skimage.metrics.peak_signal_noise_ratio; skimage.measure.compare_psnr was "
-                    "removed in scikit-image 0.18",
-}
+# Removed names: one table, graders/repairs.py's (the sandbox repairs what this check names).
+# Only names and keywords no current code spells otherwise are looked for in the source: a
+# student's own `max_iter=` or `hold` variable is not a removed name.
+STATIC_KEYWORDS = ("multichannel", "selem", "as_grey")
+STATIC_NAMES = ("rgb2grey", "grey2rgb", "compare_psnr", "compare_ssim", "compare_mse", "compare_nrmse",
+                "greycomatrix", "greycoprops", "imresize")
+REMOVED_NUMPY_ALIASES = {old: new for old, (new, _, _) in repairs.NUMPY_REMOVED.items()}
+REMOVED_KEYWORDS = {old: f"{text}; {old}= was removed in {release}"
+                    for old, (_, _, release, text) in repairs.KEYWORDS_REMOVED.items()}
+REMOVED_NAMES = {old: f"{new}; {module.split('.')[0]}'s {old} was removed in {release}"
+                 for (module, old), (new, release, _) in repairs.NAMES_REMOVED.items()}
 NUMPY_NAMES = {"np", "numpy"}
+
+
+def _numpy_removed(attr: str) -> str:
+    new, release, _ = repairs.NUMPY_REMOVED[attr]
+    return f"np.{attr} was removed in {release}: use {new}"
 
 
 def drift_findings(path: Path) -> list[Finding]:
@@ -148,9 +151,8 @@ def drift_findings(path: Path) -> list[Finding]:
 def _drift_of(node, name: str) -> Finding | None:
     if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
             and node.value.id in NUMPY_NAMES and node.attr in REMOVED_NUMPY_ALIASES):
-        return Finding(name, node.lineno, f"np.{node.attr} was removed in NumPy 1.24: use "
-                                          f"{REMOVED_NUMPY_ALIASES[node.attr]}")
-    if isinstance(node, ast.keyword) and node.arg in REMOVED_KEYWORDS:
+        return Finding(name, node.lineno, _numpy_removed(node.attr))
+    if isinstance(node, ast.keyword) and node.arg in STATIC_KEYWORDS:
         return Finding(name, getattr(node, "lineno", 0) or 0,
                        f"{node.arg}= : use {REMOVED_KEYWORDS[node.arg]}")
     if isinstance(node, ast.Call) and _called_name(node) == "label" and any(
@@ -163,7 +165,7 @@ def _drift_of(node, name: str) -> Finding | None:
              else node.id if isinstance(node, ast.Name)
              else node.name.split(".")[-1] if isinstance(node, ast.alias)
              else None)
-    if ident in REMOVED_NAMES:
+    if ident in STATIC_NAMES:
         return Finding(name, getattr(node, "lineno", 0) or 0, f"{ident} : use {REMOVED_NAMES[ident]}")
     return None
 
@@ -175,14 +177,12 @@ def _called_name(call: ast.Call) -> str | None:
 
 _ERROR_PATTERNS = [
     (re.compile(r"module 'numpy' has no attribute '(\w+)'"),
-     lambda m: (f"np.{m.group(1)} was removed in NumPy 1.24: use "
-                f"{REMOVED_NUMPY_ALIASES[m.group(1)]}") if m.group(1) in REMOVED_NUMPY_ALIASES else None),
-    (re.compile(r"unexpected keyword argument '(multichannel|selem)'"),
-     lambda m: f"use {REMOVED_KEYWORDS[m.group(1)]}"),
-    (re.compile(r"unexpected keyword argument 'neighbors'"),
-     lambda m: "label(neighbors=...) is now label(connectivity=...)"),
-    (re.compile(r"cannot import name '(rgb2grey|compare_psnr)'|has no attribute '(rgb2grey|compare_psnr)'"),
-     lambda m: f"use {REMOVED_NAMES[m.group(1) or m.group(2)]}"),
+     lambda m: _numpy_removed(m.group(1)) if m.group(1) in REMOVED_NUMPY_ALIASES else None),
+    (re.compile(r"unexpected keyword argument '(\w+)'"),
+     lambda m: f"use {REMOVED_KEYWORDS[m.group(1)]}" if m.group(1) in REMOVED_KEYWORDS else None),
+    (re.compile(r"cannot import name '(\w+)'|has no attribute '(\w+)'"),
+     lambda m: (f"use {REMOVED_NAMES[m.group(1) or m.group(2)]}"
+                if (m.group(1) or m.group(2)) in REMOVED_NAMES else None)),
 ]
 
 
