@@ -53,6 +53,9 @@ def pytest_addoption(parser):
     group.addoption("--results", metavar="FILE", default=None, help="write the results JSON here")
     group.addoption("--grade-seed", type=int, default=None,
                     help="seed of the checks' random inputs (default: derived from the submission)")
+    group.addoption("--strict-repairs", dest="strict_repairs", action="store_true", default=False,
+                    help="refuse every repair (graders/repairs.py): code written for older "
+                         "libraries or another machine fails as it would")
     group.addoption("--staff", action="store_true", default=False,
                     help="staff grading: photos, held-out data and seeds from the course key "
                          "(graders.secret; graders.grade.run sets it for --visibility all)")
@@ -64,7 +67,45 @@ def pytest_configure(config):
                    "rubric question; its docstring is the sentence the student reads")
     if config.getoption("submission", None):
         state = config.stash[STATE] = Collector(config)
+        _SANDBOX_REPAIRS.update(state.rubric.sandbox_repairs(bool(config.getoption("strict_repairs"))))
         config.pluginmanager.register(Reports(state), "hw5grade-reports")
+
+
+# The repairs this session's sandboxes install (Rubric.sandbox_repairs): read by the suites'
+# fixtures that open sandboxes (graders/suites/conftest.py).
+_SANDBOX_REPAIRS: dict = {}
+REPAIRS_START = pytest.StashKey[int]()
+
+
+def sandbox_repairs() -> dict | None:
+    return dict(_SANDBOX_REPAIRS) if _SANDBOX_REPAIRS else None
+
+
+def _repairs_so_far() -> list:
+    import sys
+    sandbox = sys.modules.get("graders.sandbox")   # never imported by the plugin's own loading
+    return sandbox.repairs_fired() if sandbox else []
+
+
+def check_repairs(item) -> list:
+    """The repairs the check's runs needed: those fired while it ran (its fixtures' first runs
+    included) and those of the script runs it reads (a session fixture run by an earlier check)."""
+    found = list(_repairs_so_far()[item.stash.get(REPAIRS_START, 0):])
+    for value in getattr(item, "funcargs", {}).values():
+        for holder in (value, getattr(value, "outcome", None)):
+            fired = getattr(holder, "repairs", None)
+            if isinstance(fired, list) and holder.__class__.__name__.endswith("Outcome"):
+                found += fired
+    unique = []
+    for r in found:
+        if r not in unique:
+            unique.append(r)
+    return unique
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[REPAIRS_START] = len(_repairs_so_far())
 
 
 def _collector(config) -> Collector | None:
@@ -174,6 +215,9 @@ class Collector:
         for record in self.records.values():
             record.setdefault("status", "error")
             checks.append(record)
+        advisory = self.repairs_check(checks)
+        if advisory:
+            checks.append(advisory)
         scored = self.rubric.score(checks)
         hidden = sum(c.get("not_run") == "hidden" for c in checks)
         notes = list(self.notes)
@@ -183,6 +227,7 @@ class Collector:
         if hidden:
             notes.append(f"{hidden} hidden check(s) exist and were not run (--visibility public); "
                          "they are graded when the staff grade the submission")
+        notes += repair_notes(scored["repairs"])
         if scored["not_graded_by_this_version"]:
             notes.append("not graded by this version of the harness (no checks yet): "
                          + ", ".join(scored["not_graded_by_this_version"]))
@@ -193,6 +238,7 @@ class Collector:
             "quick": bool(self.config.getoption("quick")),
             "staff": bool(self.config.getoption("staff")),
             "isolation": self.isolation or "not used (no check ran student code)",
+            "repair_policy": self.rubric.repair_policy(bool(self.config.getoption("strict_repairs"))),
             **scored,
             "checks": sorted(checks, key=lambda c: (list(self.rubric.questions).index(c["question"])
                                                     if c.get("question") in self.rubric.questions
@@ -205,9 +251,49 @@ class Collector:
                         "student_seconds": round(self.own_student_seconds() + self.student_seconds, 3)},
         }
 
+    def repairs_check(self, checks) -> dict | None:
+        """The advisory check of the repairs (no points): failed when the code ran only after
+        repairs, naming each with its file and line."""
+        from graders.repairs import DATA_READ
+        if rubric_mod.REPAIRS_QUESTION not in self.rubric.questions or not checks:
+            return None
+        fired = self.rubric.repairs_of(checks)["fired"]
+        strict = bool(self.config.getoption("strict_repairs"))
+        record = {"nodeid": "graders/repairs.py::test_ran_without_repairs", "name": "test_ran_without_repairs",
+                  "question": rubric_mod.REPAIRS_QUESTION, "weight": 1.0, "visibility": "public",
+                  "tier": "quick", "order": 10**6, "duration": 0.0, "status": "passed", "message": "",
+                  "description": "the code runs on today's libraries and from the course's folders, "
+                                 "without repairs" + (" (--strict: none were made)" if strict else "")}
+        if fired:
+            policy = self.rubric.repair_policy()
+            said = [f"{r['file'] or 'library code'}, line {r['line']}: {r['old']} -> {r['new']}"
+                    + ("" if policy.get(r["kind"]) == rubric_mod.FREE else f" ({policy.get(r['kind'])} points)")
+                    for r in fired if r["kind"] != DATA_READ]
+            record.update(status="failed",
+                          message="your code ran only after these repairs; fix them: " + "; ".join(said),
+                          hint="old library names and paths of your own machine: the grader repaired the "
+                               "spelling and graded the results; the course's rubric says what a repair costs")
+        return record
+
     def own_student_seconds(self) -> float:
         """Seconds this process's sandboxes ran student code during this session."""
         return _sandbox_seconds() - self._sandbox_clock
+
+
+def repair_notes(repairs: dict) -> list[str]:
+    """The results' notes on repairs (the terminal table and the report show notes)."""
+    notes = []
+    fired = repairs.get("fired") or []
+    if fired:
+        kinds = sorted({r["kind"] for r in fired})
+        cost = sum(repairs.get("deductions", {}).values())
+        notes.append(f"{len(fired)} repair(s) let the code run ({', '.join(kinds)}): "
+                     + "; ".join(f"{r['file'] or '?'}:{r['line']} {r['old']} -> {r['new']}" for r in fired[:8])
+                     + ("; ..." if len(fired) > 8 else "")
+                     + (f"; the rubric deducts {cost:g} point(s) for them" if cost else "; free under the rubric"))
+    if repairs.get("data_read"):
+        notes.append("course data files the scripts read: " + ", ".join(repairs["data_read"]))
+    return notes
 
 
 def _sandbox_seconds() -> float:
@@ -244,6 +330,9 @@ def phase_record(item, call, report) -> dict | None:
     data = {k: v for k, v in item.user_properties if k not in (RECORD, NOTE, ISOLATION)}
     if data:
         record["data"] = data
+    repairs = check_repairs(item)
+    if repairs:
+        record["repairs"] = repairs
     excinfo = call.excinfo
     if excinfo is None:
         record["status"] = "passed"

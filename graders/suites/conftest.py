@@ -119,7 +119,8 @@ def _open_sandbox(python_dir: Path, data=None, images=None, *, spare: bool = Fal
     """spare: take the process's spare when a batch keeps one (Sandbox.open), for a sandbox whose
     call worker runs; one that runs scripts only starts a fresh worker for each anyway."""
     from graders.sandbox import Sandbox
-    return (Sandbox.open if spare else Sandbox)(python_dir, data, images, given_files=given_files())
+    return (Sandbox.open if spare else Sandbox)(python_dir, data, images, given_files=given_files(),
+                                                repairs=plugin.sandbox_repairs())
 
 
 def given_files() -> dict:
@@ -290,6 +291,7 @@ def torch_data(pytestconfig, rubric) -> TorchData:
 def _torch_sandbox(submission, torch_data):
     from graders.sandbox import Limits, Sandbox
     box = Sandbox(submission, torch_data.data_dir, torch_data.images_dir, torch_home=torch_data.torch_home,
+                  repairs=plugin.sandbox_repairs(),
                   given_files=given_files(), limits=Limits(memory_mb=TORCH_MEMORY_MB))
     yield box
     box.close()
