@@ -181,11 +181,6 @@ def heldout_order(set_name: str, n: int, run_seed: int, key: bytes | None = None
     return order[:math.ceil(STAFF_SUBSET * n)] if key else order
 
 
-def course_key() -> bytes | None:
-    """The course key when this grading has one (staff), else None (a student's local run)."""
-    return secret.staff_key()
-
-
 def plain_predictions(value, n: int) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """({preprocessing: predicted classes}, {preprocessing: why it was left out}) of a predict
     answer: only integer arrays of shape (n,) count, and at most MAX_PREDICTIONS of them."""

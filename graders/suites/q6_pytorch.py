@@ -102,6 +102,7 @@ class SavedModel:
     problem: object = None          # saved_models.Unreadable: why there are none
     order: np.ndarray | None = None  # indices into the held-out set, in the order they were sent
     answer: object = None           # the measuring worker's predict Outcome
+    left: dict = field(default_factory=dict)    # predictions left out of the scoring, and why
 
 
 @dataclass
@@ -114,13 +115,14 @@ class Q6Run:
     measured: bool = False                          # the script's worker came back to be asked
 
 
-def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits, run_seed: int) -> dict:
+def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits, run_seed: int,
+            key: bytes | None) -> dict:
     """{file: SavedModel} of every file the scripts save, and ("joins", file): the joins Outcome;
-    measured after the script's worker has ended (see the module docstring)."""
+    measured after the script's worker has ended (see the module docstring). key: the course
+    key under staff grading (the held-out order and subset are then secret), else None."""
     if not outcome.after:           # the worker was stopped (time, memory): nothing was captured
         return {}
     work = Path(box.root) / "work" / "python"
-    key = saved_models.course_key()
     capture = saved_models.captured(outcome.after[0])
     name = scripts[0].name
     models, requests, asked = {}, [], []
@@ -150,7 +152,7 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
 
 
 @pytest.fixture
-def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, rubric) -> Q6Run:
+def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_key, rubric) -> Q6Run:
     script = SCRIPTS[qid]
     # every question of this edition that the same script serves is measured at once
     sharing = [SCRIPTS[q] for q in ALL if SCRIPTS[q].name == script.name and rubric.resolve(q)]
@@ -159,7 +161,7 @@ def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, rubric) 
         heldout.setdefault("nist36", torch_data.heldout("nist36"))
 
     def measuring(outcome, limits):
-        return measure(torch_sandbox, submission, sharing, heldout, outcome, limits, run_seed)
+        return measure(torch_sandbox, submission, sharing, heldout, outcome, limits, run_seed, staff_key)
 
     outcome, measured = torch_run(qid, script.name, [saved_models.models_request()], measuring)
     models = {s.file: measured[s.file] for s in script.saved if s.file in measured}
@@ -241,7 +243,7 @@ def printed_losses(stdout: str) -> list[float]:
 
 @checks(*TRAINED)
 def test_q6_loss_falls(qid, q6, question, record_property):
-    """the training loss falls (read from the plotted loss curve, else from the printed losses)"""
+    """the training loss falls (read from the plotted loss curve, else from the printed losses), and the saved model that training made, measured by the grader, does better than chance"""
     values, source = find_curve(q6.outcome.figure_data, _LOSS, q6.script.curve), "plotted loss curve"
     if values is None:
         values, source = printed_losses(q6.outcome.stdout), "printed losses"
@@ -260,13 +262,35 @@ def test_q6_loss_falls(qid, q6, question, record_property):
                            "and add up each epoch's loss")
     first, last = values[0], values[-1]
     drop = question.threshold("loss_drop")
-    if np.isfinite(last) and first > 0 and last <= drop * first:
+    if numerics.finite_number(first) is not None and first > 0 and numerics.at_most(last, drop * first):
+        believed(q6, source, first, last)
         return
     raise Failure(f"the {source} went from {first:.6g} to {last:.6g}; training should bring it below {drop:g} x "
                   "the first value", expected=f"<= {drop * first:.6g}" if first > 0 else "a falling loss",
                   actual=f"{last:.6g}",
                   hint="each batch: optimizer.zero_grad(), loss.backward(), optimizer.step()" if np.isfinite(last)
                   else "the loss became NaN or inf: lower the learning rate")
+
+
+def believed(q6: Q6Run, source: str, first: float, last: float) -> None:
+    """A loss the script printed or plotted is its own report: it counts once the grader has
+    measured the saved model and found that it learned (better than twice chance)."""
+    saved = q6.script.saved[0]
+    said = f"the {source} fell from {first:.6g} to {last:.6g}, but only the script says so"
+    problem = saved_problem(q6, saved)
+    if problem is not None:
+        raise Failure(f"{said}: {problem.rationale}",
+                      hint=f"save the trained {saved.what} ({saved_models.how_to_save(saved.file)}): the grader "
+                           "believes a falling loss once it has measured the model that training made")
+    _, _, accuracies = scored(q6, saved)
+    chance = 1 / len(q6.heldout[saved.heldout]["classes"])
+    best = max(accuracies.values(), default=0.0)
+    if numerics.at_least(best, 2 * chance):
+        return
+    raise Failure(f"{said}: the saved {saved.what} classifies {best:.1%} of the grader's held-out inputs "
+                  f"(chance: {chance:.1%}), so these losses are not those of its training",
+                  expected=f"a saved model better than {2 * chance:.1%}", actual=f"{best:.1%}",
+                  hint="report the losses of the training that made the saved model")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,19 +343,29 @@ def test_q6_model_saved(qid, q6, record_property):
     if problem is not None:
         raise problem
     model = q6.models[saved.file].answer.value["model"]
+    parameters = numerics.finite_number(model.get("parameters"))
     record_property("model", f"{str(model.get('name'))[:100]}: {str(model.get('type'))[:100]}, "
-                             f"{numerics.finite_number(model.get('parameters'))} parameters")
+                             f"{parameters and int(parameters)} parameters")
+
+
+def scored(q6: Q6Run, saved: Saved) -> tuple[np.ndarray, dict, dict]:
+    """(labels in the order sent, {preprocessing: predictions}, {preprocessing: accuracy}) of a
+    measured model: the inputs went in a secret order, so the answers are scored against the
+    labels in that order."""
+    model = q6.models[saved.file]
+    y = q6.heldout[saved.heldout]["y"][model.order]
+    predictions, left = saved_models.plain_predictions(model.answer.value, len(y))
+    model.left = left
+    return y, predictions, {name: float(np.mean(p == y)) for name, p in predictions.items()}
 
 
 def judge_accuracy(q6: Q6Run, saved: Saved, question, record_property):
     model = measured_or_skip(q6, saved)
     truth = q6.heldout[saved.heldout]
-    # the inputs went in a secret order: the answers are scored against the labels in that order
-    y = truth["y"][model.order]
-    predictions, left = saved_models.plain_predictions(model.answer.value, len(y))
-    accuracies = {name: float(np.mean(p == y)) for name, p in predictions.items()}
+    y, predictions, accuracies = scored(q6, saved)
     what = f"{len(y)} held-out {HELDOUT_NAMES[saved.heldout]}"
     if not accuracies:
+        left = model.left
         problems = model.answer.value.get("problems")
         problems = {**(problems if isinstance(problems, dict) else {}), **left}
         tried = "; ".join(f"{str(k)[:100]}: {str(v)[:300]}" for k, v in list(problems.items())[:6])
