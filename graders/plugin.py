@@ -28,6 +28,7 @@ from graders import messages, rubric as rubric_mod
 RECORD = "hw5grade"              # user_properties key of a check's outcome record
 NOTE = "hw5grade_note"           # user_properties key of a note for the whole submission
 ISOLATION = "hw5grade_isolation"
+ENFORCEMENT = "hw5grade_enforcement"   # how the sandbox enforced its limits
 CATALOG = "hw5grade_catalog"     # workeroutput key: checks this worker deselected
 PLANNED = "hw5grade_planned"     # workeroutput key: checks this worker's session was to run
 STUDENT_SECONDS = "hw5grade_student_seconds"   # workeroutput key: this worker's time in the sandbox
@@ -151,6 +152,7 @@ class Collector:
         self.planned: dict[str, dict] = {}      # nodeid -> static record of a check to be run
         self.notes: list[str] = []
         self.isolation: str | None = None
+        self.enforcement: str | None = None
         self.started = time.time()
         self.student_seconds = 0.0               # xdist workers' time in student code, added up
         self._sandbox_clock = _sandbox_seconds()  # this process's total so far (grade.run may repeat)
@@ -190,6 +192,8 @@ class Collector:
                 self.notes.append(value)
             elif key == ISOLATION:
                 self.isolation = value
+            elif key == ENFORCEMENT:
+                self.enforcement = value
         phase = next((v for k, v in report.user_properties if k == RECORD), None)
         if phase is None:
             return
@@ -238,6 +242,7 @@ class Collector:
             "quick": bool(self.config.getoption("quick")),
             "staff": bool(self.config.getoption("staff")),
             "isolation": self.isolation or "not used (no check ran student code)",
+            "enforcement": self.enforcement or "not used (no check ran student code)",
             "repair_policy": self.rubric.repair_policy(bool(self.config.getoption("strict_repairs"))),
             **scored,
             "checks": sorted(checks, key=lambda c: (list(self.rubric.questions).index(c["question"])
@@ -327,7 +332,7 @@ def phase_record(item, call, report) -> dict | None:
         return {**info, "when": report.when, "status": "passed", "message": ""}
     record = {**info, "when": report.when, "message": ""}
     # what a check attached with record_property (figures, a confusion matrix, ...) for the report
-    data = {k: v for k, v in item.user_properties if k not in (RECORD, NOTE, ISOLATION)}
+    data = {k: v for k, v in item.user_properties if k not in (RECORD, NOTE, ISOLATION, ENFORCEMENT)}
     if data:
         record["data"] = data
     repairs = check_repairs(item)

@@ -170,9 +170,11 @@ def test_q4_attacks_graded_end_to_end(name, select, question, tmp_path):
     results = grade.run(submission, tmp_path / "out", select=select)
     seconds = time.monotonic() - start
     assert not results.get("error"), results.get("error")
-    entry = results["questions"][question]
-    assert entry["score"] == 0, entry
-    failed = [c for c in results["checks"] if c["question"] == question and c["status"] == "failed"]
+    ran = [c for c in results["checks"] if c["question"] == question and not c.get("not_run")]
+    # what was attacked earns nothing (run_q4 did run to its end: that check is not the attack's)
+    attacked = [c for c in ran if not c["name"].startswith(("test_run_q4_finishes", "test_ran_without_repairs"))]
+    assert attacked and all(c["status"] == "failed" for c in attacked), [(c["name"], c["status"]) for c in ran]
+    failed = attacked
     words = "far more than the photos hold" if name == "q4_print_flood" else "2,000,000 boxes"
     assert any(words in c["message"] for c in failed), [c["message"] for c in failed]
     assert descendants() <= before

@@ -231,5 +231,6 @@ def test_the_next_submission_graded_in_this_process_is_unaffected(make_submissio
     results = grade.run(make_submission(), tmp_path / "reference", select="sigmoid")
     checks = [c for c in results["checks"] if c["question"] == "Q2.2.1" and not c.get("not_run")]
     assert checks and all(c["status"] == "passed" for c in checks), checks
+    assert results["enforcement"] == (CGROUP if cgroup_problem() is None else WATCHER)
     assert descendants() <= before
     assert time.monotonic() - start < 60

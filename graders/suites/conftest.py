@@ -169,6 +169,7 @@ def data_sandbox(_data_sandbox, request):
 def _record_sandbox(request, box):
     # Notes and isolation ride on the check's report, so they reach the xdist controller too.
     request.node.user_properties.append((plugin.ISOLATION, box.isolation))
+    request.node.user_properties.append((plugin.ENFORCEMENT, box.enforcement))
     for note in _notes(box):
         request.node.user_properties.append((plugin.NOTE, note))
 
