@@ -475,3 +475,51 @@ def test_an_unmarked_notebook_grades_like_the_reference(tmp_path):
     assert files["status"] == "failed" and "missing run_q3.py, run_q4.py, run_q5.py" in files["message"]
     static.pop("test_files_of_the_edition")
     assert {status for status in static.values() if status != "skipped"} == {"passed"}, static
+
+
+# -- where students put their files (issue 15: real layouts) ------------------------------------
+REAL_LAYOUTS = ["python/", "", "alice/", "alice_123456/HW5/", "hw5/python/", "HW5/python/", "code/",
+                "hw4/python/", "Alice Smith - hw5/hw5/python/"]
+
+
+def real_layout_files(prefix: str) -> dict:
+    """The deliverables under prefix, the student's own helpers beside them, and what students zip
+    along (a write-up folder with a plotting script, the data)."""
+    files = {prefix + name: source(name) for name in ("nn.py", "q4.py", "run_q2.py", "run_q3.py")}
+    files[prefix + "helpers.py"] = "def pad(x):\n    return x\n"
+    files[prefix + "mylib/layers.py"] = "SIZE = 32\n"
+    top = prefix.split("/")[0] + "/" if "/" in prefix.rstrip("/") else ""
+    files[top + "writeup/make_plots.py"] = "print('plots')\n"
+    files[top + "data/readme.txt"] = "the data\n"
+    return files
+
+
+@pytest.mark.parametrize("kind", ["zip", "folder"])
+@pytest.mark.parametrize("prefix", REAL_LAYOUTS)
+def test_real_layouts_are_found_with_the_students_helpers(tmp_path, prefix, kind):
+    files = real_layout_files(prefix)
+    if kind == "zip":
+        path = make_zip(tmp_path / "alice.zip", files)
+    else:
+        path = tmp_path / "alice"
+        for name, text in files.items():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            (path / name).write_text(text)
+    out = prepare(submission(path, kind), tmp_path / "out")
+    expected = {"nn.py", "q4.py", "run_q2.py", "run_q3.py", "helpers.py", "mylib/layers.py"}
+    # files at the top: everything under it is the student's code (the write-up's script too)
+    assert prepared_files(out) == expected | ({"writeup/make_plots.py"} if not prefix else set())
+    where = prefix or "the top"
+    assert any(n.endswith(f"files taken from {where}") for n in out.notes), out.notes
+    if "/" in prefix.rstrip("/"):      # a script outside the code's folder is named, not copied
+        assert any("ignored .py files outside" in n and "make_plots.py" in n for n in out.notes), out.notes
+
+
+def test_grade_takes_a_zip_in_a_real_layout_and_reports_the_mapping(tmp_path):
+    from graders import grade
+    files = {f"HW5/python/{name}": source(name) for name in HANDOUT}
+    zipped = make_zip(tmp_path / "bob.zip", files)
+    results = grade.run(zipped, tmp_path / "out", quick=True, select="q2_network and softmax")
+    assert results["questions"]["Q2.2.2"]["score"] == results["questions"]["Q2.2.2"]["max_score"] > 0
+    assert "bob.zip: files taken from HW5/python/" in results["notes"]
+    assert "files taken from HW5/python/" in (tmp_path / "out" / "report.html").read_text()
