@@ -22,6 +22,9 @@ image, then run_autograder once per submission with the student's upload in
   staff's photos, held-out data and seeds, never the handout's public ones.
 - HW5GRADE_AUTOGRADER_ROOT replaces /autograder (local tests); HW5GRADE_AUTOGRADER_ARGS adds
   options of `hw5grade grade` (e.g. "--quick -k 'q2_network or static_checks'").
+- The grading runs in a child process with the batch's per-job wall-clock limit
+  (graders.batch.job_limit; HW5GRADE_JOB_SECONDS overrides it): past it, the child and all it
+  started are killed and results.json says the grading timed out and the staff will regrade it.
 - Gradescope's containers usually forbid the user namespaces bubblewrap needs; the sandbox then
   runs student code without isolation (graders.sandbox falls back by itself), and the results
   say so with bubblewrap's reason.
@@ -43,6 +46,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 ROOT_ENV = "HW5GRADE_AUTOGRADER_ROOT"
 ARGS_ENV = "HW5GRADE_AUTOGRADER_ARGS"
+JOB_SECONDS_ENV = "HW5GRADE_JOB_SECONDS"
 DEFAULT_ROOT = "/autograder"
 KEY_NAME = "course.key"          # the course key in the bundle's source (graders.secret)
 
@@ -229,9 +233,18 @@ def _grade(root: Path, extra: str, start: float) -> dict:
         notes = list(prepared.notes) + ([f"this Gradescope container cannot run bubblewrap ({problem}), "
                                          "so the submission ran without isolation"] if problem else [])
         print(f"grading {prepared.folder}: visibility all, jobs {args.jobs}, extra options: {extra or 'none'}")
-        results = grade.run(prepared.folder, args.out, visibility="all", quick=args.quick,
-                            data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
-                            select=args.select, notes=notes)
+        from graders import batch
+        limit = float(os.environ.get(JOB_SECONDS_ENV) or 0) or batch.job_limit(
+            batch.Options(edition=args.edition, quick=args.quick))
+        kwargs = {name: getattr(args, name) for name in ("strict",) if hasattr(args, name)}
+        results = batch.run_within(limit, submission=prepared.folder, out_dir=args.out, visibility="all",
+                                   quick=args.quick, data_dir=args.data_dir, edition=args.edition, jobs=args.jobs,
+                                   seed=args.seed, select=args.select, notes=notes, ingested=True, **kwargs)
+        if results is None:
+            results = grade.crashed_results(args.edition, f"grading took longer than the {limit:.0f} s it may "
+                                            "take, so it was stopped", args.submission, "all", args.quick,
+                                            cause=grade.TIMEOUT)
+            (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
     print(grade.format_table(results))
     return gradescope.results_json(results)
 

@@ -458,18 +458,11 @@ class Batch:
 
     def _kill(self, sub) -> None:
         """Stop the process grading sub and everything it started (its sandboxes included)."""
-        from graders.sandbox import process_tree
         try:
             pid = int((submission_out(self.out, sub.name) / PID_FILE).read_text())
         except (OSError, ValueError):
             return          # it never started: the pool's renewal stops whatever is there
-        tree = process_tree(pid)
-        for sig in (signal.SIGSTOP, signal.SIGKILL):     # stopped first: nothing forks meanwhile
-            for p in tree:
-                try:
-                    os.kill(p, sig)
-                except OSError:
-                    pass
+        kill_tree(pid)
 
     def _failed(self, sub, reason: str, status: str = GRADER_ERROR) -> dict:
         from graders import grade
@@ -488,6 +481,45 @@ class Batch:
                       file=sys.stderr)
         bar.set_postfix(problems=sum(s["status"] in PROBLEMS for s in self.summaries.values()), refresh=False)
         bar.update(1)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL pid and all its descendants, stopped first so that nothing forks meanwhile."""
+    from graders.sandbox import process_tree
+    tree = process_tree(pid)
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for p in tree:
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+
+
+def _grade_in_child(kwargs: dict) -> None:
+    limit_threads()
+    from graders import grade
+    grade.run(**kwargs)
+
+
+def run_within(seconds: float, **kwargs) -> dict | None:
+    """graders.grade.run(**kwargs) in a fresh process, killed with everything it started after
+    `seconds`; its grade.json, or None when it ran out of time (Gradescope's run: one job)."""
+    process = multiprocessing.get_context("spawn").Process(target=_grade_in_child, args=(kwargs,))
+    out = Path(kwargs["out_dir"])
+    (out / "grade.json").unlink(missing_ok=True)
+    process.start()
+    process.join(seconds)
+    if process.is_alive():
+        kill_tree(process.pid)
+        process.join()
+        return None
+    try:
+        return json.loads((out / "grade.json").read_text())
+    except (OSError, ValueError) as err:
+        from graders import grade
+        return grade.crashed_results(kwargs.get("edition", "2022"), f"the grading process ended with exit "
+                                     f"code {process.exitcode} without a readable grade.json ({err})",
+                                     kwargs.get("submission"), kwargs.get("visibility", "all"), kwargs.get("quick", False))
 
 
 def check_names(subs) -> None:

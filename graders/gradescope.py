@@ -136,7 +136,7 @@ def _summary(results: dict, score: float) -> str:
     elif results.get("error"):
         # never a zero that reads as a grade: the staff regrade it (grade.mark_grader_failures)
         what = ("Grading this submission ran past its time limit and was stopped"
-                if results.get("error_cause") == TIMEOUT else "The grader itself failed while grading this submission")
+                if results.get("error_cause") == TIMEOUT else "The grader failed while grading this submission")
         lines += [f"{what}: {results['error']}",
                   "This is not a grade and not your fault: the course staff will grade your submission "
                   "again. The score shown until then means nothing.", ""]

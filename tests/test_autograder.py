@@ -139,3 +139,17 @@ def test_without_bubblewrap_grading_runs_unisolated_and_says_so(bundle, tmp_path
     assert grade["isolation"].startswith("none")
     assert "bubblewrap" in results["output"] and "without isolation" in results["output"]
     assert results["score"] == pytest.approx(grade["max_score"]) and grade["max_score"] > 0
+
+
+def test_grading_past_the_job_limit_is_stopped_and_not_a_grade(bundle, tmp_path):
+    """The per-job wall-clock limit (HW5GRADE_JOB_SECONDS here; the rubric's budgets by default):
+    the grading process and its sandboxes are killed, and the student reads that it is no grade."""
+    root = gradescope_root(bundle, tmp_path)
+    for path in (REPO / "reference" / "python").glob("*.py"):
+        shutil.copyfile(path, root / "submission" / path.name)
+    results, _ = run_autograder(root, HW5GRADE_JOB_SECONDS="3")
+    assert results["score"] == 0 and results["tests"] == []
+    assert "ran past its time limit" in results["output"] and "not a grade" in results["output"]
+    assert results["extra_data"]["not_a_grade"] is True
+    grade = json.loads((root / "results" / "hw5grade" / "grade.json").read_text())
+    assert grade["error_cause"] == "timeout" and "3 s" in grade["error"]
