@@ -241,3 +241,38 @@ def test_a_hostile_batch_finishes_with_its_neighbours_graded(tmp_path):
     summary = batch.format_summary(outcome)
     assert "timed out 1" in summary and "grader errors 0" in summary
     print(f"hostile batch of 5 in {seconds:.0f} s")
+
+
+# ---------------------------------------------------------------------------------------------
+# a grader that fails is not a student's zero
+
+def test_a_sandbox_that_cannot_start_is_a_grader_error_not_a_zero(tmp_path, monkeypatch, capsys):
+    from graders import ingest, sandbox
+
+    def cannot_start(*args, **kwargs):
+        raise sandbox.SandboxError("the sandbox worker could not be started (bwrap: No such file or directory)")
+    monkeypatch.setattr(sandbox.Sandbox, "__init__", cannot_start)
+    monkeypatch.setattr(sandbox.Sandbox, "open", classmethod(cannot_start))
+    reference = build_submission(tmp_path / "subs" / "alice").parent
+
+    assert grade.main(_args(reference, tmp_path / "alone")) == 2
+    printed = capsys.readouterr()
+    assert "the grader itself failed on Q2.2.2" in printed.out and "not a grade" in printed.err
+    alone = json.loads((tmp_path / "alone" / "grade.json").read_text())
+    assert alone["error_cause"] == grade.GRADER and grade.GRADER_ERROR_NOTE in alone["notes"]
+    published = json.loads((tmp_path / "alone" / "results.json").read_text())
+    assert published["tests"] == [] and published["extra_data"]["not_a_grade"]
+    assert "will grade your submission again" in published["output"]
+
+    options = batch.Options(quick=True, select=SOFTMAX, allow_unisolated=True)
+    sub = ingest.discover(tmp_path / "subs")[0]
+    summary = batch.grade_job(sub, str(tmp_path / "out"), options, batch.grading_hash(options))
+    assert summary["status"] == batch.GRADER_ERROR
+    folder = tmp_path / "out" / report.SUBMISSIONS / "alice"
+    assert not (folder / batch.HASH_FILE).exists()                  # regraded next time, never cached
+    row = gradebook.rows(tmp_path / "out")[0]
+    assert row["status"] == "grader error" and row["auto total"] == ""
+    assert "grader errors 1" in batch.format_summary(
+        {"summaries": [summary], "submissions": 1, "seconds": 1, "overview": {"paths": {}}})
+    assert batch.RED in batch.format_summary(
+        {"summaries": [summary], "submissions": 1, "seconds": 1, "overview": {"paths": {}}}, colour=True)
