@@ -57,16 +57,17 @@ def browser():
 
 @pytest.fixture(scope="module")
 def batch(reference_full_grades, tmp_path_factory) -> Path:
-    """One folder as `hw5grade batch` leaves it: a graded folder per submission, index.html."""
+    """One folder as `hw5grade batch` leaves it: a graded folder per submission (in submissions/),
+    index.html. Returns the folder of the submissions' results; its parent is the batch's."""
     from conftest import build_submission
     root = tmp_path_factory.mktemp("reports")
-    folder = root / "batch"
+    folder = root / "batch" / report.SUBMISSIONS
     shutil.copytree(reference_full_grades[0], folder / "reference")
     for name, (source, options) in SUBMISSIONS.items():
         python_dir = source if name == "stubs" else build_submission(root / "submissions" / name, source)
         grade_cli(python_dir, folder / name, *options)
     report.write_outputs(folder / "reference")
-    overview.write_batch(folder)
+    overview.write_batch(folder.parent)
     return folder
 
 
@@ -157,16 +158,16 @@ def test_a_flood_of_output_stays_readable(batch, browser, shots):
 
 
 def test_class_overview_links_every_report(batch, browser, shots):
-    page, requests = open_page(browser, batch / "index.html")
+    page, requests = open_page(browser, batch.parent / "index.html")
     names = ["reference", *SUBMISSIONS]
     for name in names:
-        link = page.locator(f'a[href="{name}/report.html"]').first
+        link = page.locator(f'a[href="submissions/{name}/report.html"]').first
         assert link.is_visible(), name
     assert page.locator("svg").first.is_visible()          # the score histogram
     page.screenshot(path=str(shots / "index.png"), full_page=True)
-    page.locator('a[href="reference/report.html"]').first.click()
+    page.locator('a[href="submissions/reference/report.html"]').first.click()
     page.wait_for_load_state("load")
-    assert page.url.endswith("reference/report.html")
+    assert page.url.endswith("submissions/reference/report.html")
     assert page.locator(".score-card .total").is_visible()
     assert all(url.startswith(("file:", "data:")) for url in requests), requests
     page.close()
