@@ -3,6 +3,7 @@ import collections
 import os
 import pickle
 import pickletools
+import time
 
 import numpy as np
 import pytest
@@ -91,3 +92,34 @@ def test_only_allowed_globals_appear_in_a_numpy_pickle():
     assert names <= {"numpy._core.multiarray _reconstruct", "numpy._core.multiarray scalar",
                      "numpy.core.multiarray _reconstruct", "numpy.core.multiarray scalar",
                      "numpy ndarray", "numpy dtype", "_codecs encode"}
+
+
+def test_shared_references_load_but_count_each_time():
+    w = np.ones((4, 3))
+    loaded = load_weights(pickle.dumps({"W": w, "m_W": w, "layers": [w, w]}))
+    assert loaded["W"] is loaded["m_W"]        # shared as pickled, and allowed
+    row = [0.0] * 1000
+    start = time.perf_counter()
+    with pytest.raises(UnsafePickleError, match="more than 100,000 values"):
+        load_weights(pickle.dumps({"W": [row] * 1000}))     # 8 KB, a million values
+    assert time.perf_counter() - start < 0.5
+
+
+def test_nesting_is_bounded_without_recursion():
+    # 100,000 empty lists, each appended to the one below (pickle itself would recurse to write it)
+    deep = b"\x80\x02" + b"]" * 100_000 + b"a" * 99_999 + b"."
+    with pytest.raises(UnsafePickleError, match="nested more than 32 levels"):
+        load_weights(deep)
+
+
+@pytest.mark.parametrize("shape, dtype", [((10**10,), "f8"), ((1 << 20, 1 << 20), "u1"), ((10**6,), "(1000,)f8")])
+def test_arrays_too_large_are_refused_before_they_are_allocated(shape, dtype):
+    # what a 100-byte pickle can ask numpy.ndarray for
+    with pytest.raises(UnsafePickleError, match="more than 512 MB"):
+        load_weights(_reduce(b"numpy\nndarray\n", pickle.dumps((shape, np.dtype(dtype)), protocol=2)))
+
+
+def _reduce(global_name: bytes, args_pickle: bytes) -> bytes:
+    """A protocol-2 pickle calling global_name(*args) with args pickled in args_pickle."""
+    body = args_pickle[2:-1]          # without PROTO and STOP
+    return b"\x80\x02c" + global_name + body + b"R."
