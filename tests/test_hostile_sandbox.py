@@ -141,16 +141,14 @@ def test_malformed_response_kills_the_worker_and_its_spinning_child(hostile):
 
 
 def test_cpu_left_spinning_after_a_call_stops_the_worker(hostile):
-    for function in ("spin_after_return", ):
-        box = hostile("malformed_lingering")
-        assert box.call("nn", function, 4).value == 4          # answered, and a spinner left behind
-        start = time.monotonic()
-        assert settles(box) == []
-        assert time.monotonic() - start < 8
-        still_works(box)
+    # The allowance is CPU time (IDLE_CPU), so on a loaded machine the spinner lives longer.
+    box = hostile("malformed_lingering")
+    assert box.call("nn", "spin_after_return", 4).value == 4     # answered, a spinner left behind
+    assert settles(box, 30) == []
+    still_works(box)
     box = hostile("cpu_raise")
-    assert box.call("nn", "spin_in_background", 5).value == 5
-    assert settles(box) == []
+    assert box.call("nn", "spin_in_background", 5).value == 5    # a thread of the worker's own
+    assert settles(box, 30) == []
     still_works(box)
 
 
