@@ -470,7 +470,10 @@ def _cgroup_parent() -> tuple[Path | None, str | None]:
     worker's group needs the memory and pids controllers, which a cgroup can hand to its children
     only when it holds no process itself (the root cgroup excepted), as for root on a host."""
     try:
-        parent = _cgroup2_root()
+        # HW5GRADE_CGROUP names a cgroup made for grading (e.g. a slice systemd delegates to the
+        # staff account); by default the groups go below this process's own, which works for root
+        # on a host and wherever the cgroup holding us was set up for it.
+        parent = Path(os.environ["HW5GRADE_CGROUP"]) if os.environ.get("HW5GRADE_CGROUP") else _cgroup2_root()
         wanted = {"memory", "pids"}
         available = set((parent / "cgroup.controllers").read_text().split())
         if not wanted <= available:

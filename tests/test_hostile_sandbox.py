@@ -232,3 +232,17 @@ def test_the_next_submission_graded_in_this_process_is_unaffected(make_submissio
     assert results["enforcement"] == (CGROUP if cgroup_problem() is None else WATCHER)
     assert descendants() <= before
     assert time.monotonic() - start < 60
+
+
+@pytest.mark.skipif(cgroup_problem() is not None, reason=f"no cgroup v2 here: {cgroup_problem()}")
+def test_each_worker_has_a_cgroup_of_its_own_that_goes_with_it(hostile):
+    """Where cgroups can be made (root on a cgroup v2 host, or HW5GRADE_CGROUP naming a delegated
+    one): memory.max counts the memfd hoard, pids.max stops forks, and closing removes the group."""
+    box = hostile("memfd_hog", memory_mb=300, wall_seconds=20)
+    assert box.call("nn", "softmax", np.zeros(3)).ok
+    worker = box._worker
+    group = worker.cgroup.path
+    assert str(worker.pid) in (group / "cgroup.procs").read_text().split()
+    assert box.call("nn", "sigmoid", np.zeros(3), 400).error == "memory"
+    assert not group.exists()
+    box.close()
