@@ -91,22 +91,103 @@ def most_confused(matrix: np.ndarray, count: int = 5) -> list[tuple[str, str, in
 
 # --- the autoencoder of run_q5 -----------------------------------------------------------------
 
-def layers_in_order(params: dict) -> list[str]:
-    """Layer names in the order their W was created: keys 'W'+name without '_' (params keeps
-    insertion order, so the handout's free choice of names does not matter)."""
-    return [k[1:] for k, v in params.items()
-            if isinstance(k, str) and k.startswith("W") and "_" not in k and isinstance(v, np.ndarray)]
+# keys the handout's nn.py stores beside the parameters, which are never layers
+_NOT_LAYER = ("m_", "grad_", "cache_")
+# what is left of a W key's name once a layer's name is taken out, when that key is the layer's
+# momentum and not a layer of its own (Whidden_m beside Whidden; Whidden2 is a layer)
+_ACCUMULATOR_MARKS = {"m", "v", "mom", "momentum", "vel", "velocity", "prev", "old", "update", "delta", "acc"}
 
 
-def autoencoder_forward(params: dict, x, activations=None) -> np.ndarray:
-    """The reconstruction of x through the layers in creation order; activations (names in
-    numerics.ACTIVATIONS, one per layer) default to the handout's: ReLU hidden, sigmoid output."""
-    names = layers_in_order(params)
+def layer_candidates(params: dict) -> list[str]:
+    """Names with a 2D array params['W'+name], in creation order, that look like layers: where
+    forward or backwards left a cache_ or grad_ entry for some names, only those; a name that is
+    another's plus a momentum mark (hidden_m beside hidden) is that layer's accumulator."""
+    names = [k[1:] for k, v in params.items() if isinstance(k, str) and k.startswith("W") and len(k) > 1
+             and isinstance(v, np.ndarray) and v.ndim == 2]
+    used = [n for n in names if "cache_" + n in params or "grad_W" + n in params]
+    names = used or names
+
+    def accumulator(n):
+        for p in names:
+            if p != n and p in n and n.replace(p, "", 1).strip("_").lower() in _ACCUMULATOR_MARKS:
+                return True
+        return False
+    return [n for n in names if not accumulator(n)]
+
+
+def layers_in_order(params: dict, inputs: int = AUTOENCODER_SIZES[0]) -> list[str]:
+    """The layer names whose W and b chain `inputs` values back to `inputs` values (W (a, b),
+    then b of b entries, then W (b, c)...), found by their shapes and taken in the order they
+    were created (params keeps insertion order): the handout leaves the names free, '_' included.
+    Without such a chain, every candidate name in creation order (the size check says why)."""
+    names = layer_candidates(params)
+
+    def bias_fits(n, width):
+        b = params.get("b" + n)
+        return isinstance(b, np.ndarray) and b.size == width
+
+    best, budget = [], [10_000]
+
+    def extend(dim, used):
+        # every chain, in creation order; the longest wins (an output layer created first is
+        # still the last one), the first found among equals
+        budget[0] -= 1
+        if budget[0] < 0 or len(used) >= 8:
+            return
+        for n in names:
+            W = params["W" + n]
+            if n in used or W.shape[0] != dim or not bias_fits(n, W.shape[1]):
+                continue
+            if W.shape[1] == inputs and len(used) + 1 > len(best):
+                best[:] = used + [n]
+            extend(W.shape[1], used + [n])
+    extend(inputs, [])
+    return best or names
+
+
+def chains(params: dict, names: list[str], inputs: int = AUTOENCODER_SIZES[0]) -> bool:
+    """Whether the named layers' shapes chain `inputs` values back to `inputs` values."""
+    dim = inputs
+    for n in names:
+        W, b = params.get("W" + n), params.get("b" + n)
+        if not isinstance(W, np.ndarray) or W.ndim != 2 or W.shape[0] != dim or not (
+                isinstance(b, np.ndarray) and b.size == W.shape[1]):
+            return False
+        dim = W.shape[1]
+    return bool(names) and dim == inputs
+
+
+def xavier_autoencoder(params: dict, names: list[str], rng) -> dict:
+    """A freshly initialised network of the same shapes, as the handout's initialize_weights
+    draws it: W uniform in +-sqrt(6 / (in + out)), b zero."""
+    fresh = {}
+    for n in names:
+        n_in, n_out = params["W" + n].shape
+        bound = np.sqrt(6.0 / (n_in + n_out))
+        fresh["W" + n] = rng.uniform(-bound, bound, (n_in, n_out))
+        fresh["b" + n] = np.zeros(np.shape(params["b" + n]))
+    return fresh
+
+
+def autoencoder_forward(params: dict, x, activations=None, names=None) -> np.ndarray:
+    """The reconstruction of x through the layers (layers_in_order unless named); activations
+    (names in numerics.ACTIVATIONS, one per layer) default to the handout's: ReLU hidden,
+    sigmoid output."""
+    names = names or layers_in_order(params)
     activations = activations or ["relu"] * (len(names) - 1) + ["sigmoid"]
     h = x
     for name, activation in zip(names, activations):
-        _, h = numerics.layer_forward(h, params["W" + name], params["b" + name], activation)
+        _, h = numerics.layer_forward(h, params["W" + name], np.reshape(params["b" + name], -1), activation)
     return h
+
+
+def squared_error_per_image(x, reconstruction) -> float:
+    """The handout's loss of an image (squared error summed over its pixels), averaged over the
+    images; infinity when the reconstruction is not finite."""
+    recon = numerics.real_array(reconstruction)
+    if recon is None or recon.shape != np.shape(x):
+        return float("inf")
+    return float(np.sum((recon - x) ** 2) / len(x))
 
 
 def mean_psnr(x, reconstruction) -> float:

@@ -25,6 +25,8 @@ class TrainingRun:
     weights: dict | None = None             # the loaded weights file (run_q3) or params (run_q5)
     problem: messages.CheckFailure | None = None   # why `weights` is None
     notes: list = field(default_factory=list)
+    seen: list = field(default_factory=list)     # run_q5: SeenDict of every dict the run used
+    training: object = None                      # run_q5: the SeenDict its training used, if found
 
     def require_finished(self) -> None:
         """Raise the student-facing failure unless the script ran to its end."""
@@ -82,10 +84,56 @@ def load_q3_run(outcome, script: str = "run_q3.py") -> TrainingRun:
     return run
 
 
+# --- run_q5: the dicts the training used, found in the run (graders.worker.ParamsWatch) -----------
+
+SEEN = "__params_seen__"       # the worker's name for what its ParamsWatch saw
+
+
+@dataclass
+class SeenDict:
+    """One dict of the run: `final` its arrays at the end; `first` the first value each array had
+    when the watch saw it; `at_last_backwards` its entries when the last backwards call began (the
+    last batch's caches, the weights before that batch's update); `label` where it was found."""
+    final: dict
+    first: dict
+    at_last_backwards: dict
+    label: str
+
+
+def _arrays(value) -> dict:
+    return {k: v for k, v in value.items() if isinstance(k, str)} if isinstance(value, dict) else {}
+
+
+def seen_dicts(outcome) -> list[SeenDict]:
+    """The dicts the script passed to nn.py's functions, then those among its final globals; the
+    one still bound to `params` at the end arrives once, as that global."""
+    found = []
+    for entry in outcome.globals.get(SEEN) or []:
+        if not isinstance(entry, dict):
+            continue
+        final = entry.get("final")
+        if entry.get("is_params"):
+            final = outcome.globals.get("params")
+        label = ("a dict passed to nn.py's functions" if entry.get("passed_to_nn")
+                 else f"the variable {str(entry.get('global'))[:60]}")
+        found.append(SeenDict(_arrays(final), _arrays(entry.get("first")), _arrays(entry.get("at_last_backwards")),
+                              label))
+    return found
+
+
 def load_q5_run(outcome, script: str = "run_q5.py") -> TrainingRun:
-    """The run of run_q5.py and its final `params` (a Counter crosses as a plain dict, in order)."""
+    """The run of run_q5.py and the params its training used: the dict nn.py's functions were
+    given whose layers chain 1024 -> ... -> 1024 (whatever the script bound to `params` at its
+    end), else its final `params` (a Counter crosses as a plain dict, in order)."""
+    from graders import evaluation
     run = TrainingRun(script, outcome)
+    run.seen = seen_dicts(outcome)
     params = outcome.globals.get("params")
+    for seen in run.seen:
+        names = evaluation.layers_in_order(seen.final)
+        if evaluation.chains(seen.final, names):
+            run.training, params = seen, seen.final
+            break
     if isinstance(params, dict) and any(isinstance(v, np.ndarray) for v in params.values()):
         run.weights = params
         return run

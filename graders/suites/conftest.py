@@ -210,7 +210,7 @@ def q5_run(_data_sandbox, rubric, run_seed):
     """run_q5.py run once in the data sandbox: a TrainingRun whose weights are its final params."""
     from graders import trained
     outcome = _data_sandbox.run_script(
-        "run_q5.py", globals=("params", "max_iters"),
+        "run_q5.py", globals=("params", "max_iters", "batch_size", trained.SEEN),
         files=(), seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q5.2"].script_seconds))
     return trained.load_q5_run(outcome)
 
