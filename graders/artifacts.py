@@ -43,11 +43,12 @@ def save(pytestconfig, name: str, data: bytes) -> str | None:
     return f"{FOLDER}/{name}"
 
 
-def save_figures(pytestconfig, record_property, stem: str, figures: list) -> int:
+def save_figures(pytestconfig, record_property, stem: str, figures: list, dropped: int = 0) -> int:
     """Keep a script's captured plt.show() figures and record their paths; returns how many came back.
 
     At most MAX_FIGURES are written, each under MAX_FIGURE_BYTES and all under
-    MAX_FIGURES_TOTAL_BYTES; what is left out is counted in data["figures_left_out"]."""
+    MAX_FIGURES_TOTAL_BYTES; what is left out, and the `dropped` ones the sandbox did not take
+    (ScriptOutcome.figures_dropped), is counted in data["figures_left_out"] and said in a note."""
     names, total, left_out = [], 0, 0
     for i, png in enumerate(figures, 1):
         size = len(png) if isinstance(png, (bytes, bytearray, memoryview)) else None
@@ -62,8 +63,12 @@ def save_figures(pytestconfig, record_property, stem: str, figures: list) -> int
         total += size
     if names:
         record_property("figures", names)
-    if left_out:
-        record_property("figures_left_out", left_out)
+    if left_out + dropped:
+        record_property("figures_left_out", left_out + dropped)
+        from graders import plugin
+        record_property(plugin.NOTE, f"{stem}: {left_out + dropped} of its {len(figures) + dropped} figures were "
+                                     f"dropped (a script's first {MAX_FIGURES} figures are kept, "
+                                     f"{MAX_FIGURES_TOTAL_BYTES // 1_000_000} MB in all)")
     record_property("figure_count", len(figures))
     return len(figures)
 

@@ -246,3 +246,21 @@ def test_each_worker_has_a_cgroup_of_its_own_that_goes_with_it(hostile):
     assert box.call("nn", "sigmoid", np.zeros(3), 400).error == "memory"
     assert not group.exists()
     box.close()
+
+
+def test_the_check_says_figures_were_dropped(hostile):
+    from graders import artifacts, plugin
+
+    box = hostile("figure_flood", wall_seconds=30, cpu_seconds=20, memory_mb=1000)
+    outcome = box.run_script("run_q3.py")
+    recorded = []
+
+    class Config:
+        def getoption(self, name, default=None):
+            return None         # no results folder: nothing is written, the counts still are
+
+    count = artifacts.save_figures(Config(), lambda k, v: recorded.append((k, v)), "run_q3", outcome.figures,
+                                   dropped=outcome.figures_dropped)
+    assert count == MAX_FIGURES
+    notes = [v for k, v in recorded if k == plugin.NOTE]
+    assert notes and "of its 20000 figures were dropped" in notes[0], recorded

@@ -156,7 +156,8 @@ def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
 @pytest.mark.rubric("Q3.1")
 def test_q3_plots_shown(q3_run, pytestconfig, record_property, question):
     """run_q3.py shows its own plots (accuracy and loss curves, first-layer weights) besides the handout's confusion matrix"""
-    count = save_figures(pytestconfig, record_property, "run_q3", q3_run.outcome.figures)
+    count = save_figures(pytestconfig, record_property, "run_q3", q3_run.outcome.figures,
+                         dropped=q3_run.outcome.figures_dropped)
     least = int(question.threshold("min_figures"))
     if count < least:
         raise Failure(f"run_q3.py showed {count} figure(s); the handout's own code shows one (the confusion "

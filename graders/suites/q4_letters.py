@@ -601,7 +601,8 @@ def test_run_q4_finishes(finished_q4, data_sandbox, rubric, pytestconfig, record
     outcome = finished_q4.outcome
     record_property("seconds", round(outcome.elapsed, 1))
     record_property("output", messages.clip(outcome.stdout or "", head=100, tail=100))
-    artifacts.save_figures(pytestconfig, record_property, "run_q4", outcome.figures)
+    artifacts.save_figures(pytestconfig, record_property, "run_q4", outcome.figures,
+                           dropped=outcome.figures_dropped)
     run_q4_failure(outcome, data_sandbox, rubric)
 
 

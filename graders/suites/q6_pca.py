@@ -120,7 +120,8 @@ def projection_or_fail(pca_run: PcaRun, truth: dict) -> Projection:
 @pytest.mark.rubric("Q6.1")
 def test_pca_projection_has_rank_32(pca_run, pca_truth, pytestconfig, record_property):
     """run_q6.py forms a 1024x32 projection matrix (or its transpose, or the 1024x1024 projector) of rank 32"""
-    save_figures(pytestconfig, record_property, "run_q6", pca_run.outcome.figures)
+    save_figures(pytestconfig, record_property, "run_q6", pca_run.outcome.figures,
+                 dropped=pca_run.outcome.figures_dropped)
     best = projection_or_fail(pca_run, pca_truth)
     record_property("projection", f"{best.name} {best.shape[0]}x{best.shape[1]}, rank {best.rank}")
     record_property("parameters", {"pca_projection": DIMS * COMPONENTS,

@@ -220,7 +220,8 @@ def find_curve(figure_data: list, pattern, about: str = "") -> list | None:
 def test_q6_plots(qid, q6, pytestconfig, record_property):
     """the script plots its training loss and accuracy (plt.show())"""
     outcome = q6.outcome
-    count = artifacts.save_figures(pytestconfig, record_property, q6.script.group, outcome.figures)
+    count = artifacts.save_figures(pytestconfig, record_property, q6.script.group, outcome.figures,
+                                   dropped=outcome.figures_dropped)
     data = outcome.figure_data
     loss, accuracy = find_curve(data, _LOSS, q6.script.curve), find_curve(data, _ACCURACY, q6.script.curve)
     lines = [values for _, values in curves(data) if len(values) >= 2]
