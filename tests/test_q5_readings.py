@@ -248,3 +248,46 @@ def test_honest_reading_earns_every_q5_point(name, make_submission, tmp_path):
     psnr = check(results, "q5_psnr")["data"]["psnr"]
     print(f"\n{name}: PSNR {psnr} dB, error ratio {measured['error_ratio']} "
           f"({measured['trained_error_per_image']} vs fresh {measured['fresh_error_per_image']})")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1j])
+def test_weights_that_are_not_finite_real_numbers_fail_with_a_message(bad):
+    """Complex weights would make the grader's own forward pass raise: they fail as the student's."""
+    params, names = layered()
+    params["Whidden"] = params["Whidden"] + bad
+    x = np.random.default_rng(6).random((10, 1024))
+    result = q5.measure_result(SimpleNamespace(weights=params), SimpleNamespace(grader=(x, None), grader_note=""))
+    assert not result.improved(0.5) and "not finite real" in q5.describe_result(result)
+    with pytest.raises(messages.CheckFailure, match="Whidden are not finite real"):
+        q5.chain_or_skip(params)
+
+
+def momentum_run(step_of):
+    """A run whose last update moved each parameter by step_of(accumulator, rng)."""
+    params, names = layered()
+    rng = np.random.default_rng(7)
+    before, first = dict(params), {}
+    for k in [p + n for n in names for p in "Wb"]:
+        first[k] = params[k] - rng.normal(size=params[k].shape)        # training moved every parameter
+        params["m_" + k] = rng.normal(size=params[k].shape)
+        first["m_" + k] = np.zeros_like(params[k])
+        params[k] = params[k] + step_of(params["m_" + k], rng)
+    training = trained.SeenDict(params, first, before, "a dict passed to nn.py's functions")
+    return SimpleNamespace(weights=params, training=training, seen=[training]), params
+
+
+@pytest.mark.parametrize("step_of, passes", [
+    (lambda m, rng: m, True),                                   # W = W + m
+    (lambda m, rng: -1e-3 * m, True),                           # W = W - lr * m (m the other sign)
+    (lambda m, rng: rng.normal(size=m.shape) * 1e-3, False),    # a step that ignores the accumulator
+])
+def test_the_last_step_follows_the_accumulator(step_of, passes):
+    run, params = momentum_run(step_of)
+    trained_result = q5.Result(10.0, 226.0, 10 / 226, "")
+    rubric = {"Q5.2": SimpleNamespace(threshold=lambda name: 0.5)}
+    question = SimpleNamespace(threshold=lambda name: {"step_cosine": 0.9}[name])
+    if passes:
+        q5.test_q5_momentum_updated(run, trained_result, question, rubric)
+    else:
+        with pytest.raises(messages.CheckFailure, match="did not move it along m_Wlayer1"):
+            q5.test_q5_momentum_updated(run, trained_result, question, rubric)

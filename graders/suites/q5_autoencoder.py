@@ -55,11 +55,20 @@ def layers_or_skip(params: dict) -> list[str]:
 
 
 def chain_or_skip(params: dict) -> list[str]:
-    """The layer names when their shapes chain 1024 -> ... -> 1024 (any widths)."""
+    """The layer names when their shapes chain 1024 -> ... -> 1024 (any widths) and every W and
+    b holds finite real numbers (NaN, infinity, complex or objects fail here, with a message)."""
     names = layers_or_skip(params)
     if not evaluation.chains(params, names):
         pytest.skip("the layers' shapes do not chain from 1024 inputs back to 1024 outputs")
+    bad = not_real(params, names)
+    if bad:
+        raise Failure(f"the trained weights {', '.join(bad)} are not finite real numbers",
+                      hint="a NaN or inf weight usually means the learning rate is too high")
     return names
+
+
+def not_real(params: dict, names: list[str]) -> list[str]:
+    return [p + n for n in names for p in ("W", "b") if numerics.real_array(params[p + n]) is None]
 
 
 def printed_losses(stdout: str) -> list[tuple[int, float]]:
@@ -102,6 +111,8 @@ def measure_result(q5_run, course_data) -> Result | None:
     names = evaluation.layers_in_order(params) if params else []
     if not params or not evaluation.chains(params, names):
         return None
+    if not_real(params, names):
+        return Result(float("inf"), float("nan"), None, course_data.grader_note)
     x = course_data.grader[0]
     used = student_activations(params, names)
     rng = np.random.default_rng(0)      # the same fresh networks for every submission of these shapes
@@ -126,6 +137,8 @@ def require_trained(q5_result, rubric, what: str) -> None:
 
 
 def describe_result(result: Result) -> str:
+    if numerics.finite_number(result.trained_error) is None:
+        return "the trained weights are not finite real numbers, or reconstruct no finite image"
     ratio = f"{result.ratio:.3f}" if result.ratio is not None else "not a finite number"
     return (f"squared error per image {result.trained_error:.6g} after training against {result.fresh_error:.6g} "
             f"for freshly initialised networks of the same shapes (ratio {ratio})")
@@ -408,8 +421,9 @@ def test_q5_momentum_updated(q5_run, q5_result, question, rubric):
             problems.append(f"{acc.key} never changed during training")
         elif isinstance(first.get(key), np.ndarray) and np.array_equal(first[key], params[key]):
             problems.append(f"{key} never changed during training")
-        elif isinstance(before.get(key), np.ndarray) and np.shape(before[key]) == m.shape:
-            step = numerics.real_array(np.asarray(params[key], dtype=np.float64) - before[key])
+        elif numerics.real_array(before.get(key)) is not None and np.shape(before[key]) == m.shape:
+            now = numerics.real_array(params[key])
+            step = now - before[key] if now is not None else None
             # updated in place, the array seen before the last update is the updated one: no step to compare
             if step is not None and np.any(step != 0):
                 cosine = abs(float(np.sum(step * m))) / (np.linalg.norm(step) * np.linalg.norm(m))
@@ -435,12 +449,11 @@ def test_run_q5_finishes(q5_run, data_sandbox, rubric, record_property):
 @pytest.mark.rubric("Q5.2", weight=2)
 def test_q5_training_improves_reconstruction(q5_run, q5_result, question, record_property):
     """the trained autoencoder reconstructs images the script never saw far better than fresh networks of its shapes"""
-    params_or_skip(q5_run)
-    if q5_result is None:
-        chain_or_skip(q5_run.weights)
-    record_property("trained_error_per_image", round(q5_result.trained_error, 4))
-    record_property("fresh_error_per_image", round(q5_result.fresh_error, 4))
-    record_property("error_ratio", round(q5_result.ratio, 4) if q5_result.ratio is not None else None)
+    chain_or_skip(params_or_skip(q5_run))     # a message when there is no network to measure
+    for name, value in (("trained_error_per_image", q5_result.trained_error),
+                        ("fresh_error_per_image", q5_result.fresh_error), ("error_ratio", q5_result.ratio)):
+        number = numerics.finite_number(value)
+        record_property(name, round(number, 4) if number is not None else str(value))
     if q5_result.note:
         record_property("measured_on", q5_result.note)
     bound = question.threshold("trained_error_ratio")
