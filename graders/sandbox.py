@@ -281,12 +281,14 @@ def memfd_bytes(pids, shm_too=False) -> int:
         # it cannot be read, the pages count in RSS once touched).
         try:
             with open(f"/proc/{p}/maps") as f:
-                for line in f:
-                    parts = line.split(None, 5)
-                    if len(parts) == 6 and held(parts[5].strip()):
-                        add(f"/proc/{p}/map_files/{parts[0]}")
+                maps = f.read()
         except OSError:
-            pass
+            continue
+        if "/memfd:" in maps or (shm_too and "/dev/shm/" in maps):
+            for line in maps.splitlines():
+                parts = line.split(None, 5)
+                if len(parts) == 6 and held(parts[5].strip()):
+                    add(f"/proc/{p}/map_files/{parts[0]}")
     return total
 
 
@@ -759,10 +761,12 @@ class _Worker:
         limits = self.limits
         tmpfs = _tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
         # memfd files (and unisolated, /dev/shm's) are memory no RSS shows; scanning every
-        # descriptor is dearer, so at most every MEMFD_POLL.
+        # descriptor and mapping is dearer, so at most every MEMFD_POLL, and never more than a
+        # tenth of this thread's time (a student's 60,000 mappings must not cost us more).
         if time.monotonic() >= self._memfd_due:
+            began = time.monotonic()
             self._memfd = memfd_bytes(tree, shm_too=self.box.isolation != "bubblewrap")
-            self._memfd_due = time.monotonic() + MEMFD_POLL
+            self._memfd_due = time.monotonic() + max(MEMFD_POLL, 10 * (time.monotonic() - began))
         held = tmpfs + self._memfd
         rss = resident_bytes(tree) + held   # tmpfs: bwrap's init, inside the sandbox's mounts
         if rss > limits.memory_mb << 20:
@@ -770,8 +774,9 @@ class _Worker:
             # again each); reading PSS takes milliseconds, so only near the limit, and not at
             # every poll (the last count stands for a quarter second).
             if time.monotonic() >= self._pss_due:
+                began = time.monotonic()
                 self._pss = proportional_bytes(tree) + held
-                self._pss_due = time.monotonic() + PSS_POLL
+                self._pss_due = time.monotonic() + max(PSS_POLL, 10 * (time.monotonic() - began))
             rss = self._pss
         if rss > limits.memory_mb << 20:
             return self._memory_failure()
