@@ -284,10 +284,10 @@ class ParamsWatch:
 
     NAME = "__params_seen__"
     WATCHED = ("initialize_weights", "forward", "backwards")
-    MAX_DICTS, FIRST_CALLS, MAX_ARRAY = 8, 400, 1 << 22
+    MAX_DICTS, FIRST_CALLS, MAX_ARRAY, MAX_COPIED = 8, 400, 1 << 22, 1 << 28   # arrays: entries; copied: bytes
 
     def __init__(self):
-        self.seen, self.first, self.at_backward, self.calls = {}, {}, {}, 0
+        self.seen, self.first, self.at_backward, self.calls, self.copied = {}, {}, {}, 0, 0
         self.real_import = None
 
     def start(self):
@@ -332,8 +332,10 @@ class ParamsWatch:
             if self.calls <= self.FIRST_CALLS:
                 first = self.first[id(d)]
                 for k, v in list(d.items()):
-                    if isinstance(v, np.ndarray) and k not in first and v.size <= self.MAX_ARRAY:
+                    if (isinstance(v, np.ndarray) and k not in first and v.size <= self.MAX_ARRAY
+                            and self.copied + v.nbytes <= self.MAX_COPIED):
                         first[k] = v.copy()
+                        self.copied += v.nbytes
             if fname == "backwards":
                 self.at_backward[id(d)] = dict(d)
 
