@@ -251,3 +251,27 @@ def test_c_a_run_q3_trained_on_the_validation_set_is_judged_on_the_grader_split(
     data = verdict["data"]
     assert data["validation_accuracy"] >= 0.8 and data["graded_accuracy"] < 0.75, data
     assert "does not generalise" in verdict["hint"]
+
+
+@pytest.mark.slow
+def test_the_grader_split_is_nowhere_the_sandbox_can_read(make_submission, tmp_path):
+    """A run_q3 hunting for the split it is judged on (beside ../data, through the mounts' source
+    paths, anywhere on the filesystem) finds nothing to train on."""
+    hunt = """import glob
+import os
+
+found = glob.glob("../**/nist36_grader*", recursive=True)
+for line in open("/proc/self/mountinfo"):
+    root = line.split()[3]
+    found += glob.glob(os.path.join(os.path.dirname(root), "grader", "*"))
+for top, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if os.path.join(top, d) not in ("/proc", "/sys", "/dev")]
+    found += [os.path.join(top, f) for f in files if f.startswith("nist36_")]
+found = sorted(set(os.path.basename(p) for p in found if os.path.exists(p)))
+print("found", [f for f in found if "grader" in f], "valid" if "nist36_valid.mat" in found else "no valid")
+"""
+    results = grade_cli(make_submission({"run_q3.py": hunt}), tmp_path / "out", "-k", "run_q3_finishes")
+    if results["isolation"] != "bubblewrap":
+        pytest.skip(f"no sandbox here ({results['isolation']}): unisolated code can read the grader's files")
+    output = check(results, "run_q3_finishes")["data"]["output"]
+    assert "found [] valid" in output, output      # the hunt finds what is mounted, and only that
