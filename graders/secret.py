@@ -24,6 +24,12 @@ synthetic profile's photos, their truth and the grader-only NIST36 split come fr
 derive(key, ...) (fixtures.cache.staff), cached in a folder named by cache_tag(key), a keyed
 hash: never the key or a seed, since a sandbox can read the paths it mounts (/proc/self/mountinfo).
 
+Every process that grades needs the key: xdist workers and local batch workers inherit it (the
+same key file or environment); Dask workers on other machines need HW5GRADE_SECRET or the key file
+there too. The key protects only what the sandbox hides: where bubblewrap cannot run (some
+Gradescope containers), student code runs with the grader's rights and could read the key file as
+it could read the truth itself, and the results say the run was unisolated.
+
 Interface (other modules rely on it): staff_key(), derive(key, *parts).
 """
 from __future__ import annotations
@@ -147,6 +153,14 @@ def holders(root, key: bytes) -> list[str]:
 
 # --- `hw5grade secret` ---------------------------------------------------------------------------
 
+def _repository_of(path: Path) -> Path | None:
+    """The git work tree holding path, if any (a key there is one `git add -A` from the world)."""
+    for folder in Path(path).resolve().parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="only say whether there is a key (exit 1 if not); never make one")
@@ -164,6 +178,10 @@ def main(args: argparse.Namespace) -> int:
         return 1
     where = f"the environment variable {ENV_KEY}" if os.environ.get(ENV_KEY) else str(key_file())
     print(f"course key: {where} (fingerprint {fingerprint(key)})")
+    repository = None if os.environ.get(ENV_KEY) else _repository_of(key_file())
+    if repository:
+        print(f"warning: the key file is inside the repository {repository}: move it out "
+              f"(set {ENV_FILE}) and make a new key if it was ever committed")
     print("staff grading (hw5grade grade with every check, batch, the Gradescope bundle) draws its photos, "
           "held-out data and seeds from it. Keep it out of the handout and of any repository; "
           "`hw5grade autograder` copies it into the bundle, which stays with the staff.")

@@ -72,6 +72,14 @@ def test_hw5grade_secret_says_where_the_key_is_and_never_prints_it(no_key, capsy
     assert key.hex() not in out
 
 
+def test_hw5grade_secret_warns_about_a_key_inside_a_repository(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv(secret.ENV_KEY, raising=False)
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    monkeypatch.setenv(secret.ENV_FILE, str(tmp_path / "repo" / "keys" / "course.key"))
+    assert secret.main(argparse.Namespace(check=False)) == 0
+    assert f"inside the repository {tmp_path / 'repo'}" in capsys.readouterr().out
+
+
 def test_derived_seeds_need_the_key():
     public, keyed, other = secret.derive(None, "pages"), secret.derive(KEY, "pages"), secret.derive(b"x" * 32, "pages")
     assert len({public, keyed, other}) == 3
