@@ -141,10 +141,13 @@ def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
             "with its gradient each batch and that the learning rate is not 0"
             if not numerics.at_least(held_out, 0.1) else "train longer or tune the learning rate and batch size")
     if not course_data.grader_note and numerics.at_least(valid_acc, threshold):
+        # 5 points: well beyond the splits' sampling spread (the reference: 0.774-0.794 on both)
         hint = (f"on the validation set it reaches {valid_acc:.1%}, on unseen characters only {held_out:.1%}: "
                 "a network fitted to the validation set does not generalise; train on nist36_train only "
-                "and keep the validation set for measuring")
-    elif isinstance(claimed, float) and claimed >= threshold:
+                "and keep the validation set for measuring" if valid_acc - held_out >= 0.05 else
+                f"it reaches {valid_acc:.1%} on the validation set and {held_out:.1%} on held-out characters, "
+                "just below the bar: train longer or tune the learning rate and batch size")
+    elif isinstance(claimed, float) and numerics.at_least(claimed, threshold):
         hint = (f"your script printed a validation accuracy of {claimed:.1%}, but the weights it saved reach "
                 f"{valid_acc:.1%}: save the weights after training, from the same params")
     what = "the validation set" if course_data.grader_note else "held-out characters drawn like the validation set"
