@@ -22,7 +22,7 @@ from __future__ import annotations
 import builtins
 import errno
 import functools
-import importlib.abc
+import importlib
 import os
 import re
 import sys
@@ -394,7 +394,7 @@ def _watched(name: str) -> bool:
     return name in PATCHED_MODULES
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     """Patches the watched modules right after they execute (they are imported by the student)."""
 
     def find_spec(self, name, path, target=None):
@@ -413,7 +413,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
-class _PatchingLoader(importlib.abc.Loader):
+class _PatchingLoader:
     def __init__(self, loader):
         self.loader = loader
 
@@ -545,10 +545,9 @@ def install(work: str, allowed=tuple(KINDS), data_dir: str | None = None, aliase
     them fails as it would). work: the submission's folder (whose frames are the student's);
     data_dir: the course data (../data); aliases: {file name: path under data_dir} of other names
     the edition's scripts use for the same files; scratch: where writes into missing folders go."""
-    import tempfile
     _state.update(work=os.path.realpath(work), allowed=frozenset(allowed) & frozenset(KINDS),
                   data_dir=os.path.realpath(data_dir) if data_dir else None, aliases=dict(aliases or {}),
-                  names=None, scratch=scratch or os.path.join(tempfile.gettempdir(), "hw5-scratch"))
+                  names=None, scratch=scratch or os.path.join(os.environ.get("TMPDIR") or "/tmp", "hw5-scratch"))
     # the student's frames are found by path: the folder as the worker sees it, not resolved
     _state["work"] = work
     allowed = _state["allowed"]
