@@ -111,7 +111,8 @@ def test_each_grade_equals_grading_that_submission_alone(download, graded, tmp_p
             prepared = ingest.prepare(sub, tmp_path / "prepared")
         except ingest.IngestError:
             continue
-        alone = grade.run(prepared.folder, tmp_path / "alone" / sub.name, quick=True, select=SELECT[-1])
+        alone = grade.run(prepared.folder, tmp_path / "alone" / sub.name, quick=True, select=SELECT[-1],
+                          strict="--strict" in SELECT)
         assert verdicts(in_batch[sub.name]) == verdicts(alone), sub.name
 
 

@@ -74,6 +74,10 @@ EXPECTED = {
 # name -> checks that pass or fail with the draw (the grading seed follows the submission's
 # files): a knock-on of the mistake, neither required nor forbidden
 MAY_FAIL = {"ae_hidden_never_updated": {"q5_psnr"}}
+# data read by another machine's path: repaired by default (graders/repairs.py, data-path), so a
+# mistake only where the course refuses repairs; graded with --strict (tests/test_repairs.py grades
+# the same habit with the default policy)
+STRICT = {"q3_hardcoded_paths", "ae_hardcoded_path"}
 FOLDERS = {"evil_pickle": HOSTILE / "evil_pickle" / "python"}
 # name -> {check: (field, words the failure must show)}
 SAYS = {
@@ -170,7 +174,8 @@ def test_every_training_wrong_submission_exists():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_wrong_submission_fails_exactly_its_checks(name, make_submission, tmp_path):
     suite, expected = EXPECTED[name]
-    results = grade(make_submission(FOLDERS.get(name, WRONG / name)), tmp_path / "out", "-k", suite)
+    results = grade(make_submission(FOLDERS.get(name, WRONG / name)), tmp_path / "out", "-k", suite,
+                    *(("--strict",) if name in STRICT else ()))
     expected = expected | (not_passed(results) & MAY_FAIL.get(name, set()))
     assert_fails_exactly(results, expected, [(n, f, w) for n, (f, w) in SAYS.get(name, {}).items()])
     if name == "q3_hardcoded_paths":
