@@ -654,7 +654,7 @@ class _Worker:
         self.task = "the worker's start-up"      # what is running, for messages
         self.verdict: _Failure | None = None     # why the watcher stopped the worker
         self._pss, self._pss_due = 0, 0.0
-        self._memfd, self._memfd_due = 0, 0.0
+        self._memfd = 0
         self.busy = True                 # a request (or the start-up) is in flight
         self._idle_cpu: float | None = None
         self.pid: int | None = None      # the worker's own process (inside bwrap, below its init)
@@ -724,6 +724,8 @@ class _Worker:
                     self.cgroup.remove()
                 self.cgroup = None
                 self.box.enforcement = WATCHER
+        if self.cgroup is None:
+            threading.Thread(target=self._watch_memfd, daemon=True).start()
 
     def cpu_left(self) -> float:
         """CPU seconds left below the worker's hard limit."""
@@ -760,14 +762,7 @@ class _Worker:
     def _check_memory(self, tree) -> _Failure | None:
         limits = self.limits
         tmpfs = _tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
-        # memfd files (and unisolated, /dev/shm's) are memory no RSS shows; scanning every
-        # descriptor and mapping is dearer, so at most every MEMFD_POLL, and never more than a
-        # tenth of this thread's time (a student's 60,000 mappings must not cost us more).
-        if time.monotonic() >= self._memfd_due:
-            began = time.monotonic()
-            self._memfd = memfd_bytes(tree, shm_too=self.box.isolation != "bubblewrap")
-            self._memfd_due = time.monotonic() + max(MEMFD_POLL, 10 * (time.monotonic() - began))
-        held = tmpfs + self._memfd
+        held = tmpfs + self._memfd          # counted by _watch_memfd
         rss = resident_bytes(tree) + held   # tmpfs: bwrap's init, inside the sandbox's mounts
         if rss > limits.memory_mb << 20:
             # RSS overcounts forked children (torch's DataLoader workers count torch's pages
@@ -781,6 +776,16 @@ class _Worker:
         if rss > limits.memory_mb << 20:
             return self._memory_failure()
         return None
+
+    def _watch_memfd(self):
+        """memfd files (and unisolated, /dev/shm's) are memory no RSS shows. Reading every
+        descriptor and mapping is dearer, and waits on processes busy forking, so it runs in a
+        thread of its own (the watcher's process and time checks never wait for it), at most
+        every MEMFD_POLL and a tenth of its time (a student's 60,000 mappings cost us little)."""
+        while self.proc.poll() is None:
+            began = time.monotonic()
+            self._memfd = memfd_bytes(process_tree(self.proc.pid), shm_too=self.box.isolation != "bubblewrap")
+            time.sleep(max(MEMFD_POLL, 10 * (time.monotonic() - began)))
 
     def _memory_failure(self) -> _Failure:
         return _Failure("memory", f"{self.task} used more than {self.limits.memory_mb} MB of "
