@@ -411,21 +411,23 @@ class Batch:
                 broken, overdue = True, []
             if overdue:
                 late = {in_flight[f][0].name for f in overdue}
-                for f in overdue:
-                    self._kill(in_flight[f][0])
+                if not all([self._kill(in_flight[f][0]) for f in overdue]):
+                    executor.stop()             # a late job's process is unknown: stop them all
                 done, _ = wait(in_flight)       # the pool breaks under every job it held
                 for f in list(done):
                     sub, _ = in_flight.pop(f)
-                    if sub.name in late:
+                    self.deadlines.pop(f, None)
+                    err = f.exception()
+                    if err is None:             # it ended just before it was stopped
+                        self._record(f.result(), bar)
+                    elif sub.name in late:
                         self._record(self._failed(sub, f"grading this submission took longer than the "
                                                        f"{limit:.0f} s a job may take, so it was stopped",
                                                   status=TIMED_OUT), bar)
-                    elif isinstance(f.exception(), BrokenProcessPool):
+                    elif isinstance(err, BrokenProcessPool):
                         queue.appendleft(sub)   # stopped with the late one: graded again
                     else:
-                        err = f.exception()
-                        self._record(f.result() if err is None else self._failed(
-                            sub, f"the grading job failed: {type(err).__name__}: {err}"), bar)
+                        self._record(self._failed(sub, f"the grading job failed: {type(err).__name__}: {err}"), bar)
                 executor.renew()
                 continue
             if broken:
@@ -442,6 +444,7 @@ class Batch:
             for f in done:
                 if f in in_flight:
                     sub, _ = in_flight.pop(f)
+                    self.deadlines.pop(f, None)
                     err = f.exception()
                     self._record(f.result() if err is None else self._failed(
                         sub, f"the grading job failed: {type(err).__name__}: {err}"), bar)
@@ -456,13 +459,15 @@ class Batch:
             # no more jobs than processes are submitted, so a job starts when it is submitted
             self.deadlines[future] = time.monotonic() + job_limit(self.options)
 
-    def _kill(self, sub) -> None:
-        """Stop the process grading sub and everything it started (its sandboxes included)."""
+    def _kill(self, sub) -> bool:
+        """Stop the process grading sub and everything it started (its sandboxes included);
+        False when which process that is is unknown (it has not written its pid)."""
         try:
             pid = int((submission_out(self.out, sub.name) / PID_FILE).read_text())
         except (OSError, ValueError):
-            return          # it never started: the pool's renewal stops whatever is there
+            return False
         kill_tree(pid)
+        return True
 
     def _failed(self, sub, reason: str, status: str = GRADER_ERROR) -> dict:
         from graders import grade
