@@ -36,7 +36,8 @@ ATTACKS = {
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_numeric_attack_earns_nothing(name, make_submission, tmp_path):
     select, question, words = ATTACKS[name]
-    grade.run(make_submission(HOSTILE / name / "python"), tmp_path / "out", select=select, seed=0)
+    grade.run(make_submission(HOSTILE / name / "python"), tmp_path / "out", select=f"q2_network and ({select})",
+              seed=0)
     written = json.loads((tmp_path / "out" / "grade.json").read_text())
     checks = [c for c in written["checks"] if c["question"] == question and not c.get("not_run")]
     assert checks, written["checks"]
@@ -53,6 +54,22 @@ def test_every_attack_has_its_folder_and_readme():
     for name in ATTACKS:
         assert list((HOSTILE / name / "python").glob("*.diff")), name
         assert (HOSTILE / name / "README").read_text().strip(), name
+
+
+def test_complex_pca_earns_nothing_in_2019(tmp_path):
+    """The 2019 PCA checks measure only finite real arrays: a complex projection is named, not cast."""
+    from graders import editions
+
+    python_dir = editions.compose(REPO / "reference", "2019", tmp_path / "submission")
+    editions.apply_overrides(python_dir, HOSTILE / "complex_pca_2019" / "python")
+    grade.run(python_dir, tmp_path / "out", edition="2019", select="q6_pca", seed=0)
+    written = json.loads((tmp_path / "out" / "grade.json").read_text())
+    checks = [c for c in written["checks"] if c["name"].startswith("test_pca_") and not c.get("not_run")]
+    assert len(checks) == 4, written["checks"]
+    for check in checks:
+        assert check["status"] == "failed" and check["points"] == 0, check
+    assert "complex numbers" in checks[0]["message"], checks[0]
+    assert written["questions"]["Q6.1"]["score"] == written["questions"]["Q6.3"]["score"] == 0
 
 
 # --- the helpers themselves: nothing but a finite real array passes ------------------------------
