@@ -539,6 +539,11 @@ def _mkdir(path, mode=0o777, *, dir_fd=None):
     record("output-folder", os.fsdecode(path), "a scratch folder (it cannot be made here)")
 
 
+def _named(function, module: str, name: str):
+    function.__module__, function.__name__, function.__qualname__ = module, name, name
+    return function
+
+
 def install(work: str, allowed=tuple(KINDS), data_dir: str | None = None, aliases: dict | None = None,
             scratch: str | None = None) -> None:
     """Install the repairs of the allowed kinds (the others are not installed: code that needs
@@ -558,7 +563,9 @@ def install(work: str, allowed=tuple(KINDS), data_dir: str | None = None, aliase
         for name in list(sys.modules):
             if _watched(name):
                 _patch_module(sys.modules[name])
-    # files: data reads are always noted; the repairs only when allowed
+    # files: data reads are always noted; the repairs only when allowed. The replacements carry
+    # the names they stand for, so a student's pickle of os.mkdir or open means what it says.
+    _named(_open, "builtins", "open")
     builtins.open = _open
     if "output-folder" in allowed:
-        os.makedirs, os.mkdir = _makedirs, _mkdir
+        os.makedirs, os.mkdir = _named(_makedirs, "os", "makedirs"), _named(_mkdir, "os", "mkdir")

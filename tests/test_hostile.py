@@ -268,7 +268,11 @@ def test_cannot_write_outside_its_copy(hostile):
                "/pwned", str(REPO / "graders" / "pwned.py"), sys.executable]
     outcome = box.call("nn", "write", targets)
     assert outcome.ok
-    assert all(v.startswith("failed") for v in outcome.value.values()), outcome.value
+    # A folder the sandbox does not show (the repository's) is a missing folder there: the write
+    # lands in the sandbox's scratch folder, a recorded repair (graders/repairs.py), never outside.
+    scratch = {r["old"] for r in outcome.repairs if r["kind"] == "output-folder"}
+    assert all(v.startswith("failed") or (k in scratch and k == str(REPO / "graders" / "pwned.py"))
+               for k, v in outcome.value.items()), outcome.value
     assert not (REPO / "graders" / "pwned.py").exists()
     assert "pwned" not in (Path(box.root) / "lib" / "worker.py").read_text()
     # Its own private copy is writable, and the submitted folder is untouched.
