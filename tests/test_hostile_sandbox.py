@@ -41,6 +41,7 @@ def hostile():
     for box in boxes:
         box.close()
         assert leftovers(box) == []
+        assert not Path(box.root).exists()      # nor a file of its private copy
 
 
 def settles(box, seconds=10) -> list[int]:
