@@ -127,6 +127,26 @@ def test_data1_is_the_default_set_and_data2_differs(rubric):
     assert sorted(p.name for p in profile.images_dir.iterdir()) == sorted(p.name for p in default.images_dir.iterdir())
 
 
+def test_the_plain_names_are_data1_linked_and_follow_data2_in_the_swap(rubric):
+    """Section B's ../data/nist36_*.mat are data1's files, linked, not copied (issue 20); in the
+    Q3.1.5 run, where data2 takes data1's place, they hold data2 too."""
+    from fixtures import cache
+    from graders.suites.q3_second_set import second_set_as_first
+    profile = cache.layout(rubric.nist36_layout(), log=lambda *_: None)
+
+    class Options:
+        def getoption(self, name, default=None):     # neither --data-dir nor --staff
+            return default
+    swapped, _ = second_set_as_first(Options(), rubric, Path(tempfile.mkdtemp()))
+    for split in ("train", "valid", "test"):
+        plain = profile.data_dir / f"nist36_{split}.mat"
+        data1 = profile.data_dir / rubric.data["nist36"].format(split=split)
+        assert plain.stat().st_ino == data1.stat().st_ino
+        data2 = profile.data_dir / rubric.data["second_set"].format(split=split)
+        assert (swapped / f"nist36_{split}.mat").read_bytes() == data2.read_bytes()
+    assert rubric.data_aliases()["nist36_train.mat"] == "data1/nist36_train_set1.mat"
+
+
 def test_the_2019_tree_is_2022s_with_the_overlay(tree_2019):
     run_q3 = (tree_2019 / "run_q3.py").read_text()
     assert "'../data/data1/nist36_train_set1.mat'" in run_q3 and "max_iters = 30\n" in run_q3
