@@ -149,3 +149,18 @@ def test_building_again_gives_identical_bytes(profile, tmp_path):
     assert again == [p for p in built if p.name != "COMPLETE"]
     differ = [str(p) for p in again if (tmp_path / p).read_bytes() != (profile.root / p).read_bytes()]
     assert not differ
+
+
+@pytest.mark.slow
+def test_staff_heldout_sets_come_from_the_key(profile, tmp_path, monkeypatch):
+    """Under a course key the held-out sets are drawn from it: same sizes and classes as the
+    public ones, other inputs (which a student cannot draw with the handout's generators)."""
+    monkeypatch.setattr(cache, "cache_root", lambda: tmp_path)
+    staff = torchdata.staff_heldout(bytes(range(32)), log=lambda *_: None)
+    assert staff.parent.parent == tmp_path
+    assert sorted(p.name for p in staff.iterdir()) == sorted(f"heldout_{s}.npz" for s in torchdata.HELDOUT_SETS)
+    for name in torchdata.HELDOUT_SETS:
+        with np.load(staff / f"heldout_{name}.npz") as mine, np.load(profile.truth_dir / f"heldout_{name}.npz") as public:
+            assert mine["x"].shape == public["x"].shape and mine["x"].dtype == public["x"].dtype, name
+            assert np.array_equal(mine["y"], public["y"]) and np.array_equal(mine["classes"], public["classes"])
+            assert not np.array_equal(mine["x"], public["x"]), name

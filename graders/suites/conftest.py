@@ -265,7 +265,9 @@ class TorchData:
 @pytest.fixture(scope="session")
 def torch_data(pytestconfig, rubric) -> TorchData:
     """Where Q6 runs: the course's data when --data-dir holds it (with its own torch_home/ and
-    truth/ beside data/, when given), else the grader's torch profile of stand-ins."""
+    truth/ beside data/, when given), else the grader's torch profile of stand-ins. Under staff
+    grading the synthetic held-out sets are drawn from the course key (fixtures.torchdata.
+    staff_heldout): the public ones can be drawn by anyone holding the handout."""
     import importlib.util
     missing = [m for m in ("torch", "torchvision") if importlib.util.find_spec(m) is None]
     if missing:
@@ -275,10 +277,18 @@ def torch_data(pytestconfig, rubric) -> TorchData:
     from fixtures import cache
     profile = cache.build_torch(log=lambda *a: None, nist_layout=rubric.nist36_layout())
     option = pytestconfig.getoption("data_dir")
-    data, images = course_data_dirs(option, rubric.nist36_layout(), grading_key(pytestconfig))
+    key = grading_key(pytestconfig)
+    data, images = course_data_dirs(option, rubric.nist36_layout(), key)
     if not option:
-        return TorchData(profile.data_dir, profile.torch_home, profile.truth_dir, profile.standins, images)
+        truth = profile.truth_dir
+        if key:
+            from fixtures import torchdata
+            truth = torchdata.staff_heldout(key, log=lambda *a: None)
+        return TorchData(profile.data_dir, profile.torch_home, truth, profile.standins, images)
     own = {name: data.parent / name for name in ("torch_home", "truth") if (data.parent / name).is_dir()}
+    if key and "truth" not in own:
+        from fixtures import torchdata
+        own["truth"] = torchdata.staff_heldout(key, log=lambda *a: None)
     standins = {}
     if "torch_home" not in own:
         standins["squeezenet1_1"] = profile.standins["squeezenet1_1"]
