@@ -91,8 +91,6 @@ def most_confused(matrix: np.ndarray, count: int = 5) -> list[tuple[str, str, in
 
 # --- the autoencoder of run_q5 -----------------------------------------------------------------
 
-# keys the handout's nn.py stores beside the parameters, which are never layers
-_NOT_LAYER = ("m_", "grad_", "cache_")
 # what is left of a W key's name once a layer's name is taken out, when that key is the layer's
 # momentum and not a layer of its own (Whidden_m beside Whidden; Whidden2 is a layer)
 _ACCUMULATOR_MARKS = {"m", "v", "mom", "momentum", "vel", "velocity", "prev", "old", "update", "delta", "acc"}
