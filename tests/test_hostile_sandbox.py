@@ -159,6 +159,8 @@ def test_the_hard_cpu_limit_cannot_be_raised(hostile):
     assert tried["infinity"].startswith("refused")
     soft, hard = tried["limit"]
     assert 0 < hard < 30, hard      # the worker's life's budget, not infinity
+    caps = box.call("nn", "capabilities", 0).value        # none at all, even when started by root
+    assert caps and all(int(v, 16) == 0 for v in caps.values()), caps
 
 
 def test_spinning_with_the_soft_limit_lifted_meets_the_hard_one(hostile):

@@ -20,6 +20,12 @@ def _lift():
     return tried
 
 
+def capabilities(x):
+    """The capability sets of this process (a process with CAP_SYS_RESOURCE may raise limits)."""
+    with open("/proc/self/status") as f:
+        return {k: v.strip() for k, v in (line.split(":", 1) for line in f) if k.startswith("Cap")}
+
+
 def _spin():
     while True:
         pass
