@@ -507,11 +507,12 @@ class _Cgroup:
         path = parent / name
         path.mkdir()
         group = cls(path)
+        # swap would let memory.max be dodged; oom.group ends the whole group at once
+        settings = {"memory.max": memory, "pids.max": processes, "memory.swap.max": 0, "memory.oom.group": 1}
         try:
-            (path / "memory.max").write_text(str(memory))
-            (path / "memory.swap.max").exists() and (path / "memory.swap.max").write_text("0")
-            (path / "memory.oom.group").exists() and (path / "memory.oom.group").write_text("1")
-            (path / "pids.max").write_text(str(processes))
+            for name, value in settings.items():
+                if name in ("memory.max", "pids.max") or (path / name).exists():
+                    (path / name).write_text(str(value))
         except OSError:
             group.remove()
             raise
