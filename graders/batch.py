@@ -14,8 +14,8 @@ Decisions worth knowing:
   grade, shown in red, never remembered by resume, and the batch exits non-zero.
 - A job has a wall-clock limit (--job-seconds; by default the rubric's script budgets added up,
   plus slack): past it, its process and everything it started are killed and the submission
-  is recorded as "timed-out"; the jobs that shared the pool are graded again. (On Dask the
-  limit is not enforced: a Dask worker's process is not this batch's to kill.)
+  is recorded as "timed-out"; the jobs that shared the pool are graded again. On Dask, where a
+  worker's process is not the batch's to kill, each job grades in a child process it kills itself.
 - Resume: DIR/submissions/<name>/hash.json holds the hash of the prepared submission and the hash of the
   grading (the graders/, fixtures/ and reference/python/ sources, the rubric among them, the
   options and the library versions); a submission whose two hashes match is not graded again
@@ -91,11 +91,13 @@ class Options:
     grade_jobs: int = 0
     allow_unisolated: bool = False
     job_seconds: float | None = None     # None: job_limit() from the rubric
+    job_in_child: bool = False           # grade in a child process under the limit (Dask's jobs)
 
     def settings(self) -> dict:
         """The options that can change a grade (how many cores it used, or the backstop on its
         time, cannot)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("grade_jobs", "job_seconds")}
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in ("grade_jobs", "job_seconds", "job_in_child")}
 
 
 JOB_SLACK_SECONDS = 300      # ingest, imports, the checks' own calls, a loaded machine
@@ -224,15 +226,25 @@ def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) 
             return finish(out, json.loads((out / "grade.json").read_text()), "unchanged", rewrite=False)
         # a stale hash must not vouch for whatever this run leaves behind if it is stopped
         (out / HASH_FILE).unlink(missing_ok=True)
-        results = grade.run(prepared.folder, out, visibility=options.visibility, quick=options.quick,
-                            data_dir=options.data_dir, edition=options.edition,
-                            jobs=options.grade_jobs, select=options.select, strict=options.strict,
-                            notes=prepared.notes,
-                            fields=stamp(sub), reports=False, ingested=True)
+        how = dict(visibility=options.visibility, quick=options.quick, data_dir=options.data_dir,
+                   edition=options.edition, jobs=options.grade_jobs, select=options.select,
+                   strict=options.strict, notes=prepared.notes, fields=stamp(sub), reports=False, ingested=True)
+        if options.job_in_child:
+            # on Dask the batch cannot kill the worker's process: the job keeps its own limit
+            results = run_within(job_limit(options), submission=prepared.folder, out_dir=out, **how)
+            if results is None:
+                return finish(out, failed_results(sub, options, timed_out_message(job_limit(options)),
+                                                  cause=grade.TIMEOUT), TIMED_OUT)
+        else:
+            results = grade.run(prepared.folder, out, **how)
     summary = finish(out, results, GRADER_ERROR if results.get("error") else "graded", rewrite=False)
     if summary["status"] == "graded":
         write_json(out / HASH_FILE, hashes)
     return summary
+
+
+def timed_out_message(limit: float) -> str:
+    return f"grading this submission took longer than the {limit:.0f} s a job may take, so it was stopped"
 
 
 def stamp(sub) -> dict:
@@ -364,6 +376,7 @@ class Batch:
         grading = grading_hash(self.options)
         if scheduler:
             executor = DaskCluster(scheduler)
+            self.options = dataclasses.replace(self.options, job_in_child=True)
         else:
             require_isolation(self.options)   # once here rather than in every job's failure
             executor = LocalPool(jobs or cores())
@@ -421,9 +434,7 @@ class Batch:
                     if err is None:             # it ended just before it was stopped
                         self._record(f.result(), bar)
                     elif sub.name in late:
-                        self._record(self._failed(sub, f"grading this submission took longer than the "
-                                                       f"{limit:.0f} s a job may take, so it was stopped",
-                                                  status=TIMED_OUT), bar)
+                        self._record(self._failed(sub, timed_out_message(limit), status=TIMED_OUT), bar)
                     elif isinstance(err, BrokenProcessPool):
                         queue.appendleft(sub)   # stopped with the late one: graded again
                     else:
@@ -500,30 +511,40 @@ def kill_tree(pid: int) -> None:
                 pass
 
 
-def _grade_in_child(kwargs: dict) -> None:
+def _grade_in_child(request: str) -> None:
     limit_threads()
     from graders import grade
-    grade.run(**kwargs)
+    grade.run(**json.loads(Path(request).read_text()))
 
 
 def run_within(seconds: float, **kwargs) -> dict | None:
-    """graders.grade.run(**kwargs) in a fresh process, killed with everything it started after
-    `seconds`; its grade.json, or None when it ran out of time (Gradescope's run: one job)."""
-    process = multiprocessing.get_context("spawn").Process(target=_grade_in_child, args=(kwargs,))
+    """graders.grade.run(**kwargs) in a fresh interpreter, killed with everything it started after
+    `seconds`; its grade.json, or None when it ran out of time (Gradescope's run, a Dask job).
+    A subprocess, not multiprocessing: a Dask worker is a daemonic process, which may not have
+    multiprocessing children."""
+    import subprocess
     out = Path(kwargs["out_dir"])
+    out.mkdir(parents=True, exist_ok=True)
     (out / "grade.json").unlink(missing_ok=True)
-    process.start()
-    process.join(seconds)
-    if process.is_alive():
+    request = out / ".job.request.json"
+    request.write_text(json.dumps(kwargs, default=str))
+    env = {**os.environ, **{name: "1" for name in THREAD_VARIABLES}}
+    process = subprocess.Popen([sys.executable, "-c", "import sys; from graders import batch; "
+                                "batch._grade_in_child(sys.argv[1])", str(request)], env=env)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
         kill_tree(process.pid)
-        process.join()
+        process.wait()
         return None
+    finally:
+        request.unlink(missing_ok=True)
     try:
         return json.loads((out / "grade.json").read_text())
     except (OSError, ValueError) as err:
         from graders import grade
         return grade.crashed_results(kwargs.get("edition", "2022"), f"the grading process ended with exit "
-                                     f"code {process.exitcode} without a readable grade.json ({err})",
+                                     f"code {process.returncode} without a readable grade.json ({err})",
                                      kwargs.get("submission"), kwargs.get("visibility", "all"), kwargs.get("quick", False))
 
 

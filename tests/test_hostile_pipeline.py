@@ -276,3 +276,18 @@ def test_a_sandbox_that_cannot_start_is_a_grader_error_not_a_zero(tmp_path, monk
         {"summaries": [summary], "submissions": 1, "seconds": 1, "overview": {"paths": {}}})
     assert batch.RED in batch.format_summary(
         {"summaries": [summary], "submissions": 1, "seconds": 1, "overview": {"paths": {}}}, colour=True)
+
+
+def test_a_job_in_its_own_process_keeps_its_limit(tmp_path):
+    """On Dask the batch cannot kill a worker's process: the job grades in a child it kills itself."""
+    from graders import ingest
+    shutil.copytree(hostile(tmp_path / "build", "sleeps_past_limit"), tmp_path / "subs" / "sleeper")
+    build_submission(tmp_path / "subs" / "alice")
+    options = batch.Options(quick=True, select="q2_network", job_seconds=40, job_in_child=True)
+    before = descendants()
+    summaries = {sub.name: batch.grade_job(sub, str(tmp_path / "out"), options, batch.grading_hash(options))
+                 for sub in ingest.discover(tmp_path / "subs")}
+    assert summaries["alice"]["status"] == "graded" and summaries["alice"]["score"] == summaries["alice"]["max_score"] > 0
+    assert summaries["sleeper"]["status"] == batch.TIMED_OUT and "40 s" in summaries["sleeper"]["error"]
+    assert not (tmp_path / "out" / report.SUBMISSIONS / "sleeper" / batch.HASH_FILE).exists()
+    assert descendants() <= before
