@@ -27,6 +27,7 @@ import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -246,22 +247,27 @@ def cpu_seconds(pid: int, children=False) -> float:
     return ticks / _TICKS
 
 
-def memfd_bytes(pids, shm_too=False) -> int:
-    """Memory held in memfd files (and, shm_too, files under /dev/shm) that the processes have
-    open or mapped: such pages are not in any process's resident set until touched. Each file
-    counts once (by inode) however many processes hold it, by its allocated blocks (a sparse
-    file costs only what was written)."""
-    seen, total = set(), 0
+def held_files(pids, shm_too=False, disk_dev=None) -> tuple[int, int]:
+    """(memory, disk) the processes hold in files no listing shows. Memory: memfd files (and,
+    shm_too, files under /dev/shm) they have open or mapped, pages not in any resident set until
+    touched. Disk: files on device disk_dev they deleted but keep open, which no walk of the
+    folders finds. Each file counts once (by inode) however many processes hold it, by its
+    allocated blocks (a sparse file costs only what was written)."""
+    seen, memory, disk = set(), 0, 0
 
-    def add(path):
-        nonlocal total
+    def add(path, on_disk=False):
+        nonlocal memory, disk
         try:
             st = os.stat(path)
         except OSError:
             return
-        if (st.st_dev, st.st_ino) not in seen:
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_blocks * 512
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        if not on_disk:
+            memory += st.st_blocks * 512
+        elif st.st_dev == disk_dev and stat.S_ISREG(st.st_mode):
+            disk += st.st_blocks * 512
 
     def held(target: str) -> bool:
         return target.startswith("/memfd:") or (shm_too and target.startswith("/dev/shm/"))
@@ -273,10 +279,13 @@ def memfd_bytes(pids, shm_too=False) -> int:
             continue
         for fd in fds:
             try:
-                if held(os.readlink(f"/proc/{p}/fd/{fd}")):
-                    add(f"/proc/{p}/fd/{fd}")
+                target = os.readlink(f"/proc/{p}/fd/{fd}")
             except OSError:
-                pass
+                continue
+            if held(target):
+                add(f"/proc/{p}/fd/{fd}")
+            elif disk_dev is not None and target.endswith(" (deleted)"):
+                add(f"/proc/{p}/fd/{fd}", on_disk=True)
         # Mapped and then closed: only the mapping holds it (map_files needs privileges; where
         # it cannot be read, the pages count in RSS once touched).
         try:
@@ -289,7 +298,7 @@ def memfd_bytes(pids, shm_too=False) -> int:
                 parts = line.split(None, 5)
                 if len(parts) == 6 and held(parts[5].strip()):
                     add(f"/proc/{p}/map_files/{parts[0]}")
-    return total
+    return memory, disk
 
 
 def _tmpfs_bytes(pid: int) -> int:
@@ -655,7 +664,7 @@ class _Worker:
         self.task = "the worker's start-up"      # what is running, for messages
         self.verdict: _Failure | None = None     # why the watcher stopped the worker
         self._pss, self._pss_due = 0, 0.0
-        self._memfd = 0
+        self._memfd = self._unlinked = 0      # counted by _watch_held
         self.busy = True                 # a request (or the start-up) is in flight
         self._idle_cpu: float | None = None
         self.pid: int | None = None      # the worker's own process (inside bwrap, below its init)
@@ -725,8 +734,7 @@ class _Worker:
                     self.cgroup.remove()
                 self.cgroup = None
                 self.box.enforcement = WATCHER
-        if self.cgroup is None:
-            threading.Thread(target=self._watch_memfd, daemon=True).start()
+        threading.Thread(target=self._watch_held, daemon=True).start()
 
     def cpu_left(self) -> float:
         """CPU seconds left below the worker's hard limit."""
@@ -763,7 +771,7 @@ class _Worker:
     def _check_memory(self, tree) -> _Failure | None:
         limits = self.limits
         tmpfs = _tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
-        held = tmpfs + self._memfd          # counted by _watch_memfd
+        held = tmpfs + self._memfd
         rss = resident_bytes(tree) + held   # tmpfs: bwrap's init, inside the sandbox's mounts
         if rss > limits.memory_mb << 20:
             # RSS overcounts forked children (torch's DataLoader workers count torch's pages
@@ -778,14 +786,17 @@ class _Worker:
             return self._memory_failure()
         return None
 
-    def _watch_memfd(self):
-        """memfd files (and unisolated, /dev/shm's) are memory no RSS shows. Reading every
-        descriptor and mapping is dearer, and waits on processes busy forking, so it runs in a
-        thread of its own (the watcher's process and time checks never wait for it), at most
-        every MEMFD_POLL and a tenth of its time (a student's 60,000 mappings cost us little)."""
+    def _watch_held(self):
+        """memfd files (and unisolated, /dev/shm's) are memory no RSS shows, deleted files kept
+        open are disk no walk finds (held_files). Reading every descriptor and mapping is dearer,
+        and waits on processes busy forking, so it runs in a thread of its own (the watcher's
+        process and time checks never wait for it), at most every MEMFD_POLL and a tenth of its
+        time (a student's 60,000 mappings cost us little)."""
+        disk_dev = os.stat(self.box.root).st_dev
         while self.proc.poll() is None:
             began = time.monotonic()
-            self._memfd = memfd_bytes(process_tree(self.proc.pid), shm_too=self.box.isolation != "bubblewrap")
+            self._memfd, self._unlinked = held_files(
+                process_tree(self.proc.pid), shm_too=self.box.isolation != "bubblewrap", disk_dev=disk_dev)
             time.sleep(max(MEMFD_POLL, 10 * (time.monotonic() - began)))
 
     def _memory_failure(self) -> _Failure:
@@ -806,7 +817,7 @@ class _Worker:
         return None
 
     def _check_disk(self) -> _Failure | None:
-        if self.box.disk_used() > (self.limits.disk_mb << 20) + self.box.disk_at_start:
+        if self.box.disk_used() + self._unlinked > (self.limits.disk_mb << 20) + self.box.disk_at_start:
             return _Failure("output", f"{self.task} wrote more than {self.limits.disk_mb} MB of "
                                       "files and was stopped")
         return None

@@ -184,6 +184,15 @@ def test_memory_held_in_memfd_files_counts(hostile):
     assert settles(box) == []
 
 
+@pytest.mark.parametrize("folder", ["/tmp", "."])
+def test_deleted_files_kept_open_count_as_disk(hostile, folder):
+    box = hostile("unlinked_files", disk_mb=20, wall_seconds=20)
+    outcome = box.call("nn", "sigmoid", np.zeros(3), 60, folder)
+    assert outcome.error == "output" and "wrote more than 20 MB" in outcome.message, outcome.message
+    assert settles(box) == []
+    still_works(box)
+
+
 def test_closing_a_sandbox_stops_everything_it_started(hostile):
     box = hostile("fork_bomb")
     assert box.call("nn", "daemon", 1).value == 1
