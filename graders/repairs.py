@@ -139,6 +139,8 @@ KEYWORDS_REMOVED = {
 KEYWORD_KIND = {k: ("matplotlib" if k == "normed" else "scikit-image") for k in KEYWORDS_REMOVED}
 _KEEP = object()
 
+# Data reads noted: the NIST36 sets (the PyTorch part's image trees would be thousands of names).
+DATA_READ_SUFFIXES = (".mat",)
 # Files a script may read that the deliverables do not include: results of an earlier run.
 RESULT_SUFFIXES = (".pickle", ".pkl", ".npy", ".npz", ".pt", ".pth", ".h5")
 
@@ -477,7 +479,7 @@ def _route(path, mode: str):
     writing = bool(_WRITE.search(mode))
     data = _state["data_dir"]
     if os.path.exists(text):
-        if not writing and data and os.path.realpath(text).startswith(data + os.sep):
+        if not writing and text.endswith(DATA_READ_SUFFIXES) and data and os.path.realpath(text).startswith(data + os.sep):
             record(DATA_READ, text, os.path.relpath(os.path.realpath(text), data))
         return path
     name = re.split(r"[\\/]", text)[-1]
