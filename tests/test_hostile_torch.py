@@ -82,7 +82,7 @@ def test_q6_attack_earns_nothing(name, make_submission, tmp_path):
     assert written["questions"][question]["score"] < written["questions"][question]["max_score"]
     assert not MARKER.exists(), "a saved file was unpickled as an object"
     assert descendants() <= before, "a process started by the grading outlived it"
-    if name == "q6_reads_truth":
+    if name == "q6_reads_truth" and written["isolation"] == "bubblewrap":
         output = check(written, "q6_script_finishes", group)["data"]["output"]
         assert "truth files found: []" in output, output
 
