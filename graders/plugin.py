@@ -260,8 +260,8 @@ class Collector:
         """The advisory check of the repairs (no points): failed when the code ran only after
         repairs, naming each with its file and line."""
         from graders.repairs import DATA_READ
-        if rubric_mod.REPAIRS_QUESTION not in self.rubric.questions or not checks:
-            return None
+        if rubric_mod.REPAIRS_QUESTION not in self.rubric.questions or self.isolation is None:
+            return None         # no check ran student code
         fired = self.rubric.repairs_of(checks)["fired"]
         strict = bool(self.config.getoption("strict_repairs"))
         record = {"nodeid": "graders/repairs.py::test_ran_without_repairs", "name": "test_ran_without_repairs",
