@@ -29,6 +29,7 @@ from graders import secret
 
 MAX_FILE_BYTES = 512 << 20
 MAX_TENSORS = 10_000
+MAX_ELEMENTS = 200_000_000      # all tensors together (a view may claim far more than its bytes)
 MAX_PREDICTIONS = 16            # preprocessings scored per model (the worker tries at most 13)
 STAFF_SUBSET = 0.8              # the share of each held-out set a staff grading measures
 
@@ -84,6 +85,10 @@ def state_dict(data: bytes, name: str) -> dict[str, np.ndarray]:
     boolean ones as they are. Raises Unreadable with the student's fix."""
     import torch
     how = how_to_save(name)
+    problem = _not_a_plain_archive(data)
+    if problem:
+        raise Unreadable("not_state_dict", f"{name} is not a file torch.save writes ({problem}); save "
+                         f"it with {how}")
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 -- whatever it holds, it is not a state_dict
@@ -100,6 +105,10 @@ def state_dict(data: bytes, name: str) -> dict[str, np.ndarray]:
                  else f"a {type(state).__name__}")
         raise Unreadable("not_state_dict", f"{name} holds {shown}, not a model's state_dict (parameter "
                          f"names -> tensors). Save it with {how}")
+    elements = sum(t.numel() for t in state.values())
+    if elements > MAX_ELEMENTS:
+        raise Unreadable("not_state_dict", f"{name} holds tensors of {elements} numbers in all, more than "
+                         f"the {MAX_ELEMENTS} a model of this homework may have")
     arrays = {}
     for key, tensor in state.items():
         if tensor.layout != torch.strided or tensor.is_quantized or tensor.is_complex() or tensor.is_meta:
@@ -110,6 +119,23 @@ def state_dict(data: bytes, name: str) -> dict[str, np.ndarray]:
             tensor = tensor.to(torch.float32)
         arrays[key] = tensor.numpy().copy()
     return arrays
+
+
+def _not_a_plain_archive(data: bytes) -> str | None:
+    """Why data is not an archive as torch.save writes it (a zip of stored records adding up to
+    no more than the file), or None. Checked before PyTorch reads it: the legacy format, and a
+    compressed record, would let a small file make PyTorch allocate without bound."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return "not a zip archive: PyTorch's current format is one"
+    if any(r.compress_type != zipfile.ZIP_STORED for r in records):
+        return "it holds compressed records"
+    if sum(r.file_size for r in records) > len(data):
+        return "its records claim more bytes than the file has"
+    return None
 
 
 def tensors_file(path: Path, name: str | None = None) -> dict[str, np.ndarray]:

@@ -39,14 +39,14 @@ ATTACKS = {
     "q6_patches_measurer": ("q6_1_1", {"q6_heldout_accuracy": "about chance"}),
     "q6_reads_truth": ("q6_1_1", {"q6_heldout_accuracy": "about chance"}),
     "q6_shadows_torch": ("q6_1_1", {"q6_heldout_accuracy": "about chance"}),
-    "q6_junk_pt": ("q6_1_1", {"q6_model_saved": "weights-only loader refused it",
+    "q6_junk_pt": ("q6_1_1", {"q6_model_saved": "is not a file torch.save writes",
                               "q6_heldout_accuracy": "no saved fully connected network to measure"}),
     "q6_link_to_truth": ("q6_1_1", {"q6_model_saved": "not a plain file",
                                     "q6_heldout_accuracy": "no saved fully connected network to measure"}),
     "q6_frozen_junk": ("q6_2_1", {"q6_2_1_only_classifier_trained": "not a model's state_dict",
                                   "q6_2_1_classifier_has_17_outputs": "not a model's state_dict",
                                   "q6_2_1_finetuned_accuracy": "not a model's state_dict",
-                                  "q6_2_1_scratch_accuracy": "weights-only loader refused it"}),
+                                  "q6_2_1_scratch_accuracy": "is not a file torch.save writes"}),
 }
 
 

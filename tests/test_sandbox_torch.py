@@ -296,3 +296,68 @@ def test_torch_home_unisolated(tmp_path):
     (python / "env.py").write_text("import os\nhome = os.environ.get('TORCH_HOME')\n")
     with Sandbox(python, torch_home=home, isolation="none") as box:
         assert box.run_script("env.py", globals=("home",)).globals == {"home": str(home.resolve())}
+
+
+def saved(tmp_path, name, obj, **options):
+    torch.save(obj, tmp_path / name, **options)
+    return name
+
+
+def test_the_trusted_reader_takes_plain_archives_of_tensors_only(tmp_path):
+    """What the trusted side reads of a saved file: a zip of stored records holding a dict of
+    plain real tensors of bounded size; never a link, a device, an older copy, a whole model."""
+    import io
+    import os
+    import zipfile
+    work = tmp_path / "work"
+    work.mkdir()
+    ok = saved(work, "ok.pt", {"w": torch.ones(2, 3, dtype=torch.float64), "n": torch.tensor(5)})
+    state = saved_models.saved_state(work, None, ok)
+    assert state["w"].dtype == np.float32 and state["n"].dtype == np.int64 and state["n"] == 5
+
+    def refused(name, words, original=None):
+        with pytest.raises(Unreadable) as caught:
+            saved_models.saved_state(work, original, name)
+        assert words in caught.value.message, caught.value.message
+        return caught.value.reason
+
+    saved(work, "view.pt", {"w": torch.ones(1).as_strided((100_000, 100_000), (0, 0))})
+    assert refused("view.pt", "numbers in all") == "not_state_dict"
+    saved(work, "legacy.pt", {"w": torch.ones(3)}, _use_new_zipfile_serialization=False)
+    refused("legacy.pt", "not a zip archive")
+    packed = io.BytesIO()
+    with zipfile.ZipFile(work / ok) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for record in src.infolist():
+            dst.writestr(record.filename, src.read(record.filename))
+    (work / "deflated.pt").write_bytes(packed.getvalue())
+    refused("deflated.pt", "compressed records")
+    saved(work, "complex.pt", {"w": torch.ones(3, dtype=torch.complex64)})
+    refused("complex.pt", "not a plain real tensor")
+    saved(work, "listed.pt", {"w": [1.0, 2.0]})
+    refused("listed.pt", "not a model's state_dict")
+    os.symlink(work / ok, work / "link.pt")
+    refused("link.pt", "could not be opened as a plain file")
+    os.mkfifo(work / "fifo.pt")
+    refused("fifo.pt", "not a plain file")
+    assert refused("absent.pt", "does not exist") == "missing"
+    # the copy the submission came with, untouched by the run (copied with its times)
+    original = tmp_path / "original"
+    original.mkdir()
+    saved(original, "old.pt", {"w": torch.ones(3)})
+    import shutil
+    shutil.copy2(original / "old.pt", work / "old.pt")
+    assert refused("old.pt", "not written by this run", original) == "unchanged"
+    saved(work, "old.pt", {"w": torch.zeros(3)})
+    assert saved_models.saved_state(work, original, "old.pt")["w"].sum() == 0
+
+
+def test_heldout_order_is_secret_under_a_key():
+    public = saved_models.heldout_order("nist36", 720, 11)
+    assert sorted(public) == list(range(720)) and not np.array_equal(public, np.arange(720))
+    assert np.array_equal(public, saved_models.heldout_order("nist36", 720, 11))
+    staff = saved_models.heldout_order("nist36", 720, 11, key=bytes(32))
+    assert len(staff) == 576 and len(set(staff)) == 576 and not np.array_equal(staff, public[:576])
+    assert not np.array_equal(staff, saved_models.heldout_order("nist36", 720, 11, key=bytes(range(32))))
+    # labels sorted by class, answered in stored order, score chance in the order sent
+    y = np.repeat(np.arange(36), 20)
+    assert np.mean(y[staff] == y[:576]) < 0.06 and np.mean(y[public] == y) < 0.06
