@@ -57,7 +57,8 @@ def test_every_attack_has_its_folder_and_readme():
 
 
 def test_complex_pca_earns_nothing_in_2019(tmp_path):
-    """The 2019 PCA checks measure only finite real arrays: a complex projection is named, not cast."""
+    """The 2019 PCA checks measure only finite real arrays of rank 32: a complex projection is not
+    cast to real, and the full-rank V^T left beside it reaches no PSNR."""
     from graders import editions
 
     python_dir = editions.compose(REPO / "reference", "2019", tmp_path / "submission")
@@ -68,7 +69,9 @@ def test_complex_pca_earns_nothing_in_2019(tmp_path):
     assert len(checks) == 4, written["checks"]
     for check in checks:
         assert check["status"] == "failed" and check["points"] == 0, check
-    assert "complex numbers" in checks[0]["message"], checks[0]
+    # the measuring worker sends real arrays only, so what is left is the script's full V^T: rank
+    # 1024, which reconstructed every test image perfectly and earned the PSNR check before
+    assert all(c["message"].strip() for c in checks)
     assert written["questions"]["Q6.1"]["score"] == written["questions"]["Q6.3"]["score"] == 0
 
 

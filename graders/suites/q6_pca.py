@@ -101,6 +101,11 @@ def candidates(pca_run: PcaRun, truth: dict) -> list[Projection]:
     return sorted(found, key=lambda p: (p.rank != COMPONENTS, p.shape == (DIMS, DIMS), -p.cosine))
 
 
+def refused(pca_run: PcaRun) -> str:
+    """The arrays left unmeasured for holding something other than finite real numbers."""
+    return "".join(f"; {name} was not measured: it holds {trouble}" for name, trouble in pca_run.refused.items())
+
+
 def projection_or_fail(pca_run: PcaRun, truth: dict) -> Projection:
     require_run(pca_run, pca_run.rubric)
     found = candidates(pca_run, truth)
@@ -108,8 +113,7 @@ def projection_or_fail(pca_run: PcaRun, truth: dict) -> Projection:
         if pca_run.problem:
             raise Failure(f"the variables of {SCRIPT} could not be read: {pca_run.problem}")
         if pca_run.refused:
-            name, trouble = next(iter(pca_run.refused.items()))
-            raise Failure(f"{SCRIPT}'s {name} holds {trouble}; no projection of finite real numbers was found",
+            raise Failure(f"no projection of finite real numbers was found in {SCRIPT}{refused(pca_run)}",
                           hint="keep the projection as a real float array (np.linalg.svd of real data is real)")
         raise Missing(f"a {DIMS}x{COMPONENTS} projection matrix", f"the variables of {SCRIPT}",
                       hint=f"keep the first {COMPONENTS} principal components as a {DIMS}x{COMPONENTS} matrix "
@@ -127,7 +131,7 @@ def test_pca_projection_has_rank_32(pca_run, pca_truth, pytestconfig, record_pro
     record_property("parameters", {"pca_projection": DIMS * COMPONENTS,
                                    "with_mean": DIMS * COMPONENTS + DIMS * (best.variant == "centred")})
     if best.rank != COMPONENTS:
-        raise Failure(f"{best.name} ({best.shape[0]}x{best.shape[1]}) has rank {best.rank}",
+        raise Failure(f"{best.name} ({best.shape[0]}x{best.shape[1]}) has rank {best.rank}{refused(pca_run)}",
                       expected=f"rank {COMPONENTS}", actual=f"rank {best.rank}",
                       hint=f"keep exactly the first {COMPONENTS} principal components")
 
@@ -151,6 +155,11 @@ def measured_psnr(pca_run, pca_truth, course_data) -> tuple[Projection, float, f
     true top-32 subspace, the mean used): through the training mean or none, whichever
     reconstructs better, and the true PCA of the same kind."""
     best = projection_or_fail(pca_run, pca_truth)
+    if best.rank > COMPONENTS:
+        # through a wider subspace (the full 1024x1024 V^T) any image comes back perfectly
+        raise Failure(f"{best.name} ({best.shape[0]}x{best.shape[1]}) has rank {best.rank}, so reconstructions "
+                      f"through it measure nothing about a {COMPONENTS}-component PCA{refused(pca_run)}",
+                      hint=f"keep the first {COMPONENTS} principal components in a variable of the script")
     test_x = course_data.test[0]
     theirs, ideal, mean = max(
         ((evaluation.mean_psnr(test_x, evaluation.project(test_x, m, best.basis)),
