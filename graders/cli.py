@@ -16,6 +16,8 @@ SUBCOMMANDS = {
     "release": ("graders.release", "write the student handout (stubs, public checks, tox.ini)"),
     "autograder": ("graders.autograder", "write the Gradescope autograder bundle (staff-only)"),
     "secret": ("graders.secret", "say where the course key of staff grading is; make it if there is none"),
+    "gradebook": ("graders.gradebook", "write a batch's gradebook; --hand merges hand grades and exports for Canvas"),
+    "diff": ("graders.regrade_diff", "list the students whose grade moved between two batch folders, and why"),
 }
 
 
