@@ -22,6 +22,8 @@ from pathlib import Path
 from graders import editions, messages, plugin, rubric as rubric_mod, secret
 
 SUITES = Path(__file__).resolve().parent / "suites"
+# The staff repository's reference/ (absent from the student handout).
+STAFF_TREE = Path(__file__).resolve().parent.parent / "reference"
 
 
 def add_grading_options(parser: argparse.ArgumentParser) -> None:
@@ -209,9 +211,9 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
 
 
 def _staff_tree(path: Path) -> bool:
-    """The repository's own reference/ (its editions are composed); never a student's folder."""
-    from graders.reference import REFERENCE_PYTHON
-    return not path.is_symlink() and path.is_dir() and path.resolve() == REFERENCE_PYTHON.parent
+    """The repository's own reference/ (its editions are composed); never a student's folder.
+    Not through graders.reference, which the student handout does not ship."""
+    return not path.is_symlink() and path.is_dir() and path.resolve() == STAFF_TREE
 
 
 def escape_log(path: Path, chunk: int = 1 << 20) -> None:

@@ -38,13 +38,13 @@ SUITES = GRADERS / "suites"
 FIXTURES = REPO / "fixtures"
 
 # The graders modules local feedback needs (grading, sandbox, report). Staff tools (stubs,
-# release, autograder, reference, batch, ingest) are not listed and so not shipped; `hw5grade`
+# release, autograder, reference, batch) are not listed and so not shipped; `hw5grade`
 # in the handout then says those commands are unavailable.
 PUBLIC_MODULES = (
     "__init__", "cli", "grade", "plugin", "rubric", "messages", "calls", "sandbox", "worker",
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
-    "editions", "secret",
+    "editions", "secret", "ingest", "repairs", "saved_models", "torch_measure",
 )
 PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py"),
                 "fixtures": ("annotations/*.json",)}
