@@ -396,6 +396,7 @@ class Batch:
         check_names(subs)
         self.out.mkdir(parents=True, exist_ok=True)
         grading = grading_hash(self.options)
+        before = previous_grades(self.out)
         prepare_data(self.options)
         if scheduler:
             executor = DaskCluster(scheduler)
@@ -418,7 +419,9 @@ class Batch:
         overview = write_overview(self.out, names)
         report = {"submissions": len(subs), "summaries": [self.summaries[n] for n in names],
                   "overview": overview, "seconds": time.monotonic() - start,
-                  "interrupted": interrupted}
+                  "interrupted": interrupted,
+                  "regrade": regrade_summary(self.out, before, [n for n in names
+                                                                if self.summaries[n]["status"] != "unchanged"])}
         if interrupted is not None and not isinstance(interrupted, KeyboardInterrupt):
             print(format_summary(report, colour=sys.stderr.isatty()), file=sys.stderr)
             raise interrupted
@@ -582,6 +585,24 @@ def check_names(subs) -> None:
         seen.add(sub.name)
 
 
+def previous_grades(out: Path) -> dict:
+    """The grade.json documents a batch folder holds before this run (for the regrade summary)."""
+    try:
+        from graders import regrade_diff
+        return regrade_diff.snapshot(out)
+    except Exception:  # noqa: BLE001 -- only the summary is lost
+        return {}
+
+
+def regrade_summary(out: Path, before: dict, regraded: list[str]) -> str:
+    """Who moved among the submissions graded again (graders.regrade_diff); never raises."""
+    try:
+        from graders import regrade_diff
+        return regrade_diff.after_regrade(out, before, regraded)
+    except Exception as err:  # noqa: BLE001 -- the grades are written already
+        return f"regrade summary not made: {type(err).__name__}: {err}"
+
+
 def write_overview(out: Path, names: list[str]) -> dict:
     """index.html and grades.csv of the batch; a failure is reported, never raised."""
     try:
@@ -624,6 +645,8 @@ def format_summary(report: dict, colour: bool = False) -> str:
         left = report["submissions"] - len(report["summaries"])
         lines.append(f"  STOPPED ({type(report['interrupted']).__name__}): {left} not graded; "
                      "run the same command again to finish (done ones are not regraded)")
+    if report.get("regrade"):
+        lines.append("  regraded: " + report["regrade"].replace("\n", "\n  "))
     overview = report["overview"]
     index = next((p for p in overview["paths"].values() if p.endswith(".html")), None)
     lines.append(f"  overview: {index}" if index else
