@@ -331,6 +331,7 @@ def test_checker_on_the_last_batch_is_named(make_submission, tmp_path):
                     "--seed", "0")
     check = next(c for c in results["checks"] if c["name"].endswith("gradcheck_numerical"))
     assert check["status"] == "passed" and "batch" in check["data"]["gradient_data"]
+    assert any("the handout allows either" in note for note in results["notes"]), results["notes"]
 
 
 def test_restoring_up_to_rounding_is_said(make_submission, tmp_path):
@@ -351,3 +352,4 @@ def test_check_before_training_judges_the_trained_network(make_submission, tmp_p
     trains = next(c for c in results["checks"] if c["name"].endswith("training_loop_trains"))
     assert trains["status"] == "passed", trains
     assert trains["data"]["trained_network"] == "params"
+    assert any("before training" in note for note in results["notes"]), results["notes"]
