@@ -41,7 +41,7 @@ ATTACKS = {
     "q6_shadows_torch": ("q6_1_1", {"q6_heldout_accuracy": "about chance"}),
     "q6_junk_pt": ("q6_1_1", {"q6_model_saved": "is not a file torch.save writes",
                               "q6_heldout_accuracy": "no saved fully connected network to measure"}),
-    "q6_link_to_truth": ("q6_1_1", {"q6_model_saved": "not a plain file",
+    "q6_link_to_truth": ("q6_1_1", {"q6_model_saved": "could not be opened as a plain file",
                                     "q6_heldout_accuracy": "no saved fully connected network to measure"}),
     "q6_frozen_junk": ("q6_2_1", {"q6_2_1_only_classifier_trained": "not a model's state_dict",
                                   "q6_2_1_classifier_has_17_outputs": "not a model's state_dict",
@@ -74,7 +74,7 @@ def test_q6_attack_earns_nothing(name, make_submission, tmp_path):
     for name_, words in attacked.items():
         c = check(written, name_, group)
         assert c["status"] in ("failed", "skipped") and c["points"] == 0, c
-        assert words in c["message"], c["message"]
+        assert words in c["message"] + " " + (c.get("hint") or ""), c
     accuracy = check(written, "q6_heldout_accuracy", group) if group == "q6_1_1" else None
     if accuracy is not None and accuracy["status"] == "failed":
         # predictions came back and were scored at chance, under every preprocessing
