@@ -39,13 +39,15 @@ def leftovers(box: Sandbox) -> list[int]:
     return found
 
 
-@pytest.fixture
-def hostile():
+def hostile_boxes(base: Limits):
+    """make(name, **limits): a bubblewrap Sandbox of tests/hostile/<name> under base's limits
+    (some replaced); every one is closed afterwards and must leave no process and no file of its
+    private copy behind."""
     boxes = []
 
     def make(name, **limits):
         box = Sandbox(HOSTILE / name / "python", isolation="bubblewrap",
-                      limits=Limits(**{**SMALL.__dict__, **limits}))
+                      limits=Limits(**{**base.__dict__, **limits}))
         boxes.append(box)
         return box
 
@@ -53,6 +55,12 @@ def hostile():
     for box in boxes:
         box.close()
         assert leftovers(box) == []
+        assert not Path(box.root).exists()
+
+
+@pytest.fixture
+def hostile():
+    yield from hostile_boxes(SMALL)
 
 
 def contained(box, outcome, error):

@@ -17,7 +17,7 @@ from graders import grade, protocol
 from graders.safe_pickle import UnsafePickleError, load_weights
 from graders.sandbox import (CGROUP, MAX_FIGURE_BYTES, MAX_FIGURES, WATCHER, Limits, Sandbox, SandboxError,
                              bwrap_path, bwrap_problem, cgroup_problem)
-from test_hostile import leftovers
+from test_hostile import hostile_boxes, leftovers
 from test_hostile_grading import descendants
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
@@ -29,19 +29,7 @@ pytestmark = pytest.mark.skipif(bwrap_problem() is not None, reason=f"no bubblew
 
 @pytest.fixture
 def hostile():
-    boxes = []
-
-    def make(name, **limits):
-        box = Sandbox(HOSTILE / name / "python", isolation="bubblewrap",
-                      limits=Limits(**{**SMALL.__dict__, **limits}))
-        boxes.append(box)
-        return box
-
-    yield make
-    for box in boxes:
-        box.close()
-        assert leftovers(box) == []
-        assert not Path(box.root).exists()      # nor a file of its private copy
+    yield from hostile_boxes(SMALL)
 
 
 def settles(box, seconds=10) -> list[int]:
