@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.special import expit
 
 from graders import grade, protocol
 from graders.safe_pickle import UnsafePickleError, load_weights
