@@ -2,7 +2,8 @@
 
 `write_batch(batch_dir)` reads batch_dir/submissions/<name>/grade.json of every submission and writes
 index.html (one sortable row per submission linking to its report.html, a score histogram,
-per-question pass rates and the most common failure messages) and, through graders.gradebook,
+per-question pass rates, the item analysis of every check (graders.item_analysis) and the most
+common failure messages) and, through graders.gradebook,
 the gradebook CSV. A missing or broken grade.json is a row that says so, never a crash.
 """
 from __future__ import annotations
@@ -120,7 +121,7 @@ def common_failures(loaded: list[tuple[str, dict | None]]) -> list[dict]:
 
 def write_batch(batch_dir, names=None) -> dict[str, Path]:
     """batch_dir/index.html and batch_dir/grades.csv from batch_dir/submissions/<name>/grade.json."""
-    from graders import gradebook
+    from graders import gradebook, item_analysis
     batch_dir = Path(batch_dir)
     documents = report.load_batch(batch_dir, names)
     loaded = [(name, results) for name, results, _ in documents]
@@ -140,7 +141,8 @@ def write_batch(batch_dir, names=None) -> dict[str, Path]:
         graded=len(graded), total=len(rows),
         mean=sum(r["percent"] for r in graded) / len(graded) if graded else None,
         rates=pass_rates(rows, {q: titles[q] for q in columns}),
-        failures=common_failures(loaded))
+        failures=common_failures(loaded), items=item_analysis.analyse(loaded),
+        min_items=item_analysis.MIN_SUBMISSIONS)
     written = {"index": batch_dir / "index.html"}
     written["index"].write_text(page, encoding="utf-8")
     written["csv"] = gradebook.write_csv(gradebook.rows(batch_dir, loaded=documents), batch_dir / "grades.csv")
