@@ -34,6 +34,7 @@ from graders import ingest
 
 MAX_FILES = 300                      # files read per submission
 MAX_DEPTH = 4                        # folder levels below python_dir
+MAX_FOLLOWED = 400                   # definitions and globals followed from one part
 MAX_SOURCE_BYTES = ingest.MAX_SOURCE_BYTES
 MAX_NOTEBOOK_BYTES = ingest.MAX_NOTEBOOK_BYTES
 IGNORED_DIRS = ingest.IGNORED_DIRS | {"data", "venv", ".venv", "env"}
@@ -154,6 +155,13 @@ class Source:
     tree: ast.Module | None
     cells: dict = field(default_factory=dict)   # line -> notebook cell number (notebooks only)
     notes: list = field(default_factory=list)
+    markdown: frozenset = frozenset()          # lines that are a notebook's markdown
+
+    def locate(self, line: int) -> str:
+        """Where a line is, as the student sees it: 'run_q6.py line 12', 'hw5.ipynb cell 4'."""
+        if self.cells:
+            return f"{self.name} cell {self.cells.get(line, '?')}"
+        return f"{self.name} line {line}"
 
     @property
     def name(self) -> str:
@@ -177,7 +185,7 @@ def _read_bounded(path: Path, limit: int) -> bytes | None:
     return data if len(data) <= limit else None
 
 
-def _notebook_source(data: bytes, label: str) -> tuple[str, dict, list]:
+def _notebook_source(data: bytes, label: str) -> tuple[str, dict, list, frozenset]:
     """The notebook as one script: its code cells (magics commented out), markdown as comments
     (so headings mark sections), and line -> cell number (cells counted from 1 as Jupyter shows)."""
     import nbformat
@@ -185,7 +193,7 @@ def _notebook_source(data: bytes, label: str) -> tuple[str, dict, list]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         nb = nbformat.reads(data.decode("utf-8-sig"), as_version=4)
-    lines, cell_of, notes = [], {}, []
+    lines, cell_of, notes, markdown = [], {}, [], set()
     for number, cell in enumerate(nb.get("cells") or [], 1):
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
@@ -206,7 +214,9 @@ def _notebook_source(data: bytes, label: str) -> tuple[str, dict, list]:
         for line in body:
             lines.append(line)
             cell_of[len(lines)] = number
-    return "\n".join(lines) + "\n", cell_of, notes
+            if cell.get("cell_type") == "markdown":
+                markdown.add(len(lines))
+    return "\n".join(lines) + "\n", cell_of, notes, frozenset(markdown)
 
 
 def read_sources(python_dir: Path) -> list[Source]:
@@ -230,10 +240,10 @@ def read_sources(python_dir: Path) -> list[Source]:
                 if data is None:
                     continue
                 try:
-                    text, cells, notes = _notebook_source(data, rel)
+                    text, cells, notes, markdown = _notebook_source(data, rel)
                 except Exception:  # noqa: BLE001 -- an unreadable notebook is the student's; skipped
                     continue
-                found.append(Source(rel, text, _parse(text), cells, notes))
+                found.append(Source(rel, text, _parse(text), cells, notes, markdown))
             # run_q613 (no extension), run_q6.1.1 and 7.1.5_skip (a suffix of the dotted number)
             elif suffix == ".py" or not suffix or re.fullmatch(r"\.\d+(?:_\w*)?", suffix):
                 data = _read_bounded(path, MAX_SOURCE_BYTES)
@@ -254,7 +264,7 @@ def _parse(text: str) -> ast.Module | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 
@@ -332,7 +342,7 @@ def _is_module_class(node: ast.ClassDef) -> bool:
     return any(_dotted(b).split(".")[-1] == "Module" for b in node.bases)
 
 
-def _own_signals(nodes, where: str) -> Signals:
+def _own_signals(nodes, locate) -> Signals:
     """The signals of these AST nodes alone (definitions they reference are added by the caller)."""
     sig = Signals()
     in_call = set()
@@ -357,13 +367,13 @@ def _own_signals(nodes, where: str) -> Signals:
                     sig.models.setdefault(f"{func}()", (True, False))
                 if last == "Sequential":
                     names = {_dotted(n).split(".")[-1] for n in ast.walk(node)}
-                    sig.models.setdefault(f"{func}(...) at {where} line {node.lineno}",
+                    sig.models.setdefault(f"{func}(...) at {locate(node.lineno)}",
                                           ("Conv2d" in names, "Linear" in names))
                 if last == "requires_grad_" and (not node.args or (
                         isinstance(node.args[0], ast.Constant) and node.args[0].value is False)):
-                    sig.frozen = sig.frozen or f"requires_grad_(False) ({where} line {node.lineno})"
+                    sig.frozen = sig.frozen or f"requires_grad_(False) ({locate(node.lineno)})"
                 if last == "findLetters":
-                    sig.photos = sig.photos or f"findLetters ({where} line {node.lineno})"
+                    sig.photos = sig.photos or f"findLetters ({locate(node.lineno)})"
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in in_call:
                 kind = _string_dataset(node.value)
                 if kind and len(node.value) < 200:
@@ -372,21 +382,21 @@ def _own_signals(nodes, where: str) -> Signals:
                 sig.datasets.setdefault(_NAME_DATASETS[node.attr], _dotted(node))
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is False \
                     and any(isinstance(t, ast.Attribute) and t.attr == "requires_grad" for t in node.targets):
-                sig.frozen = sig.frozen or f"requires_grad = False ({where} line {node.lineno})"
+                sig.frozen = sig.frozen or f"requires_grad = False ({locate(node.lineno)})"
             elif isinstance(node, ast.ClassDef) and _is_module_class(node):
                 names = {_dotted(n).split(".")[-1] for n in ast.walk(node)}
                 sig.models.setdefault(f"class {node.name}", ("Conv2d" in names or "conv2d" in names,
                                                               "Linear" in names))
                 for item in node.body:
                     if isinstance(item, ast.FunctionDef) and item.name == "forward":
-                        _connections(item, f"{node.name}.forward", sig, where)
+                        _connections(item, f"{node.name}.forward", sig, locate)
     return sig
 
 
-def _connections(forward: ast.FunctionDef, label: str, sig: Signals, where: str) -> None:
+def _connections(forward: ast.FunctionDef, label: str, sig: Signals, locate) -> None:
     for node in ast.walk(forward):
         if isinstance(node, ast.Call) and _dotted(node.func).split(".")[-1] in ("cat", "concat", "concatenate"):
-            sig.skip = sig.skip or f"{_dotted(node.func)} in {label} ({where} line {node.lineno})"
+            sig.skip = sig.skip or f"{_dotted(node.func)} in {label} ({locate(node.lineno)})"
         added = None
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             added = (node.left, node.right)
@@ -397,7 +407,7 @@ def _connections(forward: ast.FunctionDef, label: str, sig: Signals, where: str)
         if added and not any(isinstance(a, ast.Constant) for a in added) and any(
                 isinstance(a, ast.Name) for a in added):
             text = ast.unparse(node)[:60]
-            sig.residual = sig.residual or f"{text} in {label} ({where} line {node.lineno})"
+            sig.residual = sig.residual or f"{text} in {label} ({locate(node.lineno)})"
 
 
 def _text_signals(text: str) -> Signals:
@@ -462,7 +472,7 @@ class _Index:
         self.sources = sources
         self.by_module = {s.module: s for s in sources if s.module}
         self.defs: dict = {}           # (path, name) -> function or class
-        self.globals: dict = {}        # (path, name) -> the top-level statement assigning it
+        self.globals: dict = {}        # (path, name) -> top-level statements assigning it, in order
         for s in sources:
             if s.tree is not None:
                 for node in s.tree.body:
@@ -473,7 +483,7 @@ class _Index:
                         for t in targets:
                             for name in ast.walk(t):
                                 if isinstance(name, ast.Name):
-                                    self.globals.setdefault((s.path, name.id), node)
+                                    self.globals.setdefault((s.path, name.id), []).append(node)
         self._own: dict = {}
 
     def imports(self, source: Source) -> tuple[dict, dict, list]:
@@ -502,44 +512,72 @@ class _Index:
         names, aliases, stars = self.imports(source)
         return {p for p, _ in names.values()} | set(aliases.values()) | set(stars)
 
-    def signals(self, source: Source, nodes: list, with_globals: bool = False) -> Signals:
-        """The nodes' signals with those of every definition they use, in this file or in the
-        student's modules it imports (followed transitively). with_globals: a function's part
-        also counts the top-level statements assigning the globals it reads (its data); a
-        stretch of top-level code does not (a later section reusing `train_loader` would
-        otherwise take on the data of the first section that assigned it)."""
-        defs = {**self.globals, **self.defs} if with_globals else self.defs
-        sig = _own_signals(nodes, source.name)
+    def _global(self, src: Source, node: ast.Name, in_def: bool):
+        """The top-level statement that gave a global its value where `node` reads it: the last
+        assignment before that line (a later section reassigning `train_loader` does not count
+        for an earlier one), or, read inside a function, the last one of the file."""
+        assigned = self.globals.get((src.path, node.id), [])
+        if not in_def:
+            assigned = [a for a in assigned if a.lineno < node.lineno]
+        return assigned[-1] if assigned else None
+
+    def signals(self, source: Source, nodes: list) -> Signals:
+        """The nodes' signals with those of every definition and global they use, in this file
+        or in the student's modules it imports (followed transitively)."""
+        sig = _own_signals(nodes, source.locate)
         seen = set()
         todo = [(source, nodes)]
         while todo:
             src, group = todo.pop()
             names, aliases, stars = self.imports(src)
             for top in group:
+                in_def = isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                local = _local_names(top) if in_def else set()
                 for node in ast.walk(top):
-                    key = None
+                    definition, helper = None, src
                     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                        if (src.path, node.id) in defs:
-                            key = (src.path, node.id)
+                        if (src.path, node.id) in self.defs:
+                            definition = self.defs[(src.path, node.id)]
                         elif node.id in names:
-                            key = names[node.id]
+                            path, name = names[node.id]
+                            definition = self.defs.get((path, name))
+                            helper = self._source(path)
+                        elif (src.path, node.id) in self.globals and node.id not in local:
+                            definition = self._global(src, node, in_def)
                         else:
-                            key = next(((p, node.id) for p in stars if (p, node.id) in defs), None)
+                            path = next((p for p in stars if (p, node.id) in self.defs), None)
+                            if path is not None:
+                                definition, helper = self.defs[(path, node.id)], self._source(path)
                     elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
                             and node.value.id in aliases:
-                        key = (aliases[node.value.id], node.attr)
-                    if key is None or key in seen or key not in defs:
+                        definition = self.defs.get((aliases[node.value.id], node.attr))
+                        helper = self._source(aliases[node.value.id])
+                    if definition is None or (helper.path, id(definition)) in seen \
+                            or len(seen) >= MAX_FOLLOWED:
                         continue
-                    seen.add(key)
-                    helper = next(s for s in self.sources if s.path == key[0])
-                    definition = defs[key]
+                    seen.add((helper.path, id(definition)))
+                    key = (helper.path, id(definition))
                     if key not in self._own:
-                        self._own[key] = _own_signals([definition], helper.name)
+                        self._own[key] = _own_signals([definition], helper.locate)
                     sig.merge(self._own[key])
                     if helper is not source:
                         sig.helpers.add(helper.path)
                     todo.append((helper, [definition]))
         return sig
+
+    def _source(self, path: str) -> Source:
+        return next(s for s in self.sources if s.path == path)
+
+
+def _local_names(definition) -> set:
+    """Names a function or class binds itself (parameters, assignments): not the globals'."""
+    names = set()
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
 
 
 def _span(nodes) -> tuple[int, int]:
@@ -594,7 +632,7 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
                 continue
             sig = index.signals(source, nodes)
             found.append(_Candidate(part(nodes, start, max(_span(nodes)[1], start)), stated,
-                                    f"the comment '{text}' (line {start})", sig))
+                                    _marked_by(source, start, text), sig))
         if found:
             _add_shared(found, index, source, shared)
             return found
@@ -602,17 +640,21 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
     # 2. functions and if-blocks named for questions
     found = []
     for node in body:
-        stated, how = (), ""
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             stated = number_in_name(node.name)
-            how, function = f"its function {node.name}() (line {node.lineno})", node.name
+            if stated[:1] == (section,) and len(stated) >= 2:
+                first, last = _span([node])
+                found.append(_Candidate(part([node], first, last, node.name), stated,
+                                        f"its function {node.name}() (line {node.lineno})",
+                                        index.signals(source, [node])))
         elif isinstance(node, ast.If) and not _is_main(node):
-            stated = _constant_number(node.test)
-            how, function = f"the if-block '{ast.unparse(node.test)[:50]}' (line {node.lineno})", None
-        if stated[:1] == (section,) and len(stated) >= 2:
-            first, last = _span([node])
-            found.append(_Candidate(part([node], first, last, function), stated, how,
-                                    index.signals(source, [node], with_globals=True)))
+            for test, block in _if_chain(node):
+                stated = _constant_number(test)
+                if stated[:1] == (section,) and len(stated) >= 2:
+                    first, last = _span(block)
+                    found.append(_Candidate(part(block, first, last), stated,
+                                            f"the if-block '{ast.unparse(test)[:50]}' (line {test.lineno})",
+                                            index.signals(source, block)))
     if found:
         return found
 
@@ -642,16 +684,24 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
     # 4. the whole file
     whole = index.signals(source, body)
     if source.cells:
-        stated = next((number_in_comment(line) for line in lines
-                       if number_in_comment(line)[:1] == (section,)), ())
+        at = next((n for n, line in enumerate(lines, 1) if number_in_comment(line)[:1] == (section,)
+                   and len(number_in_comment(line)) >= 2), None)
+        stated = number_in_comment(lines[at - 1]) if at else file_number
+        how = _marked_by(source, at, lines[at - 1].strip()[:60]) if at else named_file
         return [_Candidate(Part(source.path, cells=tuple(sorted(set(source.cells.values())))),
-                           stated or file_number, named_file, whole)]
+                           stated, how, whole)]
     stated = next(((n, line.strip()[:60]) for n, line in enumerate(lines, 1)
                    if number_in_comment(line)[:1] == (section,) and len(number_in_comment(line)) >= 2), None)
     if stated and (not file_number or number_in_comment(lines[stated[0] - 1])[:len(file_number)] == file_number):
         return [_Candidate(Part(source.path), number_in_comment(lines[stated[0] - 1]),
-                           named_file or f"the comment '{stated[1]}' (line {stated[0]})", whole)]
+                           named_file or _marked_by(source, stated[0], stated[1]), whole)]
     return [_Candidate(Part(source.path), file_number, named_file, whole)]
+
+
+def _marked_by(source: Source, line: int, text: str) -> str:
+    if line in source.markdown:
+        return f"the notebook's heading '{text[2:]}' ({source.locate(line)})"
+    return f"the comment '{text}' ({source.locate(line)})"
 
 
 def _add_shared(found, index, source, shared) -> None:
@@ -660,6 +710,16 @@ def _add_shared(found, index, source, shared) -> None:
     torch = index.signals(source, [n for n in shared if isinstance(n, (ast.Import, ast.ImportFrom))]).torch
     for c in found:
         c.signals.torch = c.signals.torch or torch
+
+
+def _if_chain(node: ast.If):
+    """(test, body) of an if and each of its elifs."""
+    while True:
+        yield node.test, node.body
+        if len(node.orelse) == 1 and isinstance(node.orelse[0], ast.If):
+            node = node.orelse[0]
+        else:
+            return
 
 
 def _is_main(node: ast.If) -> bool:
@@ -804,7 +864,12 @@ def discover(python_dir, edition: str, overrides: Mapping | None = None) -> Disc
     for s in sources:
         if s.path in helpers and not number_in_name(s.name)[:1] == (section,):
             continue                   # a module the scripts import is not itself a script
-        candidates += _parts(s, index, section)
+        try:
+            candidates += _parts(s, index, section)
+        except RecursionError:     # code nested beyond the parser's depth: judged from its text
+            number = number_in_name(s.name)
+            candidates.append(_Candidate(Part(s.path), number if number[:1] == (section,) else (),
+                                         f"its file name ({s.name})", _text_signals(s.text)))
 
     answers = {}
     overrides = dict(overrides or {})
@@ -828,17 +893,18 @@ def discover(python_dir, edition: str, overrides: Mapping | None = None) -> Disc
         considered = []
         if spec.squeezenet:
             parts, why = _pair(best, judged)
+        taken = {dataclasses.replace(p, role=None) for p in parts}
         for other in judged[1:]:
-            if other.candidate.part in parts:
+            if other.candidate.part in taken:
                 continue
-            tie = " (as strong: the first by file name was taken)" if other.score == best.score else ""
+            tie = " (as strong: the first in file order was taken)" if other.score == best.score else ""
             considered.append(f"{other.candidate.part.label} also answers {spec.id} "
                               f"({', '.join(other.why) or 'by its name'}); not taken: weaker signals "
                               f"than {best.candidate.part.label}{tie}")
         reason = "; ".join(_reason(p, spec.id, w) for p, w in zip(parts, why))
         if considered:
             reason += "; chosen over " + ", ".join(c.split(" also answers")[0] for c in considered) \
-                      + " by the strongest signal" + (" (a tie: file name order)" if any(
+                      + " by the strongest signal" + (" (a tie: file order)" if any(
                           "as strong" in c for c in considered) else "")
         answers[spec.id] = Answer(spec.id, spec.task, tuple(parts), reason, tuple(considered))
     return Discovery(str(edition), answers, notes)

@@ -1,0 +1,5 @@
+import torch
+import nn_pytorch as npt
+
+data = npt.load_letters()
+model = npt.ConvNet()
