@@ -219,6 +219,12 @@ def _grade(root: Path, extra: str, start: float) -> dict:
     # grade.json, pytest.log and figures stay beside results.json for the staff (Gradescope
     # reads results.json only)
     args = grade_args(root / "submission", root / "results" / "hw5grade", extra)
+    # the rubric's late policy and submission limit, from Gradescope's submission_metadata.json
+    from graders import late_policy
+    late = late_policy.read(root, args.edition)
+    if late and late.get("refused"):
+        print(late["message"])
+        return late_policy.refused_document(late, time.time() - start)
     with tempfile.TemporaryDirectory(prefix="hw5grade-") as work:
         try:
             prepared = ingest.prepare(find_submission(root / "submission"), Path(work) / "submissions")
@@ -244,6 +250,9 @@ def _grade(root: Path, extra: str, start: float) -> dict:
             results = grade.crashed_results(args.edition, f"grading took longer than the {limit:.0f} s it may "
                                             "take, so it was stopped", args.submission, "all", args.quick,
                                             cause=grade.TIMEOUT)
+            (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+        if late:
+            results["late"] = late
             (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
     print(grade.format_table(results))
     return gradescope.results_json(results)

@@ -143,6 +143,12 @@ def _summary(results: dict, score: float) -> str:
     else:
         lines.append(f"Score: {fmt_number(score, 4)} of {fmt_number(results.get('max_score', 0), 4)} points "
                      "for the auto-graded checks that ran.")
+    late = results.get("late") or {}
+    if late.get("message"):
+        lines.append(late["message"])
+    if late.get("penalty_percent") and not results.get("error"):
+        from .late_policy import penalised
+        lines.append(f"Score after the late penalty: {fmt_number(penalised(score, late), 4)}.")
     left_out: dict[str, int] = {}
     for check in results.get("checks", []):
         if check.get("not_run"):
@@ -183,10 +189,15 @@ def results_json(results: dict) -> dict:
     # a harness crash awards nothing: partial checks of a broken run are not a grade
     tests = [] if results.get("error") else _tests(results)
     score = round(sum(round(t["score"] * UNIT) for t in tests) / UNIT, 4)
+    earned = score
+    if not results.get("error") and results.get("late"):
+        # the top-level score overrides the tests' sum: the late penalty (graders.late_policy)
+        from .late_policy import penalised
+        score = penalised(earned, results["late"])
     return {
         "score": score,
         "execution_time": _seconds(results),
-        "output": _summary(results, score),
+        "output": _summary(results, earned),
         "output_format": FORMAT,
         "test_output_format": FORMAT,
         "test_name_format": FORMAT,
@@ -196,7 +207,8 @@ def results_json(results: dict) -> dict:
         "stdout_visibility": "hidden",
         "extra_data": {"edition": results.get("edition"), "visibility": results.get("visibility"),
                        "not_a_grade": bool(results.get("error")) and results.get("error_cause") != SUBMISSION,
-                       "quick": results.get("quick"), "max_score": results.get("max_score")},
+                       "quick": results.get("quick"), "max_score": results.get("max_score"),
+                       "late": results.get("late")},
         "tests": tests,
     }
 
