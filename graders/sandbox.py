@@ -1004,6 +1004,7 @@ class Sandbox:
         self._remove_root = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
         self._lock = threading.Lock()
         self._worker: _Worker | None = None
+        self._measurer = None           # (settings, Future of a started measuring _Worker): prepare_measure
         self._live: set[_Worker] = set()      # every worker started and not yet closed
         self._next_id = 0
         self.replaced: list[str] = []
@@ -1230,16 +1231,54 @@ class Sandbox:
             finally:
                 worker.close()
 
+    def prepare_measure(self, count: int, limits=None) -> None:
+        """Start the worker of the next measure() of at most `count` requests now, in the background: its
+        start-up (importing PyTorch, seconds) then overlaps a script's run. It is a sandbox
+        instance of its own and runs nothing of the student's before its first request."""
+        from concurrent.futures import ThreadPoolExecutor
+        limits = limits or self.limits
+        pool = ThreadPoolExecutor(1, thread_name_prefix="hw5-measurer")
+        future = pool.submit(_Worker, self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
+        pool.shutdown(wait=False)
+        with self._lock:
+            self._drop_measurer()
+            self._measurer = ((limits, count), future)
+
+    def _drop_measurer(self):
+        prepared, self._measurer = self._measurer, None
+        if prepared is not None:
+            try:
+                prepared[1].result().close()
+            except Exception:   # noqa: BLE001 -- it never started: nothing to stop
+                pass
+
+    def _measuring_worker(self, limits, count) -> "_Worker":
+        """The prepared measuring worker of these settings, if it is alive, else a new one."""
+        prepared, self._measurer = self._measurer, None
+        if prepared is not None and prepared[0][0] == limits and count <= prepared[0][1]:
+            try:
+                worker = prepared[1].result()
+                if worker.alive():
+                    return worker
+                worker.close()
+            except SandboxError:
+                pass            # started afresh below, which reports the cause itself
+        elif prepared is not None:
+            self._measurer = prepared
+            self._drop_measurer()
+        return _Worker(self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
+
     def measure(self, requests, *, seed=0, limits=None, what="the saved models") -> list[Outcome]:
         """Answer measuring requests (graders.saved_models: predict, joins) in a fresh worker that
         has run no student script and ends with them: the worker that ran a script may have
         rewritten its own answers. An Outcome per request, in order; their time counts as the
-        student's (a student's model runs), the fresh worker's start-up as the harness's."""
+        student's (a student's model runs), the fresh worker's start-up as the harness's (none
+        of it after prepare_measure, when the script ran long enough)."""
         global _student_seconds
         limits = limits or self.limits
         self._require_submission()
         with self._lock:
-            worker = _Worker(self, "measure", limits, cpu_budget=max(1, len(requests)) * limits.cpu_seconds)
+            worker = self._measuring_worker(limits, len(requests))
             try:
                 outcomes = [self._follow_up(worker, i, dict(req), seed, limits, what)
                             for i, req in enumerate(requests, start=1)]
@@ -1311,6 +1350,7 @@ class Sandbox:
         """Stop every process this sandbox started, and remove its private copy."""
         with self._lock:
             self._discard_worker()
+            self._drop_measurer()
         for worker in list(self._live):      # a worker of another thread's request too
             worker.close()
         self._remove_root()

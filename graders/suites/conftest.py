@@ -327,11 +327,14 @@ def torch_run(torch_sandbox, _torch_runs, rubric, run_seed):
     per grading in the torch sandbox (within the question's script_seconds), its worker
     answering `after` (what the script left: graders.saved_models.models_request); then, once
     that worker has ended, measured = measure(outcome, limits) (a fresh measuring worker, see
-    graders.saved_models), each request within the question's call_seconds."""
-    def run(question: str, script: str, after: list, measure=None):
+    graders.saved_models), each request within the question's call_seconds. measuring: how
+    many requests measure may make at most; its worker then starts while the script runs."""
+    def run(question: str, script: str, after: list, measure=None, measuring: int = 0):
         if script not in _torch_runs:
             q = rubric[question]
             limits = call_limits(torch_sandbox, q.call_seconds)
+            if measure and measuring:
+                torch_sandbox.prepare_measure(measuring, limits)
             outcome = torch_sandbox.run_script(
                 script, globals=(), files=(), written=("*.pt", "*.pth"), seed=run_seed, after=after,
                 limits=call_limits(torch_sandbox, q.script_seconds), after_limits=limits)

@@ -163,7 +163,8 @@ def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_ke
     def measuring(outcome, limits):
         return measure(torch_sandbox, submission, sharing, heldout, outcome, limits, run_seed, staff_key)
 
-    outcome, measured = torch_run(qid, script.name, [saved_models.models_request()], measuring)
+    most = len({s.file for other in sharing for s in other.saved}) + sum(bool(other.joins) for other in sharing)
+    outcome, measured = torch_run(qid, script.name, [saved_models.models_request()], measuring, most)
     models = {s.file: measured[s.file] for s in script.saved if s.file in measured}
     return Q6Run(script, outcome, models, heldout, measured.get(("joins", script.saved[0].file)),
                  measured=bool(outcome.after))
