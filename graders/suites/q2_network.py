@@ -138,8 +138,12 @@ def test_init_shapes(nn, rng):
 @pytest.mark.rubric("Q2.1.2")
 def test_init_bias_zero(nn, rng):
     """b starts as all zeros"""
-    _, b = init(nn, int(rng.integers(3, 30)), int(rng.integers(3, 30)), "layer1", int(rng.integers(2**31)))
-    if b.size == 0 or not numerics.at_most(np.abs(b).max(), 0.0):
+    in_size, out_size = int(rng.integers(3, 30)), int(rng.integers(3, 30))
+    _, b = init(nn, in_size, out_size, "layer1", int(rng.integers(2**31)))
+    if b.size != out_size:
+        raise Failure(f"b has {b.size} entries for a layer of {out_size} units",
+                      hint="b = np.zeros(out_size): one zero per output unit")
+    if not numerics.at_most(np.abs(b).max(), 0.0):
         raise Failure(f"b is not all zeros (max |b| = {np.abs(b).max():.3g})",
                       hint="the handout initializes b to the zero vector")
 
