@@ -57,7 +57,8 @@ GRADING_SOURCES = (HERE, REPO / "fixtures", REPO / "reference" / "python")
 # unchanged ones too) instead of regrading everything.
 RENDERING_ONLY = {"report.py", "report_templates", "gradescope.py", "gradebook.py", "overview.py",
                   "release.py", "autograder.py", "cli.py", "handgrades.py", "regrade_diff.py",
-                  "item_analysis.py", "late_policy.py"}
+                  "item_analysis.py", "late_policy.py",
+                  "similarity.py"}
 HASH_FILE = "hash.json"
 PID_FILE = ".job.pid"
 # a job's status in the summary: graded, unchanged (resume), ingest-error (the student's file

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "secret": ("graders.secret", "say where the course key of staff grading is; make it if there is none"),
     "gradebook": ("graders.gradebook", "write a batch's gradebook; --hand merges hand grades and exports for Canvas"),
     "diff": ("graders.regrade_diff", "list the students whose grade moved between two batch folders, and why"),
+    "similarity": ("graders.similarity", "rank pairs of submissions by the code they share (staff only; needs copydetect)"),
 }
 
 

@@ -119,6 +119,20 @@ def common_failures(loaded: list[tuple[str, dict | None]]) -> list[dict]:
     return ranked[:TOP_FAILURES]
 
 
+def similarity_summary(batch_dir) -> dict | None:
+    """The ranked pairs `hw5grade similarity` left in batch_dir (graders.similarity), else None;
+    the pair names are checked against the pages it wrote, so a stray file links nowhere else."""
+    from graders import similarity
+    data = similarity.load_summary(batch_dir)
+    if data is None:
+        return None
+    pairs = [p for p in data["pairs"] if isinstance(p, dict) and isinstance(p.get("score"), (int, float))
+             and str(p.get("href", "")).startswith(f"{similarity.FOLDER}/") and (Path(batch_dir) / str(p["href"])).is_file()]
+    threshold = data.get("threshold")
+    return {"threshold": threshold if isinstance(threshold, (int, float)) else similarity.THRESHOLD, "pairs": pairs,
+            "not_compared": [str(n) for n in data.get("not_compared") or ()]}
+
+
 def write_batch(batch_dir, names=None) -> dict[str, Path]:
     """batch_dir/index.html and batch_dir/grades.csv from batch_dir/submissions/<name>/grade.json."""
     from graders import gradebook, item_analysis
@@ -142,7 +156,7 @@ def write_batch(batch_dir, names=None) -> dict[str, Path]:
         mean=sum(r["percent"] for r in graded) / len(graded) if graded else None,
         rates=pass_rates(rows, {q: titles[q] for q in columns}),
         failures=common_failures(loaded), items=item_analysis.analyse(loaded),
-        min_items=item_analysis.MIN_SUBMISSIONS)
+        min_items=item_analysis.MIN_SUBMISSIONS, similarity=similarity_summary(batch_dir))
     written = {"index": batch_dir / "index.html"}
     written["index"].write_text(page, encoding="utf-8")
     written["csv"] = gradebook.write_csv(gradebook.rows(batch_dir, loaded=documents), batch_dir / "grades.csv")

@@ -1,0 +1,239 @@
+"""hw5grade similarity: disguised copies are flagged, independent work and untouched stubs are not;
+staff-only pages, linked from the overview and from nowhere a student sees."""
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import results_factory as rf
+from graders import cli, report, similarity
+
+pytest.importorskip("copydetect", reason=f"similarity needs copydetect: {similarity.INSTALL}")
+
+REPO = Path(__file__).resolve().parent.parent
+STUB = (REPO / "student" / "python" / "nn.py").read_text()
+REFERENCE = (REPO / "reference" / "python" / "nn.py").read_text()
+BANNER = re.compile(r"^([ \t]*)#{26}\n\1##### your code here #####\n\1#{26}\n", re.M)
+
+
+def fill(bodies: list[str]) -> str:
+    """The stub nn.py with its seven 'your code here' banners replaced by `bodies`, in order."""
+    parts = iter(bodies)
+    text = BANNER.sub(lambda m: textwrap.indent(textwrap.dedent(next(parts)).strip() + "\n", m.group(1)), STUB)
+    assert next(parts, None) is None
+    return text
+
+
+# Three students who wrote nn.py on their own, each in their own way and each with a mistake.
+ANA = fill([  # softmax without the shift, mean loss
+    """
+    limit = (6 / (in_size + out_size)) ** 0.5
+    W = limit * (2 * np.random.rand(in_size, out_size) - 1)
+    b = np.zeros(out_size)
+    """,
+    "res = 0.5 * (1 + np.tanh(0.5 * x))",
+    """
+    pre_act = np.dot(X, W) + b
+    post_act = activation(pre_act)
+    """,
+    """
+    exps = np.exp(x)
+    res = exps / exps.sum(axis=1)[:, None]
+    """,
+    """
+    n = y.shape[0]
+    loss = -np.log(probs[np.arange(n), y.argmax(1)]).mean()
+    acc = float(np.count_nonzero(probs.argmax(1) == y.argmax(1))) / n
+    """,
+    """
+    g = activation_deriv(post_act) * delta
+    grad_W = np.dot(X.transpose(), g)
+    grad_b = g.sum(0)
+    grad_X = np.dot(g, W.transpose())
+    """,
+    """
+    perm = np.random.permutation(len(x))
+    pieces = max(1, len(x) // batch_size)
+    batches = [(x[chunk], y[chunk]) for chunk in np.array_split(perm, pieces)]
+    """])
+BEN = fill([  # the derivative taken at the pre-activation, a 2-D bias gradient
+    """
+    r = np.sqrt(6) / np.sqrt(in_size + out_size)
+    W = np.random.uniform(low=-r, high=r, size=(in_size, out_size))
+    b = np.zeros((out_size,))
+    """,
+    """
+    small = np.exp(-np.abs(x))
+    res = np.where(x >= 0, 1 / (1 + small), small / (1 + small))
+    """,
+    """
+    pre_act = X @ W
+    pre_act += b[np.newaxis, :]
+    post_act = activation(pre_act)
+    """,
+    """
+    res = np.zeros_like(x, dtype=float)
+    for row in range(x.shape[0]):
+        z = x[row] - x[row].max()
+        res[row] = np.exp(z) / np.sum(np.exp(z))
+    """,
+    """
+    total, right = 0.0, 0
+    for i in range(len(y)):
+        k = np.argmax(y[i])
+        total -= np.log(probs[i, k])
+        right += int(np.argmax(probs[i]) == k)
+    loss, acc = total, right / len(y)
+    """,
+    """
+    local = delta * activation_deriv(pre_act)
+    grad_W = np.einsum('ni,nj->ij', X, local)
+    grad_b = local.sum(axis=0, keepdims=True)
+    grad_X = np.einsum('nj,ij->ni', local, W)
+    """,
+    """
+    order = list(range(x.shape[0]))
+    np.random.shuffle(order)
+    while order:
+        take, order = order[:batch_size], order[batch_size:]
+        batches.append((x[take], y[take]))
+    """])
+CAL = fill([  # weights from a normal distribution, batches never shuffled
+    """
+    std = np.sqrt(2.0 / (in_size + out_size))
+    W = std * np.random.randn(in_size, out_size)
+    b = np.zeros(out_size)
+    """,
+    "res = np.reciprocal(1.0 + np.exp(-x))",
+    """
+    pre_act = np.matmul(X, W) + b.reshape(1, -1)
+    post_act = activation(pre_act)
+    """,
+    """
+    m = np.amax(x, axis=-1, keepdims=True)
+    logits = np.exp(x - m)
+    res = logits / np.sum(logits, axis=-1, keepdims=True)
+    """,
+    """
+    loss = float(-(y * np.log(probs)).sum())
+    guesses, truth = np.argmax(probs, axis=-1), np.argmax(y, axis=-1)
+    acc = np.mean(guesses == truth)
+    """,
+    """
+    slope = activation_deriv(post_act)
+    d_act = np.multiply(delta, slope)
+    grad_W = np.matmul(X.T, d_act)
+    grad_b = d_act.sum(axis=0)
+    grad_X = np.matmul(d_act, W.T)
+    """,
+    """
+    for lo in range(0, len(x), batch_size):
+        batches.append((x[lo:lo + batch_size], y[lo:lo + batch_size]))
+    """])
+
+
+def disguise(source: str) -> str:
+    """What a student does to hide a copy: functions in reverse order, every local name and
+    argument renamed, comments and docstrings gone, the code reformatted (ast.unparse)."""
+    tree = ast.parse(source)
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    tree.body = [n for n in tree.body if not isinstance(n, ast.FunctionDef)] + functions[::-1]
+    keep = set(dir(builtins)) | {"np"} | {f.name for f in functions}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id not in keep:
+            node.id = f"my_{node.id.lower()}"
+        elif isinstance(node, ast.arg) and node.arg not in keep:
+            node.arg = f"my_{node.arg.lower()}"
+        elif isinstance(node, ast.FunctionDef) and ast.get_docstring(node):
+            node.body = node.body[1:]
+    return ast.unparse(tree)
+
+
+CLASS = {"orig": REFERENCE, "copycat": disguise(REFERENCE),          # a copy of the reference-derived original
+         "ana": ANA, "ana_copy": disguise(ANA),                          # a copy of a wrong one
+         "ben": BEN, "cal": CAL, "stub_1": STUB, "stub_2": STUB}         # independent work; untouched stubs
+
+
+@pytest.fixture(scope="module")
+def base():
+    return similarity.boilerplate("2022")
+
+
+def test_disguised_copies_are_flagged_and_independent_work_and_stubs_are_not(base):
+    assert "my_" in CLASS["copycat"] and CLASS["copycat"].index("def get_random_batches") < CLASS["copycat"].index("def initialize_weights")
+    pairs = similarity.compare({who: {"nn.py": code} for who, code in CLASS.items()}, base)
+    assert [(p.a, p.b) for p in pairs] == [("copycat", "orig"), ("ana", "ana_copy")] or \
+        sorted((p.a, p.b) for p in pairs) == [("ana", "ana_copy"), ("copycat", "orig")], \
+        [(p.a, p.b, round(p.score, 2)) for p in pairs]
+    everything = {(p.a, p.b): p for p in similarity.compare({w: {"nn.py": c} for w, c in CLASS.items()}, base, 0.0)}
+    for (a, b), p in everything.items():
+        if {a, b} not in ({"copycat", "orig"}, {"ana", "ana_copy"}):
+            assert p.score < similarity.THRESHOLD, (a, b, p.shares)
+    # untouched stubs have nothing of their own to compare: no pair at all, even at threshold 0
+    assert not any("stub_1" in key and "stub_2" in key for key in everything)
+
+
+def test_files_are_compared_with_the_same_file_only(base):
+    codes = {"x": {"nn.py": ANA, "q4.py": BEN}, "y": {"nn.py": BEN, "q4.py": CAL}}
+    assert similarity.compare(codes, base) == []                    # BEN in x's q4.py is not y's nn.py
+    codes["y"]["q4.py"] = disguise(BEN)
+    (pair,) = similarity.compare(codes, base, threshold=0.3)
+    q4 = next(f for f in pair.files if f.file == "q4.py")
+    assert min(q4.shares) > similarity.THRESHOLD and "<mark>" in q4.html[0] and "<mark>" in q4.html[1]
+
+
+@pytest.fixture
+def batch(tmp_path):
+    """A graded batch whose grade.json documents name where each submission's code is."""
+    grades = tmp_path / "grades"
+    for who, code in CLASS.items():
+        folder = tmp_path / "subs" / who / "python"
+        folder.mkdir(parents=True)
+        (folder / "nn.py").write_text(code)
+        rf.write(grades / report.SUBMISSIONS / who, {**rf.typical(), "submission": str(folder.parent)})
+    rf.write(grades / report.SUBMISSIONS / "gone", {**rf.typical(), "submission": str(tmp_path / "subs" / "gone")})
+    return grades
+
+
+def test_the_command_writes_staff_pages_linked_from_the_overview_only(batch, capsys):
+    for name in ("orig", "ana"):
+        report.write_outputs(batch / report.SUBMISSIONS / name)
+    before = {p: p.read_bytes() for p in (batch / report.SUBMISSIONS).rglob("*") if p.is_file()}
+    assert cli.main(["similarity", str(batch)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 pair(s) of 8 submissions" in printed and "copycat / orig" in printed and "gone" in printed
+    summary = json.loads((batch / similarity.FOLDER / "pairs.json").read_text())
+    assert sorted((p["a"], p["b"]) for p in summary["pairs"]) == [("ana", "ana_copy"), ("copycat", "orig")]
+    assert summary["not_compared"] == ["gone"]
+    page = (batch / summary["pairs"][0]["href"]).read_text()
+    assert "Evidence for a person to weigh, not a verdict" in page and page.count("<mark>") >= 2
+    assert "staff only" in page
+    index = (batch / "index.html").read_text()
+    section = re.search(r'<section class="card" id="similarity">(.*?)</section>', index, re.S).group(1)
+    for p in summary["pairs"]:
+        assert f'<a href="{p["href"]}">{p["a"]} / {p["b"]}</a>' in section
+    assert "not a verdict" in section and "gone" in section
+    # nothing a student sees changed: their folders (report.html, results.json, grade.json) are as they were
+    after = {p: p.read_bytes() for p in (batch / report.SUBMISSIONS).rglob("*") if p.is_file()}
+    assert after == before
+    assert not any("similar" in p.read_text(errors="replace").lower() for p in after if p.suffix in (".html", ".json"))
+
+
+def test_the_overview_has_no_similarity_section_until_it_is_run(batch):
+    from graders import overview
+    html = overview.write_batch(batch)["index"].read_text()
+    assert 'id="similarity"' not in html
+
+
+def test_without_copydetect_the_command_says_how_to_get_it(batch, monkeypatch, capsys):
+    def missing():
+        raise similarity.SimilarityUnavailable(f"copydetect is not installed: {similarity.INSTALL}")
+    monkeypatch.setattr(similarity, "_copydetect", missing)
+    assert cli.main(["similarity", str(batch)]) == 2
+    assert "pip install 'hw5grade[similarity]'" in capsys.readouterr().err
