@@ -35,6 +35,8 @@ from graders import ingest
 MAX_FILES = 300                      # files read per submission
 MAX_DEPTH = 4                        # folder levels below python_dir
 MAX_FOLLOWED = 400                   # definitions and globals followed from one part
+MAX_PARTS = 40                       # parts of one file (sections, functions) judged
+MAX_CONSIDERED = 5                   # other candidates named in a reason
 MAX_SOURCE_BYTES = ingest.MAX_SOURCE_BYTES
 MAX_NOTEBOOK_BYTES = ingest.MAX_NOTEBOOK_BYTES
 IGNORED_DIRS = ingest.IGNORED_DIRS | {"data", "venv", ".venv", "env"}
@@ -485,9 +487,16 @@ class _Index:
                                 if isinstance(name, ast.Name):
                                     self.globals.setdefault((s.path, name.id), []).append(node)
         self._own: dict = {}
+        self._imports: dict = {}
 
     def imports(self, source: Source) -> tuple[dict, dict, list]:
         """name -> (helper path, def name); alias -> helper path; star-imported helper paths."""
+        if source.path in self._imports:
+            return self._imports[source.path]
+        self._imports[source.path] = found = self._find_imports(source)
+        return found
+
+    def _find_imports(self, source: Source) -> tuple[dict, dict, list]:
         names, aliases, stars = {}, {}, []
         if source.tree is None:
             return names, aliases, stars
@@ -521,7 +530,7 @@ class _Index:
             assigned = [a for a in assigned if a.lineno < node.lineno]
         return assigned[-1] if assigned else None
 
-    def signals(self, source: Source, nodes: list) -> Signals:
+    def signals(self, source: Source, nodes: list, follow_globals: bool = True) -> Signals:
         """The nodes' signals with those of every definition and global they use, in this file
         or in the student's modules it imports (followed transitively)."""
         sig = _own_signals(nodes, source.locate)
@@ -542,7 +551,7 @@ class _Index:
                             path, name = names[node.id]
                             definition = self.defs.get((path, name))
                             helper = self._source(path)
-                        elif (src.path, node.id) in self.globals and node.id not in local:
+                        elif follow_globals and (src.path, node.id) in self.globals and node.id not in local:
                             definition = self._global(src, node, in_def)
                         else:
                             path = next((p for p in stars if (p, node.id) in self.defs), None)
@@ -621,7 +630,7 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
         stated = number_in_comment(line)
         if stated[:1] == (section,) and len(stated) >= 2 and (not marks or marks[-1][1] != stated):
             marks.append((number, stated, line.strip()[:60]))
-    if len({m[1] for m in marks}) >= 2:
+    if len({m[1] for m in marks}) >= 2 and len(marks) <= MAX_PARTS:
         found = []
         shared = [n for n in body if n.lineno < marks[0][0] or _is_definition(n)]
         for i, (start, stated, text) in enumerate(marks):
@@ -640,6 +649,8 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
     # 2. functions and if-blocks named for questions
     found = []
     for node in body:
+        if len(found) >= MAX_PARTS:
+            break
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             stated = number_in_name(node.name)
             if stated[:1] == (section,) and len(stated) >= 2:
@@ -656,15 +667,18 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
                                             f"the if-block '{ast.unparse(test)[:50]}' (line {test.lineno})",
                                             index.signals(source, block)))
     if found:
-        return found
+        return found[:MAX_PARTS]
 
     # 3. sections by the data they load, in the order the script runs
     statements = [n for n in body if not _is_definition(n)]
     segments: list[list] = []
     current: set = set()
     for node in statements:
-        loads = set(index.signals(source, [node]).datasets)
-        if segments and loads and current and not loads <= current and not current <= loads:
+        # what this statement loads itself or through the functions it calls (the globals it
+        # reads were loaded by earlier statements, already counted where they stand)
+        loads = set(index.signals(source, [node], follow_globals=False).datasets)
+        if segments and loads and current and not loads <= current and not current <= loads \
+                and len(segments) < MAX_PARTS:
             segments.append([node])
             current = loads
         else:
@@ -901,9 +915,13 @@ def discover(python_dir, edition: str, overrides: Mapping | None = None) -> Disc
             considered.append(f"{other.candidate.part.label} also answers {spec.id} "
                               f"({', '.join(other.why) or 'by its name'}); not taken: weaker signals "
                               f"than {best.candidate.part.label}{tie}")
+        if len(considered) > MAX_CONSIDERED:
+            considered = considered[:MAX_CONSIDERED] + [f"and {len(considered) - MAX_CONSIDERED} more "
+                                                        f"parts that also answer {spec.id}"]
         reason = "; ".join(_reason(p, spec.id, w) for p, w in zip(parts, why))
         if considered:
-            reason += "; chosen over " + ", ".join(c.split(" also answers")[0] for c in considered) \
+            reason += "; chosen over " + ", ".join(c.split(" also answers")[0] for c in considered
+                                                   if " also answers" in c) \
                       + " by the strongest signal" + (" (a tie: file order)" if any(
                           "as strong" in c for c in considered) else "")
         answers[spec.id] = Answer(spec.id, spec.task, tuple(parts), reason, tuple(considered))
