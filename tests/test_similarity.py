@@ -237,3 +237,38 @@ def test_without_copydetect_the_command_says_how_to_get_it(batch, monkeypatch, c
     monkeypatch.setattr(similarity, "_copydetect", missing)
     assert cli.main(["similarity", str(batch)]) == 2
     assert "pip install 'hw5grade[similarity]'" in capsys.readouterr().err
+
+
+def test_overview_sections_and_pair_page_in_a_real_browser(batch, tmp_path):
+    """The similarity and item-analysis sections of the overview as a TA sees them in chromium:
+    the ranked pairs link to their side-by-side page, whose shared regions are highlighted."""
+    from test_report_browser import CHROMIUM, CHROMIUM_ARGS, open_page, unavailable
+    if not CHROMIUM.exists():
+        unavailable(f"no {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[test]')")
+    assert cli.main(["similarity", str(batch)]) == 0
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page, requests = open_page(browser, batch / "index.html")
+            section = page.locator("#similarity")
+            assert section.is_visible() and "not a verdict" in section.inner_text()
+            rows = page.locator("#similar-pairs tbody tr")
+            assert rows.count() == 2
+            items = page.locator("#items tbody tr")
+            assert items.count() > 0 and page.locator("#item-analysis").is_visible()
+            assert "test_softmax_stable" in page.locator("#items").inner_text()
+            page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+            page.locator('#similar-pairs a[href*="copycat"]').click()
+            page.wait_for_load_state("load")
+            assert page.url.endswith("similarity/copycat--orig.html")
+            marks = page.locator("mark")
+            assert marks.count() >= 2 and marks.first.is_visible()
+            assert "Evidence for a person to weigh, not a verdict" in page.inner_text("body")
+            assert all(url.startswith(("file:", "data:")) for url in requests), requests
+            page.close()
+        finally:
+            browser.close()
