@@ -289,6 +289,10 @@ class ParamsWatch:
     def __init__(self):
         self.seen, self.first, self.at_backward, self.calls, self.copied = {}, {}, {}, 0, 0
         self.real_import = None
+        # Q2.5's check before training: per dict, the gradients its last backwards stored (held,
+        # so no id is reused), and a copy of its arrays at the first backwards call that found
+        # gradients the script wrote in between (a gradient checker's, before training overwrites them)
+        self.made, self.written = {}, {}
 
     def start(self):
         import builtins
@@ -316,7 +320,12 @@ class ParamsWatch:
         @self.wraps(func)
         def watched(*args, **kwargs):
             self.note(fname, args, kwargs)
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            if fname == "backwards":
+                for d in (*args, *kwargs.values()):
+                    if isinstance(d, dict) and id(d) in self.seen:
+                        self.made[id(d)] = {k: v for k, v in d.items() if str(k).startswith("grad_")}
+            return result
         watched._hw5_watched = True
         return watched
 
@@ -338,6 +347,20 @@ class ParamsWatch:
                         self.copied += v.nbytes
             if fname == "backwards":
                 self.at_backward[id(d)] = dict(d)
+                self.note_written(d)
+
+    def note_written(self, d):
+        made = self.made.get(id(d))
+        if made is None or id(d) in self.written or all(
+                made.get(k) is v for k, v in d.items() if str(k).startswith("grad_")):
+            return
+        copies = {}
+        for k, v in d.items():
+            if (isinstance(v, np.ndarray) and not str(k).startswith("cache_") and v.size <= self.MAX_ARRAY
+                    and self.copied + v.nbytes <= self.MAX_COPIED):
+                copies[k] = v.copy()
+                self.copied += v.nbytes
+        self.written[id(d)] = copies
 
     def report(self, namespace):
         """The dict still bound to `params` crosses once, as that global (is_params)."""
@@ -346,7 +369,8 @@ class ParamsWatch:
                 isinstance(v, tuple) and all(isinstance(a, np.ndarray) for a in v))}
         params = namespace.get("params")
         seen = [{"final": None if d is params else arrays(d), "is_params": d is params, "first": self.first[i],
-                 "at_last_backwards": arrays(self.at_backward.get(i, {})), "passed_to_nn": True}
+                 "at_last_backwards": arrays(self.at_backward.get(i, {})), "passed_to_nn": True,
+                 "written_before_backwards": self.written.get(i, {})}
                 for i, d in self.seen.items()]
         for name, d in list(namespace.items()):
             # not loadmat's dicts (their '__header__'), which hold the course data

@@ -348,8 +348,23 @@ def test_check_before_training_judges_the_trained_network(make_submission, tmp_p
     check = RUN_Q2_SOURCE[RUN_Q2_SOURCE.index("# Q 2.5 should be implemented"):]
     before = RUN_Q2_SOURCE.replace(check, "").replace("# Q 2.4\n", check + "\n# Q 2.4\n", 1)
     assert before.index("params_orig = copy.deepcopy") < before.index("for itr in range(max_iters)")
-    results = grade(make_submission({"run_q2.py": before}), tmp_path / "out", "-k", "training_loop", "--seed", "0")
+    results = grade(make_submission({"run_q2.py": before}), tmp_path / "out", "-k", "training_loop or gradcheck",
+                    "--seed", "0")
     trains = next(c for c in results["checks"] if c["name"].endswith("training_loop_trains"))
     assert trains["status"] == "passed", trains
     assert trains["data"]["trained_network"] == "params"
+    # the checker's gradients, overwritten by training, are read as training began (ParamsWatch)
+    assert not_passed(results) == set(), [(c["name"], c["message"]) for c in results["checks"]
+                                          if c["status"] != "passed" and not c.get("not_run")]
+    assert any("read from params as training began" in note for note in results["notes"]), results["notes"]
     assert any("before training" in note for note in results["notes"]), results["notes"]
+
+
+def test_check_before_training_that_never_restores_still_fails(make_submission, tmp_path):
+    """Read at training's start, a checker that leaves each entry at original - eps is still caught."""
+    check = RUN_Q2_SOURCE[RUN_Q2_SOURCE.index("# Q 2.5 should be implemented"):]
+    broken = check.replace("        v[index] = original\n", "", 1)
+    assert broken != check
+    before = RUN_Q2_SOURCE.replace(check, "").replace("# Q 2.4\n", broken + "\n# Q 2.4\n", 1)
+    results = grade(make_submission({"run_q2.py": before}), tmp_path / "out", "-k", "gradcheck", "--seed", "0")
+    assert {"gradcheck_numerical", "gradcheck_restores_parameters"} <= not_passed(results)

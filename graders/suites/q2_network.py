@@ -16,6 +16,7 @@ from graders import numerics, plugin
 from graders.messages import Failure, Mismatch, Missing, NotImplementedYet, describe
 from graders.sandbox import Ref
 from graders.calls import StudentModule, call_limits, check_outcome
+from graders.trained import SEEN
 
 # ---------------------------------------------------------------------------------------------
 # helpers: pulling arrays out of returned data, with the failure a student can act on
@@ -705,7 +706,7 @@ def unimplemented(box, limits) -> list[str]:
 
 # run_q2.py's variables the checks read: the handout's own, and the training loop's batches,
 # on one of which a checker may compute its gradients ("xb, yb" is the handout's loop variable)
-SCRIPT_GLOBALS = ("params", "params_orig", "x", "y", "xb", "yb", "batches")
+SCRIPT_GLOBALS = ("params", "params_orig", "x", "y", "xb", "yb", "batches", SEEN)
 
 
 @pytest.fixture(scope="session")
@@ -733,10 +734,36 @@ def q2_script(run_q2, sandbox, nn, rubric):
             raise Failure(f"run_q2.py ended without the handout's variable {name!r}",
                           hint="keep the handout's given code of run_q2.py (x, y, params, params_orig)")
     g["x"], g["y"] = finite(g["x"], "run_q2.py's x"), finite(g["y"], "run_q2.py's y")
+    g["params_at_end"] = g["params"]
+    g["params"], g["checked_before_training"] = checker_state(g)
     if g["x"].ndim != 2 or g["y"].ndim != 2 or len(g["x"]) != len(g["y"]) or not len(g["x"]):
         raise Failure(f"run_q2.py's x {g['x'].shape} and y {g['y'].shape} are not the handout's "
                       "examples and one-hot labels", hint="keep the handout's given code that makes x and y")
     return g
+
+
+def moved(after: dict, before: dict) -> bool:
+    """Some parameter changed far more than a checker's eps: the network was trained in between."""
+    for k, w in before.items():
+        a, w = numerics.real_array(after.get(k)), numerics.real_array(w)
+        if (isinstance(k, str) and "_" not in k and a is not None and w is not None and a.shape == w.shape
+                and not np.allclose(a, w, rtol=0, atol=1e-3)):
+            return True
+    return False
+
+
+def checker_state(g) -> tuple[dict, bool]:
+    """(params to judge the gradient checker by, whether the check ran before training). As
+    run_q2.py ended; or, when the network was trained after params_orig was copied, params as
+    training's first backwards call found them, the checker's gradients still in place (the
+    worker's ParamsWatch copies them; untrusted, so judged like the rest)."""
+    final = g["params"]
+    if moved(final, g["params_orig"]):
+        for entry in g.get(SEEN) or []:
+            written = entry.get("written_before_backwards") if isinstance(entry, dict) else None
+            if entry.get("is_params") and isinstance(written, dict) and written:
+                return dict(written), True
+    return final, False
 
 
 def real_parameters(params: dict, what: str = "params") -> dict:
@@ -775,9 +802,9 @@ def test_training_loop_trains(q2_script, question, record_property, request):
     # network at the check (trained when it runs after), params the network once the script
     # ends (trained when the check ran before). The training happened in whichever is trained.
     measured = {}
-    for name in ("params_orig", "params"):
+    for name, key in (("params_orig", "params_orig"), ("params", "params_at_end")):
         try:
-            measured[name] = fit(real_parameters(q2_script[name], name), x, y)
+            measured[name] = fit(real_parameters(q2_script[key], name), x, y)
         except Failure as failure:
             measured[name] = failure
     for name, result in measured.items():
@@ -875,6 +902,9 @@ def test_gradcheck_numerical(q2_script, question, record_property, request):
     label, errors = agreement(got, weights, q2_script, question.threshold("numerical_agreement"))
     if label:
         record_property("gradient_data", label)
+        if q2_script["checked_before_training"]:
+            advise(request, "the gradient check ran before training: its gradients were read from params "
+                            "as training began, before training's backwards replaced them")
         if label != FULL_DATA:
             advise(request, f"the gradient checker differentiates the loss on {label}, not on run_q2.py's "
                             "x, y: accepted, the handout allows either")
