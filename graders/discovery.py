@@ -667,6 +667,7 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
                                             f"the if-block '{ast.unparse(test)[:50]}' (line {test.lineno})",
                                             index.signals(source, block)))
     if found:
+        _add_shared(found, index, source, body)
         return found[:MAX_PARTS]
 
     # 3. sections by the data they load, in the order the script runs
@@ -759,11 +760,13 @@ def _judge(spec: Spec, c: _Candidate, numbers: list) -> _Judged | None:
     own = spec.number
     # a number that is a prefix of exactly this question among the edition's states it
     unique = n and len(n) >= 2 and own[:len(n)] == n and sum(q[:len(n)] == n for q in numbers) == 1
-    if n and (n == own or unique):
+    named = bool(n) and (n == own or unique)
+    if named:
         score += NAMED
         why.append(f"named {'.'.join(map(str, n))} by {c.named_by}")
     elif n and own[:len(n)] != n:
         return None                    # it states another question
+    models = ", ".join(list(sig.models)[:3])
     content = False
     if spec.datasets:
         hit = [d for d in spec.datasets if d in sig.datasets]
@@ -771,6 +774,10 @@ def _judge(spec: Spec, c: _Candidate, numbers: list) -> _Judged | None:
             score += CONTENT
             content = True
             why.append(f"loads {DATASETS[hit[0]]} ({sig.datasets[hit[0]]})")
+        elif named and sig.datasets:
+            other = next(iter(sig.datasets))
+            why.append(f"but it loads {DATASETS[other]} ({sig.datasets[other]}), not "
+                       + " or ".join(DATASETS[d] for d in spec.datasets))
     if spec.conv is True:
         if sig.convolutional:
             score += MODEL
@@ -778,6 +785,7 @@ def _judge(spec: Spec, c: _Candidate, numbers: list) -> _Judged | None:
         elif sig.models:
             score -= MODEL
             content = False
+            why.append(f"but no model with nn.Conv2d (its models: {models})")
     if spec.conv is False:
         if sig.fully_connected:
             score += MODEL
@@ -785,6 +793,7 @@ def _judge(spec: Spec, c: _Candidate, numbers: list) -> _Judged | None:
         elif sig.models:
             score -= MODEL
             content = False
+            why.append(f"but no model of nn.Linear layers only (its models: {models})")
     if spec.squeezenet:
         if sig.squeezenet:
             score += MODEL
@@ -807,7 +816,7 @@ def _judge(spec: Spec, c: _Candidate, numbers: list) -> _Judged | None:
         why.append(f"reads the photos ({sig.photos})")
     if sig.helpers:
         why.append("with " + ", ".join(sorted(sig.helpers)) + " (its own module, imported)")
-    if score >= NAMED or (content and sig.torch) or (content and spec.connection):
+    if named or (content and sig.torch) or (content and spec.connection):
         return _Judged(c, score, why, content)
     return None
 
@@ -899,8 +908,13 @@ def discover(python_dir, edition: str, overrides: Mapping | None = None) -> Disc
         judged = [j for j in (_judge(spec, c, numbers) for c in candidates) if j is not None]
         judged.sort(key=lambda j: (-j.score, j.candidate.part.file, j.candidate.part.first or 0))
         if not judged:
+            # parts that fit by content but whose name states another question are left to it
+            named_elsewhere = [c for c in candidates if c.number and _judge(
+                spec, dataclasses.replace(c, number=()), numbers) is not None]
+            aside = "".join(f"; {c.part.label} fits by content but {c.named_by} states "
+                            f"{'.'.join(map(str, c.number))}" for c in named_elsewhere[:MAX_CONSIDERED])
             answers[spec.id] = Answer(spec.id, spec.task, (), f"{spec.id}: nothing found to grade; "
-                                      f"looked for {spec.looked_for(section)}")
+                                      f"looked for {spec.looked_for(section)}{aside}")
             continue
         best = judged[0]
         parts, why = [best.candidate.part], [best.why]

@@ -85,6 +85,10 @@ GRADED = [
     ("names_2019", "2019", "Q7.2.1", ("run_q7_2_finetune.py", "run_q7_2_scratch.py"),
      ["squeezenet1_1", "requires_grad = False", "a network from scratch (torch.nn.Sequential"]),
     ("pca_is_not_pytorch_2019", "2019", "Q7.1.2", "digits.py", ["MNIST('./mnist')", "nn.Conv2d"]),
+    ("named_but_wrong_model", "2022", "Q6.1.1", "run_q6_1_1.py",
+     ["file name (run_q6_1_1.py)", "but no model of nn.Linear layers only (its models: nn.Sequential"]),
+    ("named_but_wrong_model", "2022", "Q6.1.3", "run_q6_1_3.py",
+     ["file name (run_q6_1_3.py)", "but it loads MNIST (torchvision.datasets.MNIST), not CIFAR-10"]),
     ("connections_by_content_2019", "2019", "Q7.1.3", "simple_cnn.py",
      ["NIST36", "nn.Conv2d", "chosen over blocks.py, concat_net.py by the strongest signal"]),
     ("connections_by_content_2019", "2019", "Q7.1.5a", "concat_net.py", ["torch.cat in Skip.forward"]),
@@ -98,6 +102,8 @@ NOT_FOUND = [
     ("nothing_pytorch", "2022", "Q6.1.1", ["run_q6_1_1.py", "NIST36", "nn.Linear layers only"]),
     ("pca_is_not_pytorch_2019", "2019", "Q7.1.1", ["run_q7_1_1.py", "NIST36"]),
     ("pca_is_not_pytorch_2019", "2019", "Q7.1.5a", ["torch.cat (skip connection)"]),
+    ("named_but_wrong_model", "2022", "Q6.1.2",
+     ["NIST36", "run_q6_1_1.py fits by content but its file name (run_q6_1_1.py) states 6.1.1"]),
 ]
 
 
