@@ -146,7 +146,10 @@ def assess(metadata: dict, policy: Policy) -> dict:
             lines.append(f"Submission limit reached: this is submission {len(recent) + 1} in the "
                          f"{policy.window_hours:g} h before {now.isoformat()}, and at most "
                          f"{policy.max_submissions} are graded in any {policy.window_hours:g} h. It was not "
-                         f"graded; it keeps the score of your submission of {latest[0].isoformat()}. "
+                         f"graded; it keeps the score of your submission of {latest[0].isoformat()}"
+                         + ("" if out["previous_score"] is not None else
+                            " (Gradescope's record of it has no score: the score shown here is not a grade, and "
+                            "the staff will restore that submission's)") + ". "
                          f"The next submission is graded from {next_allowed.isoformat()}.")
     if due is not None and policy.penalty_percent > 0:
         late = (now - due).total_seconds()

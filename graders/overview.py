@@ -127,7 +127,8 @@ def similarity_summary(batch_dir) -> dict | None:
     if data is None:
         return None
     pairs = [p for p in data["pairs"] if isinstance(p, dict) and isinstance(p.get("score"), (int, float))
-             and str(p.get("href", "")).startswith(f"{similarity.FOLDER}/") and (Path(batch_dir) / str(p["href"])).is_file()]
+             and str(p.get("href")) == f"{similarity.FOLDER}/{Path(str(p.get('href'))).name}"
+             and (Path(batch_dir) / str(p["href"])).is_file()]
     threshold = data.get("threshold")
     return {"threshold": threshold if isinstance(threshold, (int, float)) else similarity.THRESHOLD, "pairs": pairs,
             "not_compared": [str(n) for n in data.get("not_compared") or ()]}

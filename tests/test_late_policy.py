@@ -173,3 +173,12 @@ def test_the_gradescope_run_without_metadata_or_policy_is_unchanged(gradescope_r
     assert autograder.gradescope_main(root) == 0          # no submission_metadata.json (a local run)
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == gradescope.results_json(graded)["score"] and "late" not in results["output"].lower()
+
+
+def test_over_the_limit_without_a_recorded_score_says_it_is_no_grade():
+    meta = metadata("2022-04-01T12:00:00-04:00", ["2022-04-01T08:00:00-04:00"] * 3)
+    for previous in meta["previous_submissions"]:
+        previous["score"] = None
+    late = late_policy.assess(meta, LIMIT)
+    assert late["refused"] and late["previous_score"] is None
+    assert "has no score: the score shown here is not a grade" in late["message"]
