@@ -272,3 +272,23 @@ def test_overview_sections_and_pair_page_in_a_real_browser(batch, tmp_path):
             page.close()
         finally:
             browser.close()
+
+
+def test_a_notebook_is_compared_by_the_code_it_contributes(tmp_path, base):
+    """A notebook is read as the grader reads it (graders.ingest): its nn.py against a folder's."""
+    import nbformat
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# HW5\nMy answers."),
+        nbformat.v4.new_code_cell("%%writefile nn.py\n" + disguise(BEN)),
+        nbformat.v4.new_code_cell("print('training...')")])
+    path = tmp_path / "nora.ipynb"
+    nbformat.write(notebook, str(path))
+    folder = tmp_path / "ben" / "python"
+    folder.mkdir(parents=True)
+    (folder / "nn.py").write_text(BEN)
+    codes = {"nora": similarity.submission_code({"submission": str(path)}),
+             "ben": similarity.submission_code({"submission": str(folder.parent)}),
+             "cal": {"nn.py": CAL}}
+    assert set(codes["nora"]) == {"nn.py"}
+    (pair,) = similarity.compare(codes, base)
+    assert (pair.a, pair.b) == ("ben", "nora") and pair.score > 0.9
