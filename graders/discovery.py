@@ -66,7 +66,7 @@ class Spec:
     def number(self) -> tuple:
         return tuple(int(d) for d in re.findall(r"\d", self.id))
 
-    def looked_for(self, section: int) -> str:
+    def looked_for(self) -> str:
         n = ".".join(map(str, self.number))
         want = [f"a file, section comment or function named for {n} (run_q{n.replace('.', '_')}.py, "
                 f"q{n.replace('.', '')}.py, '# Q{n}')"]
@@ -720,8 +720,8 @@ def _marked_by(source: Source, line: int, text: str) -> str:
 
 
 def _add_shared(found, index, source, shared) -> None:
-    """Imports (torch) and definitions outside the sections count toward each section only as
-    far as the section uses them; the torch import counts for all."""
+    """The torch import at the top of a file counts for each of its parts (the definitions and
+    globals a part uses were already followed from it)."""
     torch = index.signals(source, [n for n in shared if isinstance(n, (ast.Import, ast.ImportFrom))]).torch
     for c in found:
         c.signals.torch = c.signals.torch or torch
@@ -750,7 +750,6 @@ class _Judged:
     candidate: _Candidate
     score: int
     why: list
-    content: bool                     # the content alone answers the question
 
 
 def _judge(spec: Spec, c: _Candidate, numbers: list) -> _Judged | None:
@@ -817,7 +816,7 @@ def _judge(spec: Spec, c: _Candidate, numbers: list) -> _Judged | None:
     if sig.helpers:
         why.append("with " + ", ".join(sorted(sig.helpers)) + " (its own module, imported)")
     if named or (content and sig.torch) or (content and spec.connection):
-        return _Judged(c, score, why, content)
+        return _Judged(c, score, why)
     return None
 
 
@@ -834,6 +833,14 @@ class Answer:
     @property
     def file(self) -> str | None:
         return self.parts[0].file if self.parts else None
+
+    def as_json(self) -> dict:
+        """For grade.json: the parts graded (file, lines, function, cells, role) and why."""
+        return {"question": self.question, "reason": self.reason, "by_map": self.by_map,
+                "parts": [{"file": p.file, "lines": [p.first, p.last] if p.first is not None else None,
+                           "function": p.function, "cells": list(p.cells), "role": p.role}
+                          for p in self.parts],
+                "considered": list(self.considered)}
 
 
 class Discovery(Mapping):
@@ -914,7 +921,7 @@ def discover(python_dir, edition: str, overrides: Mapping | None = None) -> Disc
             aside = "".join(f"; {c.part.label} fits by content but {c.named_by} states "
                             f"{'.'.join(map(str, c.number))}" for c in named_elsewhere[:MAX_CONSIDERED])
             answers[spec.id] = Answer(spec.id, spec.task, (), f"{spec.id}: nothing found to grade; "
-                                      f"looked for {spec.looked_for(section)}{aside}")
+                                      f"looked for {spec.looked_for()}{aside}")
             continue
         best = judged[0]
         parts, why = [best.candidate.part], [best.why]

@@ -306,3 +306,13 @@ def test_names_in_every_shape_state_their_question():
               "q_62_squeezenet.py": (6, 2), "run_q6_cifar.py": (6,), "run_q7_2_finetune.py": (7, 2),
               "7.1.5_skip.py": (7, 1, 5), "q711.py": (7, 1, 1), "models.py": (), "nn_pytorch.py": ()}
     assert {name: discovery.number_in_name(name) for name in shapes} == shapes
+
+
+def test_the_answers_go_into_grade_json_as_plain_data():
+    mapping = found("names_2019", "2019")
+    data = json.loads(json.dumps([a.as_json() for a in mapping.values()]))
+    pair = next(d for d in data if d["question"] == "Q7.2.1")
+    assert [(p["file"], p["role"]) for p in pair["parts"]] == [
+        ("run_q7_2_finetune.py", "fine-tuned SqueezeNet"), ("run_q7_2_scratch.py", "from scratch")]
+    cells = found("notebook_sections")["Q6.1.2"].as_json()["parts"][0]
+    assert cells["cells"] == [6, 7] and cells["file"] == "hw5_pytorch.ipynb"
