@@ -57,6 +57,8 @@ GRADED = [
     ("content_only", "2022", "Q6.1.4", "places.py", ["the SUN scenes", "scene_categories"]),
     ("content_only", "2022", "Q6.2.1", "transfer.py",
      ["torchvision.datasets.Flowers102", "squeezenet1_1", "requires_grad_(False)"]),
+    ("scenes_of_hw1", "2022", "Q6.1.4", "scenes_hw1.py",
+     ["the SUN scenes", "open('../data/traintest.pkl')", "nn.Conv2d"]),
     ("prefix_names", "2022", "Q6.1.2", "q6_1_2.py", ["file name (q6_1_2.py)", "nn.Conv2d"]),
     ("prefix_names", "2022", "Q6.1.3", "run_q6_cifar.py", ["CIFAR10"]),
     ("prefix_names", "2022", "Q6.2.1", "q_62_squeezenet.py",
