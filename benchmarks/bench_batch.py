@@ -1,12 +1,13 @@
 """Throughput of `hw5grade batch` with one and two jobs, and the harness's own cost per submission.
 
-    python benchmarks/bench_batch.py [--jobs 1 2] [--grade-jobs 0] [--select EXPR]
+    python benchmarks/bench_batch.py [--jobs 1 2] [--grade-jobs 0] [--select EXPR] [--copies N]
 
 The same 8 submissions (the reference and 7 wrong ones from tests/wrong/, plain folders), quick
 tier, graded by graders.batch into a fresh folder for each -j value (so nothing is skipped as
-unchanged). Each submission is graded in-process (--grade-jobs 0, no xdist), so -j 1 uses one
-core and the ratio shows how the pool itself scales (`hw5grade batch -j 1` alone would give each
-submission xdist workers on the other cores).
+unchanged). --copies N grades the set N times under other names (8 N submissions), so that -j 16
+on 16 cores has at least two submissions per job. Each submission is graded in-process
+(--grade-jobs 0, no xdist), so -j 1 uses one core and the ratio shows how the pool itself scales
+(`hw5grade batch -j 1` alone would give each submission xdist workers on the other cores).
 Printed per -j: wall time, submissions per minute; then the ratio of the last -j to the first
 (aim >= 1.8 for -j 2 against -j 1 on two idle cores).
 
@@ -23,8 +24,9 @@ A batch of 8 pays once for what a course's batch of hundreds pays once too: the 
 start and import the libraries (a few seconds). So the -j 1 batch is timed again with each
 submission twice (16), and the marginal overhead, (harness(16) - harness(8)) / 8 with harness =
 batch wall minus all student seconds, is printed beside the average: what each further
-submission costs beyond its own code; the rest is the batch's fixed start-up. Not a test:
-figures depend on the machine, and two idle cores are assumed.
+submission costs beyond its own code; the rest is the batch's fixed start-up (skipped with
+--copies above 1: the per-job medians measure the same cost without grading the set twice).
+Not a test: figures depend on the machine, and two idle cores are assumed.
 """
 from __future__ import annotations
 
@@ -78,14 +80,16 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="-j values to time")
     parser.add_argument("--grade-jobs", type=int, default=0, help="xdist workers per submission")
     parser.add_argument("--select", default=None, help="a -k expression (default: the whole quick tier)")
+    parser.add_argument("--copies", type=int, default=1, metavar="N",
+                        help="grade the submission set N times under other names (default 1)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hw5bench-") as tmp:
-        subs = make_batch(Path(tmp) / "subs")
+        subs = make_batch(Path(tmp) / "subs", copies=args.copies)
         n = len(list(subs.iterdir()))
         timed = {jobs: run(subs, Path(tmp) / f"out{jobs}", jobs, args.grade_jobs, args.select)
                  for jobs in args.jobs}
         doubled = None
-        if 1 in timed and args.grade_jobs <= 1:
+        if 1 in timed and args.grade_jobs <= 1 and args.copies == 1:
             doubled = run(make_batch(Path(tmp) / "subs2", copies=2), Path(tmp) / "out1x2", 1,
                           args.grade_jobs, args.select)
 
