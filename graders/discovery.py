@@ -679,6 +679,22 @@ def _parts(source: Source, index: _Index, section: int) -> list[_Candidate]:
         _add_shared(found, index, source, body)
         return found[:MAX_PARTS]
 
+    # 2b. functions that each load data and build a model (def train_cifar(): ...), whatever
+    # their names, when they differ in what they train
+    trainers = []
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and len(trainers) < MAX_PARTS:
+            sig = index.signals(source, [node])
+            if sig.datasets and sig.models:
+                trainers.append((node, sig))
+    profiles = {(tuple(sorted(sig.datasets)), bool(sig.fully_connected), bool(sig.convolutional))
+                for _, sig in trainers}
+    if len(profiles) >= 2:
+        found = [_Candidate(part([node], *_span([node]), node.name), file_number, named_file, sig)
+                 for node, sig in trainers]
+        _add_shared(found, index, source, body)
+        return found
+
     # 3. sections by the data they load, in the order the script runs
     statements = [n for n in body if not _is_definition(n)]
     segments: list[list] = []
