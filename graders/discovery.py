@@ -222,16 +222,19 @@ def _notebook_source(data: bytes, label: str) -> tuple[str, dict, list, frozense
     return "\n".join(lines) + "\n", cell_of, notes, frozenset(markdown)
 
 
-def read_sources(python_dir: Path) -> list[Source]:
-    """Every .py file, notebook and extension-less Python file under python_dir (bounded)."""
+def read_sources(python_dir: Path, notes: list | None = None) -> list[Source]:
+    """Every .py file, notebook and extension-less Python file under python_dir (bounded);
+    what was left out and why goes to notes."""
     root = Path(python_dir)
     found: list[Source] = []
+    notes = [] if notes is None else notes
     for folder, dirs, files in os.walk(root, followlinks=False):
         depth = len(Path(folder).relative_to(root).parts)
         dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS and not d.startswith(".")
                          and depth < MAX_DEPTH and not os.path.islink(os.path.join(folder, d)))
         for name in sorted(files):
             if len(found) >= MAX_FILES:
+                notes.append(f"only the first {MAX_FILES} code files were read")
                 return found
             path = Path(folder) / name
             if path.is_symlink() or not path.is_file():
@@ -241,16 +244,21 @@ def read_sources(python_dir: Path) -> list[Source]:
             if suffix == ".ipynb":
                 data = _read_bounded(path, MAX_NOTEBOOK_BYTES)
                 if data is None:
+                    notes.append(f"{rel} is larger than {MAX_NOTEBOOK_BYTES} bytes and was not read")
                     continue
                 try:
-                    text, cells, notes, markdown = _notebook_source(data, rel)
-                except Exception:  # noqa: BLE001 -- an unreadable notebook is the student's; skipped
+                    text, cells, cell_notes, markdown = _notebook_source(data, rel)
+                except Exception as err:  # noqa: BLE001 -- an unreadable notebook is the student's
+                    notes.append(f"{rel} is not a notebook Jupyter can read ({type(err).__name__}); "
+                                 "not read")
                     continue
-                found.append(Source(rel, text, _parse(text), cells, notes, markdown))
+                found.append(Source(rel, text, _parse(text), cells, cell_notes, markdown))
             # run_q613 (no extension), run_q6.1.1 and 7.1.5_skip (a suffix of the dotted number)
             elif suffix == ".py" or not suffix or re.fullmatch(r"\.\d+(?:_\w*)?", suffix):
                 data = _read_bounded(path, MAX_SOURCE_BYTES)
                 if data is None or b"\0" in data:
+                    if suffix == ".py":
+                        notes.append(f"{rel} is larger than {MAX_SOURCE_BYTES} bytes or not text; not read")
                     continue
                 text = data.decode("utf-8", errors="replace")
                 if suffix != ".py" and not _looks_like_python(text):
@@ -871,10 +879,16 @@ class Answer:
 class Discovery(Mapping):
     """question -> Answer for every PyTorch question of the edition, in the rubric's order."""
 
-    def __init__(self, edition: str, answers: dict, notes: list):
+    def __init__(self, edition: str, answers: dict, notes: list, scripts: dict | None = None):
         self.edition = edition
         self._answers = answers
         self.notes = tuple(notes)
+        self._scripts = scripts or {}
+
+    def script(self, file: str) -> str:
+        """The code that was read for a file: a notebook's code cells as one script (magics
+        commented out, markdown as comments; Part.first/last count lines of this text)."""
+        return self._scripts[file]
 
     def __getitem__(self, key):
         return self._answers[key]
@@ -909,9 +923,10 @@ def discover(python_dir, edition: str, overrides: Mapping | None = None) -> Disc
     section = section_of(edition)
     all_specs = specs(edition)
     numbers = [s.number for s in all_specs]
-    sources = read_sources(python_dir)
+    notes: list = []
+    sources = read_sources(python_dir, notes)
     index = _Index(sources)
-    notes = [n for s in sources for n in s.notes]
+    notes += [n for s in sources for n in s.notes]
     helpers = set()
     for s in sources:
         helpers |= index.helpers_of(s)
@@ -971,7 +986,7 @@ def discover(python_dir, edition: str, overrides: Mapping | None = None) -> Disc
                       + " by the strongest signal" + (" (a tie: file order)" if any(
                           "as strong" in c for c in considered) else "")
         answers[spec.id] = Answer(spec.id, spec.task, tuple(parts), reason, tuple(considered))
-    return Discovery(str(edition), answers, notes)
+    return Discovery(str(edition), answers, notes, {s.path: s.text for s in sources})
 
 
 def _pair(best: _Judged, judged: list):

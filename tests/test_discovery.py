@@ -322,3 +322,17 @@ def test_the_answers_go_into_grade_json_as_plain_data():
         ("run_q7_2_finetune.py", "fine-tuned SqueezeNet"), ("run_q7_2_scratch.py", "from scratch")]
     cells = found("notebook_sections")["Q6.1.2"].as_json()["parts"][0]
     assert cells["cells"] == [6, 7] and cells["file"] == "hw5_pytorch.ipynb"
+
+
+def test_a_notebook_is_one_script_and_an_unreadable_one_is_noted(tmp_path):
+    mapping = found("notebook_sections")
+    part = mapping["Q6.1.2"].parts[0]
+    script = mapping.script(part.file).splitlines()
+    assert script[part.first - 1] == "# ## Q6.1.2 Convolutional network on NIST36"
+    assert "# !pip install torchsummary" in script     # shell lines commented out, not run
+    python_dir = tmp_path / "python"
+    python_dir.mkdir()
+    (python_dir / "hw5.ipynb").write_text("{ not json")
+    broken = discovery.discover(python_dir, "2022")
+    assert any("hw5.ipynb is not a notebook Jupyter can read" in n for n in broken.notes)
+    assert "Note: hw5.ipynb is not a notebook" in "\n".join(discovery.describe(broken))
