@@ -291,6 +291,9 @@ def _dotted(node) -> str:
     return ""
 
 
+# what a script prints or writes on a plot names data; it does not load it
+_OUTPUT_CALLS = {"print", "title", "suptitle", "set_title", "xlabel", "ylabel", "legend", "label",
+                 "format", "write", "info", "set_description", "add_scalar"}
 _NAME_DATASETS = {"MNIST": "mnist", "EMNIST": "emnist", "CIFAR10": "cifar10", "Flowers102": "flowers"}
 _SQUEEZENET = {"squeezenet1_1", "squeezenet1_0", "SqueezeNet"}
 _SCENES = re.compile(r"scene|(?:^|[/\\_.-])sun(?:$|[/\\_.\d-])|traintest")
@@ -324,7 +327,8 @@ def _string_dataset(s: str) -> str | None:
 @dataclass
 class Signals:
     datasets: dict = field(default_factory=dict)    # key -> evidence
-    models: dict = field(default_factory=dict)      # label -> (conv, linear)
+    models: dict = field(default_factory=dict)      # label -> (conv, linear) of its own layers
+    uses: dict = field(default_factory=dict)        # label -> names it calls (its sub-modules)
     squeezenet: str = ""
     frozen: str = ""
     skip: str = ""
@@ -338,22 +342,41 @@ class Signals:
             self.datasets.setdefault(k, v)
         for k, v in other.models.items():
             self.models.setdefault(k, v)
+        for k, v in other.uses.items():
+            self.uses.setdefault(k, v)
         for name in ("squeezenet", "frozen", "skip", "residual", "photos"):
             setattr(self, name, getattr(self, name) or getattr(other, name))
         self.torch = self.torch or other.torch
         self.helpers |= other.helpers
 
+    def kinds(self) -> dict:
+        """label -> (conv, linear) counting the layers of the modules it is built of (a ResNet
+        of Block modules has the convolutions of its blocks)."""
+        kinds = dict(self.models)
+        for _ in range(8):             # sub-modules nest a few levels deep at most
+            changed = False
+            for label, names in self.uses.items():
+                conv, linear = kinds[label]
+                for name in names:
+                    sub = kinds.get(f"class {name}")
+                    if sub and (sub[0] and not conv or sub[1] and not linear):
+                        conv, linear, changed = conv or sub[0], linear or sub[1], True
+                kinds[label] = (conv, linear)
+            if not changed:
+                break
+        return kinds
+
     @property
     def fully_connected(self) -> str:
-        return next((label for label, (conv, linear) in self.models.items() if linear and not conv), "")
+        return next((label for label, (conv, linear) in self.kinds().items() if linear and not conv), "")
 
     @property
     def convolutional(self) -> str:
-        return next((label for label, (conv, _) in self.models.items() if conv), "")
+        return next((label for label, (conv, _) in self.kinds().items() if conv), "")
 
     @property
     def from_scratch(self) -> str:
-        return next((label for label, (conv, _) in self.models.items()
+        return next((label for label, (conv, _) in self.kinds().items()
                      if conv and "squeezenet" not in label.lower()), "")
 
 
@@ -367,6 +390,8 @@ def _own_signals(nodes, locate) -> Signals:
     in_call = set()
     for top in nodes:
         for node in ast.walk(top):
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+                in_call.add(id(node.value))        # a docstring
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 sig.torch = sig.torch or any(m.split(".")[0] == "torch" for m in mods)
@@ -376,7 +401,7 @@ def _own_signals(nodes, locate) -> Signals:
                 for arg in list(node.args) + [k.value for k in node.keywords]:
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         in_call.add(id(arg))
-                        kind = _string_dataset(arg.value)
+                        kind = _string_dataset(arg.value) if last not in _OUTPUT_CALLS else None
                         if kind:
                             sig.datasets.setdefault(kind, f"{func}('{arg.value[:60]}')")
                 if last in _NAME_DATASETS:
@@ -386,8 +411,9 @@ def _own_signals(nodes, locate) -> Signals:
                     sig.models.setdefault(f"{func}()", (True, False))
                 if last == "Sequential":
                     names = {_dotted(n).split(".")[-1] for n in ast.walk(node)}
-                    sig.models.setdefault(f"{func}(...) at {locate(node.lineno)}",
-                                          ("Conv2d" in names, "Linear" in names))
+                    label = f"{func}(...) at {locate(node.lineno)}"
+                    sig.models.setdefault(label, ("Conv2d" in names, "Linear" in names))
+                    sig.uses.setdefault(label, _called(node))
                 if last == "requires_grad_" and (not node.args or (
                         isinstance(node.args[0], ast.Constant) and node.args[0].value is False)):
                     sig.frozen = sig.frozen or f"requires_grad_(False) ({locate(node.lineno)})"
@@ -406,10 +432,16 @@ def _own_signals(nodes, locate) -> Signals:
                 names = {_dotted(n).split(".")[-1] for n in ast.walk(node)}
                 sig.models.setdefault(f"class {node.name}", ("Conv2d" in names or "conv2d" in names,
                                                               "Linear" in names))
+                sig.uses.setdefault(f"class {node.name}", _called(node) - {node.name})
                 for item in node.body:
                     if isinstance(item, ast.FunctionDef) and item.name == "forward":
                         _connections(item, f"{node.name}.forward", sig, locate)
     return sig
+
+
+def _called(node) -> set:
+    """The plain names a model's code calls (Block(8), self.layer = Residual(...))."""
+    return {n.func.id for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
 
 
 def _connections(forward: ast.FunctionDef, label: str, sig: Signals, locate) -> None:

@@ -97,6 +97,7 @@ GRADED = [
      ["file name (run_q6_1_3.py)", "but it loads MNIST (torchvision.datasets.MNIST), not CIFAR-10"]),
     ("connections_by_content_2019", "2019", "Q7.1.3", "simple_cnn.py",
      ["NIST36", "nn.Conv2d", "chosen over blocks.py, concat_net.py by the strongest signal"]),
+    ("resnet_of_blocks_2019", "2019", "Q7.1.5b", "resnet.py", ["x + self.conv2(", "in Residual.forward"]),
     ("connections_by_content_2019", "2019", "Q7.1.5a", "concat_net.py", ["torch.cat in Skip.forward"]),
     ("connections_by_content_2019", "2019", "Q7.1.5b", "blocks.py", ["out += identity in Block.forward"]),
 ]
@@ -108,6 +109,10 @@ NOT_FOUND = [
     ("nothing_pytorch", "2022", "Q6.1.1", ["run_q6_1_1.py", "NIST36", "nn.Linear layers only"]),
     ("pca_is_not_pytorch_2019", "2019", "Q7.1.1", ["run_q7_1_1.py", "NIST36"]),
     ("pca_is_not_pytorch_2019", "2019", "Q7.1.5a", ["torch.cat (skip connection)"]),
+    # its ResNet's only own layer is nn.Linear, its convolutions are in its Residual blocks
+    ("resnet_of_blocks_2019", "2019", "Q7.1.1", ["NIST36", "a model of nn.Linear layers only"]),
+    # 'MNIST' stands in a docstring and a print, which load nothing
+    ("resnet_of_blocks_2019", "2019", "Q7.1.2", ["MNIST"]),
     ("named_but_wrong_model", "2022", "Q6.1.2",
      ["NIST36", "run_q6_1_1.py fits by content but its file name (run_q6_1_1.py) states 6.1.1"]),
 ]
