@@ -107,15 +107,24 @@ if ((DRY)); then
 else
     IPY=$PY
 fi
+# Into the interpreter's own site-packages, which the sandbox mounts (a PYTHONPATH folder under
+# /tmp would be the grader's alone); where it is read-only, into a folder on PYTHONPATH.
+TARGET=()
+if [[ ${FORCE_TARGET:-0} == 1 ]] ||
+    ! "$IPY" -c "import os, sys, sysconfig; sys.exit(not os.access(sysconfig.get_paths()['purelib'], os.W_OK))"; then
+    TARGET=(--target /tmp/hw5grade-site)
+    export PYTHONPATH=$ROOT:/tmp/hw5grade-site
+    say "wheels: site-packages is read-only: into /tmp/hw5grade-site (the sandbox will not see them)"
+fi
 # pip resolves against what is installed and takes from .whl only what is missing or too old
-if timed pip 120 "$IPY" -m pip install --no-index --find-links .whl --no-cache-dir --no-compile \
-    --disable-pip-version-check -r "$W/requirements.txt"; then
+if ((${#TARGET[@]} == 0)) && timed pip 120 "$IPY" -m pip install --no-index --find-links .whl --no-cache-dir \
+    --no-compile --disable-pip-version-check -r "$W/requirements.txt"; then
     installed=$(grep '^Successfully installed' "$W/pip.log" | cut -c1-400)
     say "wheels: pip resolved pyproject's dependencies: ${installed:-nothing to install}"
 else
     # something pip cannot satisfy from .whl and the machine: install every carried wheel whose
     # distribution is absent there, and say what is still unsatisfied below
-    tail -3 "$W/pip.log" | sed 's/^/  pip: /' | tee -a "$SUMMARY"
+    [[ -f $W/pip.log ]] && tail -3 "$W/pip.log" | sed 's/^/  pip: /' | tee -a "$SUMMARY"
     mapfile -t absent < <("$IPY" - .whl/*.whl <<'EOF'
 import importlib.metadata as md, re, sys
 for wheel in sys.argv[1:]:
@@ -127,7 +136,7 @@ for wheel in sys.argv[1:]:
 EOF
     )
     timed pip-fallback 120 "$IPY" -m pip install --no-index --no-deps --no-cache-dir --no-compile \
-        --disable-pip-version-check "${absent[@]}"
+        --disable-pip-version-check "${TARGET[@]}" "${absent[@]}"
     say "wheels: fallback installed ${#absent[@]} absent distributions without resolution: $(cat "$W/pip-fallback.rc")"
 fi
 "$IPY" - "$W/requirements.txt" <<'EOF' 2>&1 | tee -a "$SUMMARY"
@@ -311,7 +320,7 @@ for mode in ("public", "staff"):
     first = next(iter(done.values()), None)
     if first:
         for c in first.get("checks", []):
-            if c.get("status") != "passed" and not c.get("not_run"):
+            if c.get("status") not in ("passed", "hidden-not-run") and not c.get("not_run"):
                 print(f"  not passed in {next(iter(done))}: {c['nodeid']} [{c.get('status')}] "
                       f"{c.get('points')}/{c.get('max_points')}: {str(c.get('message'))[:400]}")
         not_run = [c for c in first.get("checks", []) if c.get("not_run")]
@@ -325,7 +334,7 @@ for mode in ("public", "staff"):
 stubs = load("stubs")
 if stubs:
     checks = stubs.get("checks", [])
-    ran = [c for c in checks if not c.get("not_run")]
+    ran = [c for c in checks if not c.get("not_run") and c.get("status") != "hidden-not-run"]
     silent = [c["nodeid"] for c in ran if c.get("status") != "passed" and not str(c.get("message") or "").strip()]
     statuses = {}
     for c in checks:
