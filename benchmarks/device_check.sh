@@ -18,6 +18,9 @@
 #   3 repeat  the reference graded six times at once (3 public seed, 3 staff key, -n 2 each) and
 #             the stubs once (public): identical verdicts per mode? every stub check explained?
 #   4 bench   benchmarks/bench_batch.py's batch at -j 16, 1, 8, 4, as far as the time left allows
+# Settings: DEVICE_CHECK_SECONDS (the whole, default 530), DEVICE_CHECK_STAGES (of "data repeat
+# bench"), DEVICE_CHECK_BENCH (the bench's arguments); FORCE_LOADER, FORCE_UNISOLATED and
+# FORCE_TARGET try the fallbacks here.
 set -o pipefail
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.." || exit 2
@@ -271,7 +274,7 @@ if ((DRY)); then
 else
     GRADE_OPTS=(-n 2)
 fi
-limit=$(cap 330 25)
+limit=$(cap 400 25)    # the most valuable stage: the bench gets what it leaves
 for i in 1 2 3; do
     timed "rep/public$i" "$limit" "$PY" -m graders.cli grade reference --visibility public \
         --out "$W/rep/public$i" "${GRADE_OPTS[@]}" &
