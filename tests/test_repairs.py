@@ -2,16 +2,12 @@
 sandbox, each repair is recorded with the student's file and line, gives the modern call's
 result, and costs what the rubric says (free, a deduction, refused; --strict refuses all).
 
-tests/realistic/ holds submissions written in real habits (each folder: the student's own files,
-laid over the edition's reference for the files it does not hold, and a README with the TA's
-verdict); each is graded with only the checks its habits touch (-k).
+Whole grades of realistic submissions, with their TA verdicts, are in test_realistic.py.
 """
 from __future__ import annotations
 
 import re
-import shutil
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,12 +21,11 @@ import skimage.morphology
 import skimage.restoration
 import skimage.transform
 
-from graders import editions, repairs, rubric as rubric_mod, static
+from graders import repairs, rubric as rubric_mod, static
 from graders.sandbox import Sandbox
 from support import grade_cli, not_passed
+from test_realistic import submission
 
-REPO = Path(__file__).resolve().parent.parent
-REALISTIC = REPO / "tests" / "realistic"
 
 OLD = textwrap.dedent('''\
     import numpy as np
@@ -359,80 +354,14 @@ def test_static_check_and_repairs_share_one_table(tmp_path):
                                                      "use np.prod")]
 
 
-# --- whole grades -------------------------------------------------------------------------------
-
-def _submission(tmp_path: Path, name: str, edition: str) -> Path:
-    """The realistic submission's own files over the edition's reference (the files it lacks)."""
-    base = editions.compose(REPO / "reference", edition, tmp_path / "composed") if edition != editions.BASE \
-        else REPO / "reference" / "python"
-    python_dir = tmp_path / name / "python"
-    shutil.copytree(base, python_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pickle"))
-    for path in (REALISTIC / name / "python").iterdir():
-        shutil.copy(path, python_dir / path.name)
-    return python_dir
-
-
-# name -> (edition, -k selection, checks that must not pass, repair kinds fired, words of the
-# messages: (check, words)); every other selected check must pass (see each folder's README)
-REALISTIC_VERDICTS = {
-    "np_float_nn": ("2022", "init_ or softmax or loss_acc or backwards or batches", {"ran_without_repairs"},
-                    {"numpy"}, ("ran_without_repairs", "nn.py, line 14: np.float -> float")),
-    "findletters_multichannel": ("2022", "find_letters and (recall or precision)", {"ran_without_repairs"},
-                                 {"scikit-image"}, ("ran_without_repairs", "line 24: skimage.restoration."
-                                                    "denoise_bilateral(multichannel=True)")),
-    "rgb2grey_selem": ("2022", "find_letters and (recall or precision)", {"ran_without_repairs"}, {"scikit-image"},
-                       ("ran_without_repairs", "label(neighbors=8) -> skimage.measure.label(connectivity=2)")),
-    "psnr_windows_paths": ("2022", "run_q5_finishes or q5_psnr or q5_loss_falls", {"ran_without_repairs"},
-                           {"scikit-image", "data-path", "output-folder"},
-                           ("ran_without_repairs", "C:\\Users\\jdoe\\Documents\\16720\\hw5\\data\\nist36_train.mat "
-                                                   "-> ../data/nist36_train.mat")),
-    "training_false_pickle": ("2022", "q3_training", {"run_q3_finishes", "q3_weights_saved",
-                                                      "q3_weights_keys_and_shapes", "q3_validation_accuracy",
-                                                      "q3_plots_shown"},
-                              set(), ("run_q3_finishes", "q3_weights.pickle is not in the submission")),
-    "plain_names_2019": ("2019", "q3_training or q3_second_set", {"ran_without_repairs"}, {"output-folder"},
-                         ("ran_without_repairs", "../results/q3_1_acc.png -> a scratch folder")),
-    "data1_names_2019": ("2019", "q3_training or q3_second_set", set(), set(), None),
-}
-# what each 2019 submission read (the recording of data files opened)
-DATA_READ = {"plain_names_2019": {"nist36_train.mat", "nist36_valid.mat", "nist36_test.mat"},
-             "data1_names_2019": {"data1/nist36_train_set1.mat", "data1/nist36_valid_set1.mat",
-                                  "data1/nist36_test_set1.mat"}}
-
-
-def test_every_realistic_submission_has_a_verdict():
-    folders = {p.name for p in REALISTIC.iterdir() if p.is_dir()}
-    assert folders == set(REALISTIC_VERDICTS)
-    for name in folders:
-        assert (REALISTIC / name / "README").read_text().count("TA verdict") == 1
-
-
-@pytest.mark.parametrize("name", REALISTIC_VERDICTS)
-def test_realistic_submission_earns_its_verdict(tmp_path, name):
-    edition, select, failing, kinds, says = REALISTIC_VERDICTS[name]
-    results = grade_cli(_submission(tmp_path, name, edition), tmp_path / "out", "--edition", edition, "-k", select)
-    assert not_passed(results) == failing, [(c["name"], c["message"][:300]) for c in results["checks"]
-                                            if c["status"] not in ("passed", "skipped")]
-    fired = results["repairs"]["fired"]
-    assert {r["kind"] for r in fired} == kinds
-    assert all(r["file"] and r["line"] > 0 and r["checks"] for r in fired), fired
-    if says:
-        check, words = says
-        message = next(c for c in results["checks"] if c["name"] == "test_" + check)["message"]
-        assert words in message, message
-    if name in DATA_READ:
-        assert set(results["repairs"]["data_read"]) == DATA_READ[name]
-        assert any("course data files the scripts read" in n for n in results["notes"])
-        data2 = next(c for c in results["checks"] if c["name"] == "test_network_learns_data2")
-        assert data2["status"] == "passed" and data2["data"]["data2_accuracy"]["valid"] < 1
-
+# --- --strict on realistic submissions ------------------------------------------------------
 
 @pytest.mark.parametrize("name, select, lost", [
     ("np_float_nn", "init_shapes or loss_acc_returns", {"init_shapes", "loss_acc_returns_two_numbers"}),
     ("rgb2grey_selem", "find_letters and boxes_format and page_01", {"find_letters_boxes_format[page_01.jpg]"}),
 ])
 def test_strict_refuses_every_repair(tmp_path, name, select, lost):
-    results = grade_cli(_submission(tmp_path, name, "2022"), tmp_path / "out", "-k", select, "--strict")
+    results = grade_cli(submission(tmp_path, name, "2022"), tmp_path / "out", "-k", select, "--strict")
     assert not_passed(results) == lost
     assert results["repairs"]["fired"] == [] and set(results["repair_policy"].values()) == {"refused"}
     advisory = next(c for c in results["checks"] if c["name"] == "test_ran_without_repairs")

@@ -1,0 +1,71 @@
+﻿import numpy as np
+from util import *
+# do not include any more libraries here!
+# do not put any code outside of functions!
+
+
+############################## Q 2.1.2 ##############################
+def initialize_weights(in_size, out_size, params, name=''):
+    W, b = None, None
+    a = np.sqrt(6.0 / (in_size + out_size))
+    W = np.random.uniform(-a, a, (in_size, out_size))
+    b = np.zeros(out_size)
+    params['W' + name] = W
+    params['b' + name] = b
+
+
+############################## Q 2.2.1 ##############################
+def sigmoid(x):
+    res = 1 / (1 + np.exp(-x))
+    return res
+
+
+def forward(X, params, name='', activation=sigmoid):
+    W = params['W' + name]
+    b = params['b' + name]
+    pre_act = np.dot(X, W) + b.reshape(1, -1)
+    post_act = activation(pre_act)
+    params['cache_' + name] = (X, pre_act, post_act)
+    return post_act
+
+
+############################## Q 2.2.2 ##############################
+def softmax(x):
+    e = np.exp(x - np.max(x, axis=1, keepdims=True))
+    res = e / np.sum(e, axis=1, keepdims=True)
+    return res
+
+
+############################## Q 2.2.3 ##############################
+def compute_loss_and_acc(y, probs):
+    loss = -np.sum(y * np.log(probs))
+    acc = np.mean(np.argmax(y, axis=1) == np.argmax(probs, axis=1))
+    return loss, acc
+
+
+############################## Q 2.3 ##############################
+def sigmoid_deriv(post_act):
+    res = post_act * (1.0 - post_act)
+    return res
+
+
+def backwards(delta, params, name='', activation_deriv=sigmoid_deriv):
+    W = params['W' + name]
+    X, Z, A = params['cache_' + name]
+    dZ = np.multiply(delta, activation_deriv(A))
+    dW = np.dot(X.T, dZ)
+    db = dZ.sum(axis=0)
+    dX = np.dot(dZ, W.T)
+    params['grad_W' + name] = dW
+    params['grad_b' + name] = db
+    return dX
+
+
+############################## Q 2.4 ##############################
+def get_random_batches(x, y, batch_size):
+    batches = []
+    idx = np.random.permutation(x.shape[0])
+    for i in range(0, x.shape[0], batch_size):
+        sel = idx[i:i + batch_size]
+        batches.append((x[sel], y[sel]))
+    return batches
