@@ -417,6 +417,8 @@ class Batch:
         finally:
             bar.close()
         names = [s.name for s in subs if s.name in self.summaries]
+        if self.options.visibility == "all":
+            refresh_similarity(self.out)
         overview = write_overview(self.out, names)
         report = {"submissions": len(subs), "summaries": [self.summaries[n] for n in names],
                   "overview": overview, "seconds": time.monotonic() - start,
@@ -573,6 +575,16 @@ def run_within(seconds: float, **kwargs) -> dict | None:
         return grade.crashed_results(kwargs.get("edition", "2022"), f"the grading process ended with exit "
                                      f"code {process.returncode} without a readable grade.json ({err})",
                                      kwargs.get("submission"), kwargs.get("visibility", "all"), kwargs.get("quick", False))
+
+
+def refresh_similarity(out: Path) -> None:
+    """A staff batch ends with the similarity of its submissions in the overview (never in a
+    student's files); without copydetect it has no similarity section."""
+    from graders import similarity
+    try:
+        similarity.refresh(out)
+    except similarity.SimilarityUnavailable:
+        (out / similarity.FOLDER / "pairs.json").unlink(missing_ok=True)   # no stale pairs shown
 
 
 def check_names(subs) -> None:

@@ -192,6 +192,16 @@ def write(batch_dir, pairs: list[Pair], missing: list[str], threshold: float) ->
     return folder / "pairs.json"
 
 
+def refresh(batch_dir, threshold: float = THRESHOLD) -> tuple[list[Pair], dict, list[str]]:
+    """Compare the batch's submissions as they are now and write the pages (what `hw5grade
+    similarity` and a staff batch both do): (pairs, code compared, submissions not compared).
+    Raises SimilarityUnavailable without copydetect."""
+    codes, missing, edition = batch_code(batch_dir)
+    pairs = compare(codes, boilerplate(edition), threshold)
+    write(batch_dir, pairs, missing, threshold)
+    return pairs, codes, missing
+
+
 def load_summary(batch_dir) -> dict | None:
     """What `write` left for the overview, or None when similarity was not run."""
     try:
@@ -215,12 +225,10 @@ def main(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        codes, missing, edition = batch_code(batch_dir)
-        pairs = compare(codes, boilerplate(edition), args.threshold)
+        pairs, codes, missing = refresh(batch_dir, args.threshold)
     except SimilarityUnavailable as err:
         print(f"hw5grade similarity: {err}", file=sys.stderr)
         return 2
-    write(batch_dir, pairs, missing, args.threshold)
     from . import overview
     overview.write_batch(batch_dir)
     print(f"{len(pairs)} pair(s) of {len(codes)} submissions at or above {args.threshold:g}: "

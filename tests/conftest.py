@@ -1,7 +1,9 @@
 """Shared fixtures of the harness's own tests (kept small and generic)."""
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,13 @@ from graders import editions
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_PYTHON = REPO / "reference" / "python"
+
+
+def pytest_configure(config):
+    """The tests' staff grades use a course key of this run (made at first use in a folder of its
+    own), never the key of the machine's user; xdist's workers inherit it from the controller."""
+    if not os.environ.get("HW5GRADE_SECRET") and not os.environ.get("HW5GRADE_SECRET_FILE"):
+        os.environ["HW5GRADE_SECRET_FILE"] = str(Path(tempfile.mkdtemp(prefix="hw5grade-key-")) / "course.key")
 
 
 def build_submission(root: Path, overrides=None, base: Path = REFERENCE_PYTHON) -> Path:

@@ -292,3 +292,29 @@ def test_a_notebook_is_compared_by_the_code_it_contributes(tmp_path, base):
     assert set(codes["nora"]) == {"nn.py"}
     (pair,) = similarity.compare(codes, base)
     assert (pair.a, pair.b) == ("ben", "nora") and pair.score > 0.9
+
+
+def test_a_staff_batch_ends_with_the_similarity_section_and_a_public_one_does_not(tmp_path):
+    from graders import batch
+    subs = tmp_path / "subs"
+    for who in ("orig", "copycat", "ben"):
+        (subs / who / "python").mkdir(parents=True)
+        (subs / who / "python" / "nn.py").write_text(CLASS[who])
+    (tmp_path / "data").mkdir()
+
+    def job(sub, out_root, options, grading, force=False):
+        doc = {**rf.typical(), "submission": str(sub.path)}
+        rf.write(batch.submission_out(out_root, sub.name), doc)
+        return batch.summarize(sub.name, doc, "graded")
+
+    for visibility, shown in (("all", True), ("public", False)):
+        out = tmp_path / visibility
+        runner = batch.Batch(out, batch.Options(visibility=visibility, data_dir=str(tmp_path / "data")),
+                             progress=False)
+        runner.job = job
+        runner.run(subs, jobs=1)
+        index = (out / "index.html").read_text()
+        assert ('id="similarity"' in index) is shown, visibility
+        if shown:
+            pairs = json.loads((out / similarity.FOLDER / "pairs.json").read_text())["pairs"]
+            assert [(p["a"], p["b"]) for p in pairs] == [("copycat", "orig")]
