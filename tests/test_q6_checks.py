@@ -103,6 +103,8 @@ def test_stubs_score_zero_on_q6_with_messages(tmp_path):
     for q in QUESTIONS:
         assert results["questions"][q]["score"] == 0, q
     for c in ran(results):
+        if c["question"] == "Static":       # the repairs' advisory check (no points)
+            continue
         assert c["status"] in ("failed", "skipped") and c["message"], c
         if c["status"] == "failed":
             assert c.get("hint") or c.get("expected") or c.get("traceback"), c
