@@ -104,6 +104,8 @@ REALISTIC_VERDICTS = {
     "nn_top_of_zip": V("2022", NN),
     "nn_windows_crlf": V("2022", NN),
     "nn_np_int": V("2022", NN, ADVISORY, (), {"numpy"}, ("ran_without_repairs", "np.int -> int")),
+    "nn_np_bool": V("2022", NN),
+    "nn_batches_lists": V("2022", NN),
     # --- nn.py with a real mistake: each loses exactly its question ----------------------------
     "nn_grad_averaged": V("2022", NN, {"backwards_grad_w", "backwards_grad_b", "backwards_linear",
                                        "backwards_matches_reference"}, {"Q2.3.1"}),
@@ -115,6 +117,9 @@ REALISTIC_VERDICTS = {
     "nn_bias_2d": V("2022", NN, {"init_shapes"}, {"Q2.1.2"}),
     "nn_init_normal": V("2022", NN, {"init_xavier_range", "init_uniform"}, {"Q2.1.2"}),
     "nn_loss_mean": V("2022", NN, {"loss_is_summed_cross_entropy"}, {"Q2.2.3"}),
+    "nn_acc_percent": V("2022", NN, {"accuracy_is_fraction"}, {"Q2.2.3"}),
+    "nn_init_transposed": V("2022", NN, {"init_shapes", "init_xavier_range", "init_xavier_variance",
+                                         "init_uniform"}, {"Q2.1.2"}),
     "nn_batches_with_replacement": V("2022", NN, {"batches_partition"}, {"Q2.4"}),
     "nn_batches_unshuffled": V("2022", NN, {"batches_random"}, {"Q2.4"}),
     "nn_shuffle_separately": V("2022", NN, {"batches_pairs", "batches_keep_inputs"}, {"Q2.4"}),
@@ -125,6 +130,10 @@ REALISTIC_VERDICTS = {
     "q2_checker_on_copies": V("2022", Q2_SCRIPT),
     "q2_checker_no_restore": V("2022", Q2_SCRIPT, {"gradcheck_restores_parameters", "gradcheck_numerical"},
                                {"Q2.5"}),
+    # --- run_q5.py ---------------------------------------------------------------------------------
+    "q5_underscored_names": V("2022", "q5_ or run_q5_finishes"),
+    "q5_update_skips_hidden": V("2022", "q5_ or run_q5_finishes", {"q5_momentum_accumulators", "q5_momentum_updated"},
+                                {"Q5.1.2"}, (), ("q5_momentum_updated", "Whidden_1 never changed during training")),
     # --- q4.py's findLetters -------------------------------------------------------------------
     "q4_rows_footprint": V("2022", PAGES),
     "q4_bool_bw": V("2022", PAGES, {"find_letters_bw_format[page_01.jpg]", "find_letters_bw_format[page_06.jpg]"},
