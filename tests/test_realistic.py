@@ -130,6 +130,8 @@ REALISTIC_VERDICTS = {
     "q2_checker_on_copies": V("2022", Q2_SCRIPT),
     "q2_checker_no_restore": V("2022", Q2_SCRIPT, {"gradcheck_restores_parameters", "gradcheck_numerical"},
                                {"Q2.5"}),
+    # --- run_q3.py: settings reported above 75% on the real data ---------------------------------
+    "q3_lr1e2_batch50": V("2022", "q3_training"),
     # --- run_q5.py ---------------------------------------------------------------------------------
     "q5_underscored_names": V("2022", "q5_ or run_q5_finishes"),
     "q5_update_skips_hidden": V("2022", "q5_ or run_q5_finishes", {"q5_momentum_accumulators", "q5_momentum_updated"},
