@@ -243,6 +243,8 @@ def _grade(root: Path, extra: str, start: float) -> dict:
         limit = float(os.environ.get(JOB_SECONDS_ENV) or 0) or batch.job_limit(
             batch.Options(edition=args.edition, quick=args.quick))
         kwargs = {name: getattr(args, name) for name in ("strict",) if hasattr(args, name)}
+        if late:
+            kwargs["fields"] = {"late": late}      # in grade.json as first written, so the report says it
         results = batch.run_within(limit, submission=prepared.folder, out_dir=args.out, visibility="all",
                                    quick=args.quick, data_dir=args.data_dir, edition=args.edition, jobs=args.jobs,
                                    seed=args.seed, select=args.select, notes=notes, ingested=True, **kwargs)
@@ -250,9 +252,8 @@ def _grade(root: Path, extra: str, start: float) -> dict:
             results = grade.crashed_results(args.edition, f"grading took longer than the {limit:.0f} s it may "
                                             "take, so it was stopped", args.submission, "all", args.quick,
                                             cause=grade.TIMEOUT)
-            (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
-        if late:
-            results["late"] = late
+            if late:
+                results["late"] = late
             (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
     print(grade.format_table(results))
     return gradescope.results_json(results)

@@ -462,7 +462,24 @@ def view_model(results: dict, out_dir) -> dict:
         "ungraded": [q for q in questions if q["kind"] != "hand" and q["score"] is None],
         "questions": [q for q in questions if q["checks"]],
         "notes": notes, "libraries": sorted((str(k), str(v)) for k, v in libraries.items()),
+        "late": late_view(results),
     }
+
+
+def late_view(results: dict) -> dict | None:
+    """What the late policy did (grade.json's `late`, from the Gradescope run): its message with
+    the times, and the score after the penalty; None when no policy applied."""
+    late = results.get("late") if isinstance(results.get("late"), dict) else {}
+    message = late.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return None
+    from graders.late_policy import penalised
+    score = results.get("score")
+    percent = late.get("penalty_percent")
+    after = (penalised(float(score), late) if isinstance(score, (int, float)) and not results.get("error")
+             and isinstance(percent, (int, float)) and percent > 0 else None)
+    return {"lines": [clip(line, 1, 0, 300) for line in message.splitlines() if line.strip()][:12],
+            "score_after": after}
 
 
 def render_report(results: dict, out_dir: Path) -> str:

@@ -130,8 +130,8 @@ def gradescope_root(tmp_path, monkeypatch):
     monkeypatch.delenv(autograder.ARGS_ENV, raising=False)
     graded = rf.typical(failing=True)
 
-    def run_within(seconds, out_dir, **kwargs):
-        rf.write(Path(out_dir), graded)
+    def run_within(seconds, out_dir, fields=None, **kwargs):
+        rf.write(Path(out_dir), {**graded, **(fields or {})})     # grade.run's fields, as it records them
         return json.loads((Path(out_dir) / "grade.json").read_text())
     monkeypatch.setattr(batch, "run_within", run_within)
     return root, graded
@@ -156,6 +156,11 @@ def test_the_gradescope_run_applies_the_late_penalty(gradescope_root, monkeypatc
     assert results["extra_data"]["late"]["penalty_percent"] == 20
     kept = json.loads((root / "results" / "hw5grade" / "grade.json").read_text())
     assert kept["late"]["late_units"] == 2 and kept["late"]["submitted_at"] == "2022-04-03T03:00:00-04:00"
+    # the student's report says it too, with the score after the penalty
+    from graders import report
+    page = report.render_report(kept, root / "results" / "hw5grade")
+    assert "Late policy." in page and "20% off the auto-graded score" in page
+    assert f"Score after the late penalty: <b>{gradescope.fmt_number(round(earned * 0.8, 4), 4)}</b>" in page
 
 
 def test_the_gradescope_run_refuses_a_submission_over_the_limit(gradescope_root, monkeypatch):
