@@ -63,7 +63,7 @@ NN = ("init_ or sigmoid or forward or softmax or loss_acc or loss_is_summed or a
       "or backwards or batches")
 # run_q2.py: the training loop (Q2.4) and the gradient checker (Q2.5)
 Q2_SCRIPT = "training_loop_trains or gradcheck"
-# two pages (one clean, one harder) keep a findLetters grade near 15 s
+# two pages (one clean, one harder) keep a findLetters grade to seconds
 PAGES = "find_letters and (bw_format or recall or precision) and (page_01 or page_06)"
 LETTERS = "find_letters and (recall or precision)"
 ADVISORY = {"ran_without_repairs"}
@@ -128,8 +128,9 @@ REALISTIC_VERDICTS = {
     "q2_check_before_training": V("2022", Q2_SCRIPT),
     "q2_nditer_own_prints": V("2022", Q2_SCRIPT),
     "q2_checker_on_copies": V("2022", Q2_SCRIPT),
-    "q2_checker_no_restore": V("2022", Q2_SCRIPT, {"gradcheck_restores_parameters", "gradcheck_numerical"},
-                               {"Q2.5"}),
+    # its total error crosses 1e-4 or not with the draw (the drift's effect varies): not selected
+    "q2_checker_no_restore": V("2022", "training_loop_trains or gradcheck_numerical or gradcheck_restores",
+                               {"gradcheck_restores_parameters", "gradcheck_numerical"}, {"Q2.5"}),
     # --- run_q3.py: settings reported above 75% on the real data ---------------------------------
     "q3_lr1e2_batch50": V("2022", "q3_training"),
     # --- run_q5.py ---------------------------------------------------------------------------------
