@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -67,7 +66,7 @@ def test_q6_attack_earns_nothing(name, make_submission, tmp_path):
     MARKER.unlink(missing_ok=True)
     python_dir = make_submission(HOSTILE / name / "python")
     before = descendants()
-    results = grade.run(python_dir, tmp_path / "out", select=group)
+    grade.run(python_dir, tmp_path / "out", select=group)
     written = json.loads((tmp_path / "out" / "grade.json").read_text())
     assert "error" not in written, written.get("error")
     question = {"q6_1_1": "Q6.1.1", "q6_2_1": "Q6.2.1"}[group]

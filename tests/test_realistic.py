@@ -11,7 +11,7 @@ other question run earns all the points of its checks that ran) and the repairs 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
