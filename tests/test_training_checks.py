@@ -157,6 +157,8 @@ def test_stubs_score_zero_with_messages(tmp_path):
     for q in QUESTIONS:
         assert results["questions"][q]["score"] == 0, q
     for c in ran(results):
+        if c["question"] == "Static":       # the repairs' advisory check (no points)
+            continue
         assert c["status"] in ("failed", "skipped") and c["message"], c
     for name in ("run_q3_finishes", "run_q5_finishes"):
         assert "not implemented yet" in check(results, name)["message"]
