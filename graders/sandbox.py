@@ -1235,11 +1235,8 @@ class Sandbox:
         """Start the worker of the next measure() of at most `count` requests now, in the background: its
         start-up (importing PyTorch, seconds) then overlaps a script's run. It is a sandbox
         instance of its own and runs nothing of the student's before its first request."""
-        from concurrent.futures import ThreadPoolExecutor
         limits = limits or self.limits
-        pool = ThreadPoolExecutor(1, thread_name_prefix="hw5-measurer")
-        future = pool.submit(_Worker, self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
-        pool.shutdown(wait=False)
+        future = in_background(_Worker, self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
         with self._lock:
             self._drop_measurer()
             self._measurer = ((limits, count), future)
@@ -1370,6 +1367,23 @@ class Sandbox:
             pass
 
 
+_starter = None
+_starter_lock = threading.Lock()
+
+
+def in_background(fn, *args, **kwargs):
+    """A Future of fn(*args, **kwargs) run on this process's one starter thread, which lives as
+    long as the process. Workers started ahead (spares, measurers) must start there: bwrap's
+    --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that started the
+    sandbox ends, so a worker started on a short-lived thread is SIGKILLed when that thread goes."""
+    global _starter
+    with _starter_lock:
+        if _starter is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _starter = ThreadPoolExecutor(1, thread_name_prefix="hw5-starter")
+        return _starter.submit(fn, *args, **kwargs)
+
+
 class _Spares:
     """This process's spare sandboxes, one per settings: empty, their call worker started in the
     background while the previous submission is graded, so the next submission's first call finds
@@ -1380,7 +1394,6 @@ class _Spares:
         self.enabled = False
         self._lock = threading.Lock()
         self._waiting: dict = {}        # settings -> Future of a started empty Sandbox
-        self._threads = None
 
     @staticmethod
     def _key(data_dir, images_dir, options: dict):
@@ -1394,11 +1407,8 @@ class _Spares:
             return None
         key = self._key(data_dir, images_dir, options)
         with self._lock:
-            if self._threads is None:
-                from concurrent.futures import ThreadPoolExecutor
-                self._threads = ThreadPoolExecutor(1, thread_name_prefix="hw5-spare")
             waiting = self._waiting.pop(key, None)
-            self._waiting[key] = self._threads.submit(
+            self._waiting[key] = in_background(
                 lambda: Sandbox(None, data_dir, images_dir, **options).start())
         try:
             return waiting.result() if waiting else None

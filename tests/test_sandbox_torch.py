@@ -6,6 +6,8 @@ no script; its plots arrive as data, and labels never cross into the sandbox.
 One training script runs once per module (importing torch costs seconds), and one measuring
 worker answers every measurement the tests ask about.
 """
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -361,3 +363,18 @@ def test_heldout_order_is_secret_under_a_key():
     # labels sorted by class, answered in stored order, score chance in the order sent
     y = np.repeat(np.arange(36), 20)
     assert np.mean(y[staff] == y[:576]) < 0.06 and np.mean(y[public] == y) < 0.06
+
+
+def test_a_prepared_measurer_outlives_the_thread_that_asked_for_it(tmp_path):
+    """bwrap's --die-with-parent follows the thread that started a sandbox, not the process: a
+    measuring worker started ahead must start on a thread that lives on, or it is SIGKILLed
+    between being found alive and answering (seen: every second Q6 grading in one process)."""
+    python = tmp_path / "python"
+    python.mkdir()
+    with Sandbox(python, isolation=ISOLATION, limits=Limits(wall_seconds=120, cpu_seconds=60)) as box:
+        asker = threading.Thread(target=box.prepare_measure, args=(1,))
+        asker.start()
+        asker.join()
+        worker = box._measurer[1].result(timeout=120)
+        time.sleep(1.0)
+        assert worker.alive()
