@@ -51,6 +51,13 @@ MAX_DATA_BYTES = 5 * 2**20
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 
 DELIVERABLES = static.NUMPY_PART          # the handout's files, util.py (given) among them
+# The PyTorch part's scripts have no fixed names (run_q6_1_1.py, run_q6.py, q711.py, run_q6.1.1.py):
+# a script named for a question of the homework marks a submission's folder as much as nn.py does.
+QUESTION_SCRIPT = re.compile(r"(run_)?q_?\d[\w.]*\.py", re.IGNORECASE)
+
+
+def is_deliverable(name: str) -> bool:
+    return name in DELIVERABLES or bool(QUESTION_SCRIPT.fullmatch(name))
 DATA_SUFFIXES = {".pickle", ".pkl", ".npy", ".npz", ".mat"}
 # Noise that archivers and editors add; never part of a submission.
 IGNORED_DIRS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".idea", ".vscode"}
@@ -278,7 +285,7 @@ def _code_root(entries: list[_Entry]) -> PurePosixPath | None:
     """The folder holding the most deliverables (the shallowest on a tie), or None."""
     counts: dict[PurePosixPath, int] = {}
     for e in entries:
-        if e.path.name in DELIVERABLES:
+        if is_deliverable(e.path.name):
             counts[e.path.parent] = counts.get(e.path.parent, 0) + (e.path.name != "util.py")
     counts = {d: n for d, n in counts.items() if n}      # util.py alone is the handout's copy
     if not counts:
@@ -352,8 +359,8 @@ def ingest_entries(entries: list[_Entry], writer: _Writer, notes: list[str]) -> 
         raise IngestError(f"{writer.label} holds only archives ({_listing(nested)}); archives "
                           "inside a submission are not unpacked: submit the .py files themselves")
     seen = sorted(str(e.path) for e in entries)
-    raise IngestError(f"{writer.label} holds none of the handout's files ({', '.join(static.STUDENT_FILES)})"
-                      f" nor a notebook; it holds: {_listing(seen) or 'nothing'}")
+    raise IngestError(f"{writer.label} holds none of the handout's files ({', '.join(static.STUDENT_FILES)}, "
+                      f"or a run_qN script) nor a notebook; it holds: {_listing(seen) or 'nothing'}")
 
 
 def _write_modules(cells, writer: _Writer, notes: list[str], label: str) -> None:

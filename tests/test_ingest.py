@@ -163,6 +163,18 @@ def test_folder_without_deliverables(tmp_path):
     assert "none of the handout's files" in message and "answers.txt" in message
 
 
+@pytest.mark.parametrize("names", [("run_q6_1_1.py",), ("q711.py", "models.py"), ("run_q6.1.1.py",)])
+def test_a_folder_of_pytorch_scripts_only_is_a_submission(tmp_path, names):
+    """The PyTorch part's scripts have no fixed names, and a student may hand them in alone."""
+    sub = tmp_path / "dana" / "code"
+    sub.mkdir(parents=True)
+    for name in names:
+        (sub / name).write_text("import torch\n")
+    prepared = prepare(submission(tmp_path / "dana", "folder"), tmp_path / "out")
+    assert prepared_files(prepared) == set(names)
+    assert any("files taken from code/" in n for n in prepared.notes)
+
+
 # -- zips --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("prefix", ["", "python/", "alice/python/", "alice/", "hw5/code/python/"])
 def test_zip_layouts(tmp_path, prefix):
