@@ -8,12 +8,15 @@ the gradebook CSV. A missing or broken grade.json is a row that says so, never a
 """
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
 from graders import report
+
+SIMILARITY_FOLDER = "similarity"        # a batch's similarity pages and pairs.json (staff only)
 
 HISTOGRAM_BINS = 10
 TOP_FAILURES = 25
@@ -120,17 +123,20 @@ def common_failures(loaded: list[tuple[str, dict | None]]) -> list[dict]:
 
 
 def similarity_summary(batch_dir) -> dict | None:
-    """The ranked pairs `hw5grade similarity` left in batch_dir (graders.similarity), else None;
-    the pair names are checked against the pages it wrote, so a stray file links nowhere else."""
-    from graders import similarity
-    data = similarity.load_summary(batch_dir)
-    if data is None:
+    """The ranked pairs `hw5grade similarity` left in batch_dir/similarity/pairs.json (written by
+    graders.similarity, which the student handout does not ship), else None; the pair names are
+    checked against the pages it wrote, so a stray file links nowhere else."""
+    try:
+        data = json.loads((Path(batch_dir) / SIMILARITY_FOLDER / "pairs.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(data, dict) and isinstance(data.get("pairs"), list)
+            and isinstance(data.get("threshold"), (int, float))):
         return None
     pairs = [p for p in data["pairs"] if isinstance(p, dict) and isinstance(p.get("score"), (int, float))
-             and str(p.get("href")) == f"{similarity.FOLDER}/{Path(str(p.get('href'))).name}"
+             and str(p.get("href")) == f"{SIMILARITY_FOLDER}/{Path(str(p.get('href'))).name}"
              and (Path(batch_dir) / str(p["href"])).is_file()]
-    threshold = data.get("threshold")
-    return {"threshold": threshold if isinstance(threshold, (int, float)) else similarity.THRESHOLD, "pairs": pairs,
+    return {"threshold": data["threshold"], "pairs": pairs,
             "not_compared": [str(n) for n in data.get("not_compared") or ()]}
 
 

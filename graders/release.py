@@ -44,7 +44,8 @@ PUBLIC_MODULES = (
     "__init__", "cli", "grade", "plugin", "rubric", "messages", "calls", "sandbox", "worker",
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
-    "editions", "secret", "ingest", "repairs", "saved_models", "torch_measure",
+    "editions", "secret", "ingest", "repairs", "saved_models", "torch_measure", "late_policy",
+    "item_analysis", "handgrades",
 )
 PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py"),
                 "fixtures": ("annotations/*.json",)}

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from . import report
+from . import overview, report
 
 NOISE = 25            # copydetect's noise threshold: shared runs shorter than this never count
 GUARANTEE = 30        # and its guarantee threshold: shared runs this long are always found
 THRESHOLD = 0.5       # a pair is listed when either side shares at least this share of its own code
 MIN_OWN = 120         # a side with fewer fingerprinted characters of its own is too short to judge
-FOLDER = "similarity"
+FOLDER = overview.SIMILARITY_FOLDER     # the overview reads what this module writes there
 INSTALL = "pip install 'hw5grade[similarity]' (copydetect)"
 
 
@@ -202,15 +202,6 @@ def refresh(batch_dir, threshold: float = THRESHOLD) -> tuple[list[Pair], dict, 
     return pairs, codes, missing
 
 
-def load_summary(batch_dir) -> dict | None:
-    """What `write` left for the overview, or None when similarity was not run."""
-    try:
-        data = json.loads((Path(batch_dir) / FOLDER / "pairs.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and isinstance(data.get("pairs"), list) else None
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("grades_dir", metavar="GRADES_DIR", help="a batch's output folder")
     parser.add_argument("--threshold", type=float, default=THRESHOLD,
@@ -229,7 +220,6 @@ def main(args: argparse.Namespace) -> int:
     except SimilarityUnavailable as err:
         print(f"hw5grade similarity: {err}", file=sys.stderr)
         return 2
-    from . import overview
     overview.write_batch(batch_dir)
     print(f"{len(pairs)} pair(s) of {len(codes)} submissions at or above {args.threshold:g}: "
           f"{batch_dir / 'index.html'} (staff only)")

@@ -143,7 +143,7 @@ def test_init_bias_zero(nn, rng):
     _, b = init(nn, in_size, out_size, "layer1", int(rng.integers(2**31)))
     if b.size != out_size:
         raise Failure(f"b has {b.size} entries for a layer of {out_size} units",
-                      hint="b = np.zeros(out_size): one zero per output unit")
+                      hint="b holds one zero per output unit: a 1-D array of shape (out_size,)")
     if not numerics.at_most(np.abs(b).max(), 0.0):
         raise Failure(f"b is not all zeros (max |b| = {np.abs(b).max():.3g})",
                       hint="the handout initializes b to the zero vector")
