@@ -7,6 +7,7 @@ on the sigmoid checks (Q2.2.1), where the attacks sit.
 """
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,15 @@ def descendants() -> set[int]:
     return found
 
 
+def left_running(before: set[int], grace: float = 10.0) -> set[int]:
+    """Processes below this one that were not there before and are still there `grace` seconds on
+    (a sandbox SIGKILLed a moment ago may still be exiting on a loaded machine)."""
+    deadline = time.monotonic() + grace
+    while (extra := descendants() - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return extra
+
+
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_earns_nothing_and_is_explained(name, make_submission, tmp_path):
     python_dir = make_submission(HOSTILE / name / "python")
@@ -63,7 +73,7 @@ def test_attack_earns_nothing_and_is_explained(name, make_submission, tmp_path):
         assert check["message"].strip(), f"{check['name']}: no explanation"
     messages = " ".join(c["message"] for c in checks).lower()
     assert any(words in messages for words in ATTACKS[name]), messages
-    assert descendants() <= before, "a process started by the grading outlived it"
+    assert not left_running(before), "a process started by the grading outlived it"
 
 
 def test_rigged_numpy_in_the_worker_cannot_rig_the_verdict(make_submission, tmp_path):

@@ -20,7 +20,7 @@ from conftest import build_submission
 from graders import batch, grade, gradebook, report, textmatch
 from graders.suites import q4_letters
 from support import REPO
-from test_hostile_grading import descendants
+from test_hostile_grading import descendants, left_running
 
 HOSTILE = REPO / "tests" / "hostile"
 SOFTMAX = "q2_network and softmax"
@@ -60,7 +60,7 @@ def test_a_link_to_dev_zero_is_refused_and_the_rest_graded(tmp_path):
     assert any("zz.py (a link)" in n and "links are refused" in n for n in results["notes"]), results["notes"]
     assert results["questions"]["Q2.2.2"]["score"] == results["questions"]["Q2.2.2"]["max_score"] > 0
     assert results["submission"] == str(python_dir.parent)       # what was handed in, not the copy
-    assert descendants() <= before
+    assert not left_running(before)
 
 
 def test_a_linked_python_folder_grades_nothing_and_says_why(tmp_path):
@@ -177,7 +177,7 @@ def test_q4_attacks_graded_end_to_end(name, select, question, tmp_path):
     failed = attacked
     words = "far more than the photos hold" if name == "q4_print_flood" else "2,000,000 boxes"
     assert any(words in c["message"] for c in failed), [c["message"] for c in failed]
-    assert descendants() <= before
+    assert not left_running(before)
     print(f"{name}: graded in {seconds:.1f} s")
 
 
@@ -290,4 +290,4 @@ def test_a_job_in_its_own_process_keeps_its_limit(tmp_path):
     assert summaries["alice"]["status"] == "graded" and summaries["alice"]["score"] == summaries["alice"]["max_score"] > 0
     assert summaries["sleeper"]["status"] == batch.TIMED_OUT and "40 s" in summaries["sleeper"]["error"]
     assert not (tmp_path / "out" / report.SUBMISSIONS / "sleeper" / batch.HASH_FILE).exists()
-    assert descendants() <= before
+    assert not left_running(before)

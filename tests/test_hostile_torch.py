@@ -17,7 +17,7 @@ import pytest
 
 from graders import grade
 from support import REPO
-from test_hostile_grading import descendants
+from test_hostile_grading import descendants, left_running
 
 pytestmark = [
     pytest.mark.slow,
@@ -80,7 +80,7 @@ def test_q6_attack_earns_nothing(name, make_submission, tmp_path):
         assert max(accuracy["data"]["accuracies"].values()) <= 2 * CHANCE, accuracy["data"]
     assert written["questions"][question]["score"] < written["questions"][question]["max_score"]
     assert not MARKER.exists(), "a saved file was unpickled as an object"
-    assert descendants() <= before, "a process started by the grading outlived it"
+    assert not left_running(before), "a process started by the grading outlived it"
     if name == "q6_reads_truth" and written["isolation"] == "bubblewrap":
         output = check(written, "q6_script_finishes", group)["data"]["output"]
         assert "truth files found: []" in output, output
