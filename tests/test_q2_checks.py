@@ -54,6 +54,9 @@ EXPECTED = {
     # property, worth a point only when the checker also wrote its gradients (issue 14)
     "gradcheck_empty": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
     "gradcheck_no_restore": {"gradcheck_numerical", "gradcheck_restores_parameters"},
+    # backwards' and the checker's gradients both divided by the batch: they agree with each other,
+    # but are not the summed loss's, so the total error (below 1e-4) proves nothing
+    "gradcheck_both_averaged": {"gradcheck_numerical", "gradcheck_total_error"},
     # nn.py cannot be imported: every Q2 check is skipped behind one failure
     "import_cv2": {*Q2_CHECKS, "nn_imports", "only_allowed_libraries"},
     "loss_mean": {"loss_is_summed_cross_entropy", "gradcheck_numerical", "gradcheck_total_error"},
@@ -368,3 +371,11 @@ def test_check_before_training_that_never_restores_still_fails(make_submission, 
     before = RUN_Q2_SOURCE.replace(check, "").replace("# Q 2.4\n", broken + "\n# Q 2.4\n", 1)
     results = grade(make_submission({"run_q2.py": before}), tmp_path / "out", "-k", "gradcheck", "--seed", "0")
     assert {"gradcheck_numerical", "gradcheck_restores_parameters"} <= not_passed(results)
+
+
+def test_agreement_of_two_wrong_gradients_is_named(make_submission, tmp_path):
+    """Both sides averaged agree with each other: the total error says their agreement shows nothing."""
+    results = grade(make_submission(WRONG / "gradcheck_both_averaged"), tmp_path / "out", "-k", "gradcheck_total_error",
+                    "--seed", "0")
+    check = next(c for c in results["checks"] if c["name"].endswith("gradcheck_total_error"))
+    assert check["status"] == "failed" and "shows nothing" in check["message"], check
