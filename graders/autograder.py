@@ -254,7 +254,7 @@ def _grade(root: Path, extra: str, start: float) -> dict:
                                             cause=grade.TIMEOUT)
             if late:
                 results["late"] = late
-            (Path(args.out) / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+            grade.write_json(Path(args.out) / "grade.json", results)
     print(grade.format_table(results))
     return gradescope.results_json(results)
 

@@ -262,7 +262,7 @@ def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) 
             results = grade.run(prepared.folder, out, **how)
     summary = finish(out, results, GRADER_ERROR if results.get("error") else "graded", rewrite=False)
     if summary["status"] == "graded":
-        write_json(out / HASH_FILE, hashes)
+        grade.write_json(out / HASH_FILE, hashes)
     return summary
 
 
@@ -289,7 +289,7 @@ def finish(out: Path, results: dict, status: str, rewrite: bool = True) -> dict:
     never costs the grade."""
     from graders import grade
     if rewrite:
-        write_json(out / "grade.json", results)
+        grade.write_json(out / "grade.json", results)
     summary = summarize(out.name, results, status)
     problem = grade.write_reports(out)
     if problem:
@@ -300,13 +300,6 @@ def finish(out: Path, results: dict, status: str, rewrite: bool = True) -> dict:
 def summarize(name: str, results: dict, status: str) -> dict:
     return {"name": name, "status": status, "score": results.get("score"),
             "max_score": results.get("max_score"), "error": results.get("error")}
-
-
-def write_json(path: Path, data: dict) -> None:
-    # via a temporary name, so a batch stopped mid-write never leaves half a document
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -232,10 +232,18 @@ def escape_log(path: Path, chunk: int = 1 << 20) -> None:
 def _record(out_dir: Path, results: dict, notes, fields: dict | None, reports: bool) -> dict:
     results["notes"] = [*notes, *results.get("notes", [])]
     results.update(fields or {})
-    (out_dir / "grade.json").write_text(json.dumps(results, indent=1, default=str))
+    write_json(out_dir / "grade.json", results)
     if reports:
         write_reports(out_dir)
     return results
+
+
+def write_json(path: Path, data: dict) -> None:
+    """data as JSON at path, via a temporary name: a job killed mid-write (the batch's or
+    Gradescope's time limit) never leaves half a grade.json."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(tmp, path)
 
 
 def write_reports(out_dir: Path) -> str | None:
