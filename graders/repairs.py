@@ -336,8 +336,10 @@ def _parameters(func):
 
 
 def _keyword_wrapped(module, name, value):
-    """value, wrapped so removed keywords reach it under their new names (functions only)."""
-    if not isinstance(value, types.FunctionType) or name.startswith("_"):
+    """value, wrapped so removed keywords reach it under their new names (functions only). A
+    function re-exported by a package (skimage.color's rgb2gray is colorconv's) is wrapped once:
+    the module that defines it is patched first, and its wrapper is what the package imports."""
+    if not isinstance(value, types.FunctionType) or name.startswith("_") or getattr(value, "__hw5_repaired__", False):
         return value
     label = f"{module.__name__}.{name}"
 

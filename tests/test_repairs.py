@@ -252,6 +252,19 @@ def test_libraries_probing_removed_names_are_not_answered(old_code):
     assert [(r["line"], r["old"]) for r in outcome.repairs] == [(4, "np.float_")]
 
 
+def test_a_function_a_package_re_exports_is_wrapped_once(old_code):
+    """skimage.color's rgb2gray is colorconv's: one keyword wrapper serves both names (each
+    layer would add a frame to every call of the student's)."""
+    (old_code / "python" / "reexport.py").write_text(
+        "import skimage.color\nimport skimage.color.colorconv as cc\n"
+        "def layers():\n    f, n = skimage.color.rgb2gray, 0\n"
+        "    while getattr(f, '__hw5_repaired__', False):\n        f, n = f.__wrapped__, n + 1\n"
+        "    return n, skimage.color.rgb2gray is cc.rgb2gray\n")
+    with Sandbox(old_code / "python", old_code / "data") as box:
+        outcome = box.call("reexport", "layers", return_args=False)
+    assert outcome.ok and list(outcome.value) == [1, True], (outcome.message, outcome.value)
+
+
 def test_other_machines_paths_and_missing_folders(old_code):
     (old_code / "python" / "paths.py").write_text(textwrap.dedent('''\
         import os
