@@ -249,9 +249,8 @@ def _grade(root: Path, extra: str, start: float) -> dict:
                                    quick=args.quick, data_dir=args.data_dir, edition=args.edition, jobs=args.jobs,
                                    seed=args.seed, select=args.select, notes=notes, ingested=True, **kwargs)
         if results is None:
-            results = grade.crashed_results(args.edition, f"grading took longer than the {limit:.0f} s it may "
-                                            "take, so it was stopped", args.submission, "all", args.quick,
-                                            cause=grade.TIMEOUT)
+            results = grade.crashed_results(args.edition, batch.timed_out_message(limit), args.submission,
+                                            "all", args.quick, cause=grade.TIMEOUT)
             if late:
                 results["late"] = late
             grade.write_json(Path(args.out) / "grade.json", results)
