@@ -90,14 +90,19 @@ def student_seconds() -> float:
 
 
 def _counted(method):
+    """A Sandbox method returning an Outcome (or a list of them): each, and each follow-up's,
+    says how limits were enforced, and its time counts as the student's."""
     @functools.wraps(method)
-    def wrapper(*args, **kwargs):
+    def wrapper(self, *args, **kwargs):
         global _student_seconds
-        outcome = method(*args, **kwargs)
-        outcome.enforcement = args[0].enforcement
+        result = method(self, *args, **kwargs)
+        outcomes = result if isinstance(result, list) else [result]
+        outcomes = [*outcomes, *(a for o in outcomes for a in getattr(o, "after", ()))]
+        for outcome in outcomes:
+            outcome.enforcement = self.enforcement
         with _student_lock:
-            _student_seconds += outcome.elapsed + sum(a.elapsed for a in getattr(outcome, "after", ()))
-        return outcome
+            _student_seconds += sum(o.elapsed for o in outcomes)
+        return result
     return wrapper
 
 
@@ -1265,13 +1270,13 @@ class Sandbox:
             self._drop_measurer()
         return _Worker(self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
 
+    @_counted
     def measure(self, requests, *, seed=0, limits=None, what="the saved models") -> list[Outcome]:
         """Answer measuring requests (graders.saved_models: predict, joins) in a fresh worker that
         has run no student script and ends with them: the worker that ran a script may have
         rewritten its own answers. An Outcome per request, in order; their time counts as the
         student's (a student's model runs), the fresh worker's start-up as the harness's (none
         of it after prepare_measure, when the script ran long enough)."""
-        global _student_seconds
         limits = limits or self.limits
         self._require_submission()
         with self._lock:
@@ -1281,10 +1286,6 @@ class Sandbox:
                             for i, req in enumerate(requests, start=1)]
             finally:
                 worker.close()
-        for outcome in outcomes:
-            outcome.enforcement = self.enforcement
-        with _student_lock:
-            _student_seconds += sum(o.elapsed for o in outcomes)
         return outcomes
 
     def _follow_up(self, worker: _Worker, number: int, request: dict, seed: int, limits: Limits,
