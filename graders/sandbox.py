@@ -1440,10 +1440,6 @@ def keep_spares() -> None:
         multiprocessing.util.Finalize(_spares, _spares.close, exitpriority=10)
 
 
-def _dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
 def _field(response: dict, key: str, kind: type):
     """A field of the worker's response, of the kind the protocol gives it (absent: empty); any
     other is a malformed response, and the exchange's failure kills the worker."""
