@@ -15,6 +15,7 @@ from pathlib import Path
 from . import messages
 from .report import fmt_number
 from .grade import SUBMISSION, TIMEOUT
+from .late_policy import after_penalty
 from .rubric import NOT_RUN_COUNTED, PASSED
 
 # Rubric visibility -> Gradescope's. A hidden check compares with the staff solution, so its
@@ -146,9 +147,9 @@ def _summary(results: dict, score: float) -> str:
     late = results.get("late") or {}
     if late.get("message"):
         lines.append(late["message"])
-    if late.get("penalty_percent") and not results.get("error"):
-        from .late_policy import penalised
-        lines.append(f"Score after the late penalty: {fmt_number(penalised(score, late), 4)}.")
+    after = after_penalty(results, score)
+    if after is not None:
+        lines.append(f"Score after the late penalty: {fmt_number(after, 4)}.")
     left_out: dict[str, int] = {}
     for check in results.get("checks", []):
         if check.get("not_run"):
@@ -190,10 +191,9 @@ def results_json(results: dict) -> dict:
     tests = [] if results.get("error") else _tests(results)
     score = round(sum(round(t["score"] * UNIT) for t in tests) / UNIT, 4)
     earned = score
-    if not results.get("error") and results.get("late"):
-        # the top-level score overrides the tests' sum: the late penalty (graders.late_policy)
-        from .late_policy import penalised
-        score = penalised(earned, results["late"])
+    # the top-level score overrides the tests' sum: the late penalty (graders.late_policy)
+    after = after_penalty(results, earned)
+    score = earned if after is None else after
     return {
         "score": score,
         "execution_time": _seconds(results),

@@ -172,6 +172,19 @@ def penalised(score: float, late: dict | None) -> float:
     return round(score * (1 - percent / 100), 4)
 
 
+def after_penalty(results: dict, score) -> float | None:
+    """`score` after grade.json's late penalty (results["late"]), or None when none applies: no
+    policy, not late, or nothing graded (what a failed run scored is not a grade to cut).
+    Gradescope's score, its summary and report.html all take the penalty from here."""
+    late = results.get("late")
+    if results.get("error") or not isinstance(late, dict) or not isinstance(score, (int, float)):
+        return None
+    percent = late.get("penalty_percent")
+    if not isinstance(percent, (int, float)) or not percent > 0:
+        return None
+    return penalised(float(score), late)
+
+
 def read(root: Path, edition: str) -> dict | None:
     """The assessment of ROOT/submission_metadata.json under the edition's policy; None when there
     is no policy or no metadata; {"message": ..., "problem": True} when it cannot be applied (a

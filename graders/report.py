@@ -473,13 +473,9 @@ def late_view(results: dict) -> dict | None:
     message = late.get("message")
     if not isinstance(message, str) or not message.strip():
         return None
-    from graders.late_policy import penalised
-    score = results.get("score")
-    percent = late.get("penalty_percent")
-    after = (penalised(float(score), late) if isinstance(score, (int, float)) and not results.get("error")
-             and isinstance(percent, (int, float)) and percent > 0 else None)
+    from graders.late_policy import after_penalty
     return {"lines": [clip(line, 1, 0, 300) for line in message.splitlines() if line.strip()][:12],
-            "score_after": after}
+            "score_after": after_penalty(results, results.get("score"))}
 
 
 def render_report(results: dict, out_dir: Path) -> str:
