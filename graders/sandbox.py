@@ -1257,17 +1257,16 @@ class Sandbox:
     def _measuring_worker(self, limits, count) -> "_Worker":
         """The prepared measuring worker of these settings, if it is alive, else a new one."""
         prepared, self._measurer = self._measurer, None
-        if prepared is not None and prepared[0][0] == limits and count <= prepared[0][1]:
+        if prepared is not None:
+            (settings, most), future = prepared
             try:
-                worker = prepared[1].result()
-                if worker.alive():
+                worker = future.result()
+            except SandboxError:
+                worker = None   # started afresh below, which reports the cause itself
+            if worker is not None:
+                if settings == limits and count <= most and worker.alive():
                     return worker
                 worker.close()
-            except SandboxError:
-                pass            # started afresh below, which reports the cause itself
-        elif prepared is not None:
-            self._measurer = prepared
-            self._drop_measurer()
         return _Worker(self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
 
     @_counted
