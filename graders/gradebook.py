@@ -67,13 +67,17 @@ def _row(name: str, results: dict | None, problem: str, cols: list[str]) -> dict
     return row
 
 
+def edition_of(loaded) -> str:
+    """The edition of a batch (report.load_batch's result): its first graded submission's."""
+    return str(next((r.get("edition") for _, r, _ in loaded if r and r.get("edition")), DEFAULT_EDITION))
+
+
 def rows(batch_dir, names=None, loaded=None) -> list[dict]:
     """One row per submission of batch_dir (every subfolder holding grade.json by default);
     `loaded` is report.load_batch's result when the caller has read the documents already."""
     loaded = report.load_batch(batch_dir, names) if loaded is None else loaded
-    edition = next((r.get("edition") for _, r, _ in loaded if r and r.get("edition")), DEFAULT_EDITION)
     try:
-        cols = columns(str(edition))
+        cols = columns(edition_of(loaded))
     except rubric_mod.RubricError:
         cols = columns(DEFAULT_EDITION)
     return [_row(name, results, problem, cols) for name, results, problem in loaded]
@@ -144,8 +148,7 @@ def main(args) -> int:
     if not args.hand:
         print(f"gradebook: {write_csv(table, out / CSV_NAME)}")
         return 0
-    edition = next((r.get("edition") for _, r, _ in loaded if r and r.get("edition")), DEFAULT_EDITION)
-    rubric = rubric_mod.load(str(edition))
+    rubric = rubric_mod.load(edition_of(loaded))
     try:
         hand = handgrades.read(args.hand, rubric, [name for name, _, _ in loaded])
         roster = handgrades.read_roster(args.roster) if args.roster else None
