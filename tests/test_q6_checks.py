@@ -38,6 +38,8 @@ EXPECTED = {
     "q6_crash_half_way": ("q6_1_2", per_script("q6_1_2", *Q6_1_CHECKS)),
     # nothing measured: its falling loss is only the script's word
     "q6_never_saves": ("q6_1_3", per_script("q6_1_3", "q6_loss_falls", "q6_model_saved", "q6_heldout_accuracy")),
+    # saved before training: its falling loss is not that of the model it saved (at chance)
+    "q6_saves_before_training": ("q6_1_1", per_script("q6_1_1", "q6_loss_falls", "q6_heldout_accuracy")),
     # the features change; training all of the stand-in SqueezeNet at the classifier's learning
     # rate also ruins it (chance); the CNN from scratch is unaffected
     "q6_whole_squeezenet": ("q6_2_1", per_script("q6_2_1", "q6_2_1_only_classifier_trained",
@@ -51,6 +53,7 @@ SAYS = {
                           ("q6_model_saved[q6_1_2]", "message", "did not save q6_1_2_model.pt (run_q6_1_2.py stopped early")],
     "q6_never_saves": [("q6_model_saved[q6_1_3]", "message", "did not save q6_1_3_model.pt"),
                        ("q6_loss_falls[q6_1_3]", "message", "but only the script says so")],
+    "q6_saves_before_training": [("q6_loss_falls[q6_1_1]", "message", "not those of its training")],
     "q6_whole_squeezenet": [("q6_2_1_only_classifier_trained[q6_2_1]", "message", "pretrained feature tensors changed"),
                             ("q6_2_1_only_classifier_trained[q6_2_1]", "hint", "requires_grad = False")],
 }
