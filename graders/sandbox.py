@@ -252,12 +252,13 @@ def cpu_seconds(pid: int, children=False) -> float:
     return ticks / _TICKS
 
 
-def held_files(pids, shm_too=False, disk_dev=None) -> tuple[int, int]:
-    """(memory, disk) the processes hold in files no listing shows. Memory: memfd files (and,
-    shm_too, files under /dev/shm) they have open or mapped, pages not in any resident set until
-    touched. Disk: files on device disk_dev they deleted but keep open, which no walk of the
-    folders finds. Each file counts once (by inode) however many processes hold it, by its
-    allocated blocks (a sparse file costs only what was written)."""
+def held_files(pids, shm_too=False, disk_dev=None, count_memory=True) -> tuple[int, int]:
+    """(memory, disk) the processes hold in files no listing shows. Memory (unless count_memory
+    is false, where a cgroup counts it): memfd files (and, shm_too, files under /dev/shm) they
+    have open or mapped, pages not in any resident set until touched. Disk: files on device
+    disk_dev they deleted but keep open, which no walk of the folders finds. Each file counts
+    once (by inode) however many processes hold it, by its allocated blocks (a sparse file costs
+    only what was written)."""
     seen, memory, disk = set(), 0, 0
 
     def add(path, on_disk=False):
@@ -275,7 +276,7 @@ def held_files(pids, shm_too=False, disk_dev=None) -> tuple[int, int]:
             disk += st.st_blocks * 512
 
     def held(target: str) -> bool:
-        return target.startswith("/memfd:") or (shm_too and target.startswith("/dev/shm/"))
+        return count_memory and (target.startswith("/memfd:") or (shm_too and target.startswith("/dev/shm/")))
 
     for p in pids:
         try:
@@ -293,6 +294,8 @@ def held_files(pids, shm_too=False, disk_dev=None) -> tuple[int, int]:
                 add(f"/proc/{p}/fd/{fd}", on_disk=True)
         # Mapped and then closed: only the mapping holds it (map_files needs privileges; where
         # it cannot be read, the pages count in RSS once touched).
+        if not count_memory:
+            continue
         try:
             with open(f"/proc/{p}/maps") as f:
                 maps = f.read()
@@ -796,12 +799,14 @@ class _Worker:
         open are disk no walk finds (held_files). Reading every descriptor and mapping is dearer,
         and waits on processes busy forking, so it runs in a thread of its own (the watcher's
         process and time checks never wait for it), at most every MEMFD_POLL and a tenth of its
-        time (a student's 60,000 mappings cost us little)."""
+        time (a student's 60,000 mappings cost us little). Under a cgroup, whose memory.max
+        counts memfd and shared memory itself, only the descriptors are read (for the disk)."""
         disk_dev = os.stat(self.box.root).st_dev
         while self.proc.poll() is None:
             began = time.monotonic()
             self._memfd, self._unlinked = held_files(
-                process_tree(self.proc.pid), shm_too=self.box.isolation != "bubblewrap", disk_dev=disk_dev)
+                process_tree(self.proc.pid), shm_too=self.box.isolation != "bubblewrap", disk_dev=disk_dev,
+                count_memory=self.cgroup is None)
             time.sleep(max(MEMFD_POLL, 10 * (time.monotonic() - began)))
 
     def _memory_failure(self) -> _Failure:

@@ -171,6 +171,28 @@ def test_memory_held_in_memfd_files_counts(hostile):
     assert settles(box) == []
 
 
+def test_held_files_reads_memory_only_where_no_cgroup_counts_it(tmp_path):
+    """Under a cgroup (memory.max counts memfd) the held-files poll reads descriptors for the
+    disk only, not every mapping of every process each fifth of a second."""
+    import subprocess
+    import sys
+    from graders.sandbox import held_files
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import os, sys, time\n"
+        "m = os.memfd_create('hoard'); os.write(m, b'x' * (8 << 20))\n"
+        "f = open(sys.argv[1], 'wb'); f.write(b'y' * (4 << 20)); f.flush(); os.unlink(sys.argv[1])\n"
+        "print('ready', flush=True); time.sleep(60)\n"), str(tmp_path / "gone")], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"ready\n"
+        disk_dev = os.stat(tmp_path).st_dev
+        memory, disk = held_files([holder.pid], disk_dev=disk_dev)
+        assert memory >= 8 << 20 and disk >= 4 << 20, (memory, disk)
+        assert held_files([holder.pid], disk_dev=disk_dev, count_memory=False) == (0, disk)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.parametrize("folder", ["/tmp", "."])
 def test_deleted_files_kept_open_count_as_disk(hostile, folder):
     box = hostile("unlinked_files", disk_mb=20, wall_seconds=20)
