@@ -254,10 +254,11 @@ def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) 
                    strict=options.strict, notes=prepared.notes, fields=stamp(sub), reports=False, ingested=True)
         if options.job_in_child:
             # on Dask the batch cannot kill the worker's process: the job keeps its own limit
-            results = run_within(job_limit(options), submission=prepared.folder, out_dir=out, **how)
+            limit = job_limit(options)
+            results = run_within(limit, submission=prepared.folder, out_dir=out, **how)
             if results is None:
-                return finish(out, failed_results(sub, options, timed_out_message(job_limit(options)),
-                                                  cause=grade.TIMEOUT), TIMED_OUT)
+                return finish(out, failed_results(sub, options, timed_out_message(limit), cause=grade.TIMEOUT),
+                              TIMED_OUT)
         else:
             results = grade.run(prepared.folder, out, **how)
     summary = finish(out, results, GRADER_ERROR if results.get("error") else "graded", rewrite=False)
@@ -429,7 +430,7 @@ class Batch:
         queue, alone = collections.deque(subs), collections.deque()
         in_flight = {}                          # future -> (submission, ran alone)
         self.deadlines = {}                     # future -> time.monotonic() it must end by
-        limit = job_limit(self.options)
+        self.limit = limit = job_limit(self.options)      # the rubric read once, not per job
         while queue or alone or in_flight:
             try:
                 if alone and not in_flight:
@@ -490,7 +491,7 @@ class Batch:
         in_flight[future] = (waiting.popleft(), alone)
         if isinstance(executor, LocalPool):
             # no more jobs than processes are submitted, so a job starts when it is submitted
-            self.deadlines[future] = time.monotonic() + job_limit(self.options)
+            self.deadlines[future] = time.monotonic() + self.limit
 
     def _kill(self, sub) -> bool:
         """Stop the process grading sub and everything it started (its sandboxes included);
