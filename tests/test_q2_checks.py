@@ -73,6 +73,8 @@ EXPECTED = {
     "softmax_mutates": {"softmax_keeps_input"},
     "softmax_no_shift": {"softmax_large_inputs"},
     "training_loop_empty": {"training_loop_trains"},
+    # the loop rebinds x, y to its last batch (5 examples): judged per example, it has not trained
+    "training_loop_rebinds_x": {"training_loop_trains"},
     "transposed_grad": {"backwards_shapes", "backwards_grad_w", "backwards_linear",
                         "backwards_matches_reference", *RUN_Q2},
     "unit_uniform_init": {"init_xavier_range", "init_xavier_variance", "init_uniform"},
@@ -385,3 +387,12 @@ def test_agreement_of_two_wrong_gradients_is_named(make_submission, tmp_path):
                     "--seed", "0")
     check = next(c for c in results["checks"] if c["name"].endswith("gradcheck_total_error"))
     assert check["status"] == "failed" and "shows nothing" in check["message"], check
+
+
+def test_training_loop_is_judged_per_example_on_the_x_the_script_left(make_submission, tmp_path):
+    """On seed 4 the untrained network's summed loss on the last batch of 5 (7 or so) was below
+    the 35 meant for 40 examples, and it guessed 3 of 5: the bound scales with the examples."""
+    results = grade(make_submission(WRONG / "training_loop_rebinds_x"), tmp_path / "out", "-k", "training_loop_trains",
+                    "--seed", "4")
+    check = next(c for c in results["checks"] if c["name"].endswith("training_loop_trains"))
+    assert check["status"] == "failed" and "5 examples" in check["message"], check

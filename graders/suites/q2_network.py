@@ -793,11 +793,17 @@ def fit(weights, x, y) -> tuple[float, float]:
         return numerics.cross_entropy_sum(y, probs), numerics.accuracy(y, probs)
 
 
+HANDOUT_EXAMPLES = 40      # run_q2.py's fake data: four classes of 10
+
+
 @pytest.mark.rubric("Q2.4")
 def test_training_loop_trains(q2_script, question, record_property, request):
     """run_q2.py's training loop brings the loss on its fake data below 35 (and the accuracy well above chance)"""
     x, y = q2_script["x"], q2_script["y"]
-    max_loss, min_acc = question.threshold("train_loss"), question.threshold("train_accuracy")
+    # the bound is the handout's summed loss over its 40 examples: a script that left other x, y
+    # (a loop written `for x, y in batches` ends on a batch of 5) is held to the same loss per example
+    max_loss = question.threshold("train_loss") * len(y) / HANDOUT_EXAMPLES
+    min_acc = question.threshold("train_accuracy")
     # The handout lets the gradient check run before or after training: params_orig is the
     # network at the check (trained when it runs after), params the network once the script
     # ends (trained when the check ran before). The training happened in whichever is trained.
@@ -820,7 +826,7 @@ def test_training_loop_trains(q2_script, question, record_property, request):
         raise result
     loss, acc = result
     raise Failure(f"after training, the network's loss on run_q2's {len(y)} examples is {loss:.1f} and its "
-                  f"accuracy {acc:.0%}; expected loss < {max_loss:g} and accuracy > {min_acc:.0%}",
+                  f"accuracy {acc:.0%}; expected loss < {max_loss:.4g} and accuracy > {min_acc:.0%}",
                   hint="each iteration: forward, loss, backwards, then W -= learning_rate * grad_W for "
                        "every parameter" if not numerics.at_most(loss, 50) else "the loop trains, but not "
                        "far enough: check that backwards sums its gradients and that every parameter is updated")
