@@ -170,6 +170,29 @@ def test_backpropagation_check_refuses_nan_gradients(reference_nn):
         q5.test_q5_backpropagates_squared_error(fake_run(dict(params)), question, lambda k, v: None)
 
 
+
+@pytest.mark.parametrize("spoil", ["W missing", "W NaN", "X of another width"])
+def test_backpropagation_check_fails_an_unreadable_last_batch_with_a_message(reference_nn, spoil):
+    """What the watch saw at the last backwards call is the student's process's: weights that are
+    gone or not finite, or caches that do not fit the layers, fail the check; the grader's own
+    gradients never raise on them."""
+    rng = np.random.default_rng(5)
+    names = ["layer1", "hidden", "hidden2", "output"]
+    question = SimpleNamespace(threshold=lambda name: {"gradient_error": 0.05}[name])
+    params, x, out = trained_like(reference_nn, names, rng)
+    backpropagate(reference_nn, params, names, 2 * (out - x))
+    snapshot = dict(params)
+    if spoil == "W missing":
+        del snapshot["Whidden"]
+    elif spoil == "W NaN":
+        snapshot["Whidden"] = np.full_like(params["Whidden"], np.nan)
+    else:
+        X, pre, post = snapshot["cache_hidden"]
+        snapshot["cache_hidden"] = (X[:, :-1], pre, post)
+    with pytest.raises(messages.CheckFailure, match="hidden"):
+        q5.test_q5_backpropagates_squared_error(fake_run(dict(params), snapshot), question, lambda k, v: None)
+
+
 # ---------------------------------------------------------------------------------------------
 # accumulators under any name, in any dict the run used
 

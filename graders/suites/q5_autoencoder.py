@@ -267,6 +267,22 @@ _DERIVATIVES = {"relu": lambda pre, post: (pre > 0).astype(np.float64), "sigmoid
                 "tanh": lambda pre, post: 1 - post ** 2, "linear": lambda pre, post: np.ones_like(pre)}
 
 
+def misfits(snapshot: dict, params: dict, names: list[str]) -> list[str]:
+    """The layers whose weights and cache, as the last backwards call found them (the student's
+    process's report), cannot give the grader's gradients: W not a finite real array of the
+    trained W's shape, or a cache whose X, pre_act, post_act are not the batch's rows by the
+    layer's input and output sizes. Caches are known to be three finite real arrays."""
+    rows = np.shape(snapshot["cache_" + names[0]][0])[:1]
+    unfit = []
+    for n in names:
+        W = numerics.real_array(snapshot.get("W" + n))
+        n_in, n_out = np.shape(params["W" + n])
+        X, pre, post = (np.shape(a) for a in snapshot["cache_" + n])
+        if W is None or W.shape != (n_in, n_out) or X != rows + (n_in,) or not pre == post == rows + (n_out,):
+            unfit.append(n)
+    return unfit
+
+
 def squared_error_gradients(snapshot: dict, names: list[str], activations: list[str]) -> dict[str, np.ndarray]:
     """The gradients of the batch's summed squared error with respect to every W and b, from the
     batch's caches (X, pre_act, post_act) and the weights it was run with."""
@@ -291,11 +307,17 @@ def test_q5_backpropagates_squared_error(q5_run, question, record_property):
     missing = [n for n in names if not isinstance(snapshot.get("cache_" + n), (tuple, list))
                or len(snapshot["cache_" + n]) != 3
                or any(numerics.real_array(a) is None for a in snapshot["cache_" + n])]
-    if missing or not isinstance(snapshot.get("W" + names[-1]), np.ndarray):
+    if missing:
         raise Failure("the grader could not read the last training batch: nn.py's backwards was never called with "
-                      f"params holding the caches of {', '.join(missing) or 'every layer'}",
+                      f"params holding the caches of {', '.join(missing)}",
                       hint="backpropagate with nn.py's backwards(delta, params, name, activation_deriv), which "
                            "keeps each layer's gradients in params['grad_W'+name] and params['grad_b'+name]")
+    unfit = misfits(snapshot, params, names)
+    if unfit:
+        raise Failure(f"the last training batch, as backwards found it, does not fit the layers {', '.join(unfit)}: "
+                      "their W is not a finite real array of the layer's shape, or their cache is not "
+                      "(X, pre_act, post_act) of one batch's rows and the layer's sizes",
+                      hint="let forward store params['cache_'+name] = (X, pre_act, post_act) and backwards read it")
     activations = student_activations(snapshot, names) or ["relu"] * (len(names) - 1) + ["sigmoid"]
     with np.errstate(all="ignore"):
         want = squared_error_gradients(snapshot, names, activations)
