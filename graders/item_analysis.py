@@ -24,14 +24,6 @@ TOP_MESSAGES = 3
 RAN = ("passed", "failed", "error", "timeout", "skipped")
 
 
-def _key(check: dict) -> str:
-    return str(check.get("nodeid") or check.get("name"))
-
-
-def _number(x) -> float | None:
-    return finite_number(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
-
-
 def discrimination(passed: list[bool], rest: list[float]) -> float | None:
     """The point-biserial correlation of passing with the rest of the score; None when either has
     no spread (everyone passed, or every other score is the same)."""
@@ -69,19 +61,19 @@ def analyse(loaded: list[tuple[str, dict | None]]) -> list[dict]:
     for _, results in loaded:
         if not results or results.get("error"):
             continue
-        score = _number(results.get("score"))
+        score = report.number(results.get("score"))
         if score is None:
             continue
         for check in results.get("checks", []):
             if not isinstance(check, dict) or check.get("not_run") or report.status_of(check) not in RAN:
                 continue
-            item = outcomes.setdefault(_key(check), {
-                "name": str(check.get("name") or _key(check)), "question": str(check.get("question") or ""),
+            item = outcomes.setdefault(report.check_id(check), {
+                "name": str(check.get("name") or report.check_id(check)), "question": str(check.get("question") or ""),
                 "description": str(check.get("description") or ""), "order": len(outcomes),
                 "passed_flags": [], "rest": [], "messages": Counter()})
             passed = check.get("status") == "passed"
             item["passed_flags"].append(passed)
-            item["rest"].append(score - (_number(check.get("points")) or 0.0))
+            item["rest"].append(score - (report.number(check.get("points")) or 0.0))
             if not passed:
                 item["messages"][normalise(str(check.get("message") or ""))] += 1
     items = []

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from . import report
 from .messages import printable
-from .numerics import finite_number
 
 TOLERANCE = 5e-5         # scores are rounded to 4 places: below this nothing moved
 MESSAGE_CHARS = 200
@@ -60,7 +59,7 @@ class StudentMove:
 def _score(results: dict | None) -> float | None:
     if results is None or results.get("error"):
         return None
-    return finite_number(results.get("score")) if isinstance(results.get("score"), (int, float)) else None
+    return report.number(results.get("score"))
 
 
 def _state(results: dict | None, problem: str) -> str:
@@ -72,7 +71,7 @@ def _state(results: dict | None, problem: str) -> str:
 
 
 def _checks(results: dict | None) -> dict[str, dict]:
-    return {str(c.get("nodeid") or c.get("name")): c for c in (results or {}).get("checks", [])
+    return {report.check_id(c): c for c in (results or {}).get("checks", [])
             if isinstance(c, dict)}
 
 
@@ -93,8 +92,7 @@ def question_moves(old: dict, new: dict) -> list[QuestionMove]:
     old_q, new_q = old.get("questions", {}), new.get("questions", {})
     for qid in dict.fromkeys([*old_q, *new_q]):
         a, b = old_q.get(qid) or {}, new_q.get(qid) or {}
-        old_score, new_score = (finite_number(e.get("score")) if isinstance(e.get("score"), (int, float)) else None
-                                for e in (a, b))
+        old_score, new_score = report.number(a.get("score")), report.number(b.get("score"))
         if not _moved(old_score, new_score):
             continue
         move = QuestionMove(qid, str(b.get("title") or a.get("title") or ""), old_score, new_score)

@@ -167,6 +167,18 @@ def unreadable(results: dict) -> bool:
     return bool(results.get("error")) and results.get("error_cause") == SUBMISSION
 
 
+def check_id(check: dict) -> str:
+    """What names a check across gradings (its pytest node id), for comparing documents."""
+    return str(check.get("nodeid") or check.get("name"))
+
+
+def number(x) -> float | None:
+    """A number of a results document (a score, a check's points) as a float; None when it is not
+    one finite real number (a string, a bool, NaN, a list)."""
+    from graders.numerics import finite_number
+    return finite_number(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
 def hidden_not_run(results: dict) -> list[dict]:
     return [c for c in results.get("checks", [])
             if isinstance(c, dict) and (c.get("status") == "hidden-not-run" or c.get("not_run") == "hidden")]
