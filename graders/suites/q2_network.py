@@ -916,15 +916,13 @@ def test_gradcheck_numerical(q2_script, question, record_property, request):
                             "x, y: accepted, the handout allows either")
         return
     worst = max(errors, key=errors.get)
-    after = real_parameters(q2_script["params"], "params")
-    moved = any(k in after and after[k].shape == w.shape and not np.allclose(after[k], w, rtol=0, atol=1e-3)
-                for k, w in weights.items())
+    trained_since = moved(q2_script["params"], weights)
     raise Failure(f"params['grad_{worst}'] differs from the central differences of the loss "
                   f"(relative error {errors[worst]:.2g} on x, y; no training batch agrees either)",
                   hint="the grader reads params['grad_*'] when run_q2.py ends, and the network has changed "
                        "since params_orig was copied: if the check runs before training, keep its "
                        "gradients (training's backwards overwrites them) or run it after training"
-                  if moved else "for each scalar: add eps, run the network, get the loss; subtract 2 eps, "
+                  if trained_since else "for each scalar: add eps, run the network, get the loss; subtract 2 eps, "
                                 "again; restore the value; (loss_plus - loss_minus) / (2 eps)")
 
 
