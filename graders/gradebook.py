@@ -38,8 +38,10 @@ def _status(results: dict | None, problem: str) -> str:
         return "missing" if problem.startswith("no grade.json") else "unreadable"
     if results.get("error"):
         # graders.grade's causes: only "could not be read" is the student's; the others are regraded
-        return {"submission": "could not be read", "timeout": "timed out"}.get(
-            results.get("error_cause"), "grader error")
+        from .grade import TIMEOUT
+        if report.unreadable(results):
+            return "could not be read"
+        return "timed out" if results.get("error_cause") == TIMEOUT else "grader error"
     partly = [e["status"] for e in results.get("questions", {}).values()
               if str(e.get("status", "")).startswith(("partly", "not run"))]
     return "partly graded" if partly else "graded"
