@@ -285,13 +285,18 @@ class ParamsWatch:
     NAME = "__params_seen__"
     WATCHED = ("initialize_weights", "forward", "backwards")
     MAX_DICTS, FIRST_CALLS, MAX_ARRAY, MAX_COPIED = 8, 400, 1 << 22, 1 << 28   # arrays: entries; copied: bytes
+    # backwards calls after which the gradients' values are kept too: a checker run before
+    # training writes between the first few, and may write into backwards' own arrays
+    FIRST_BACKWARDS = 16
 
     def __init__(self):
-        self.seen, self.first, self.at_backward, self.calls, self.copied = {}, {}, {}, 0, 0
+        self.seen, self.first, self.at_backward, self.calls, self.copied, self.backwards = {}, {}, {}, 0, 0, 0
         self.real_import = None
         # Q2.5's check before training: per dict, the gradients its last backwards stored (held,
-        # so no id is reused), and a copy of its arrays at the first backwards call that found
-        # gradients the script wrote in between (a gradient checker's, before training overwrites them)
+        # so no id is reused; with copies of their values in the first FIRST_BACKWARDS calls), and
+        # a copy of its arrays at the first backwards call that found gradients the script wrote
+        # in between, as new arrays or into the old ones (a gradient checker's, before training
+        # overwrites them)
         self.made, self.written = {}, {}
 
     def start(self):
@@ -322,9 +327,12 @@ class ParamsWatch:
             self.note(fname, args, kwargs)
             result = func(*args, **kwargs)
             if fname == "backwards":
+                self.backwards += 1
+                keep = self.backwards <= self.FIRST_BACKWARDS
                 for d in (*args, *kwargs.values()):
                     if isinstance(d, dict) and id(d) in self.seen:
-                        self.made[id(d)] = {k: v for k, v in d.items() if str(k).startswith("grad_")}
+                        self.made[id(d)] = {k: (v, v.copy() if keep and isinstance(v, np.ndarray) else None)
+                                            for k, v in d.items() if str(k).startswith("grad_")}
             return result
         watched._hw5_watched = True
         return watched
@@ -352,7 +360,7 @@ class ParamsWatch:
     def note_written(self, d):
         made = self.made.get(id(d))
         if made is None or id(d) in self.written or all(
-                made.get(k) is v for k, v in d.items() if str(k).startswith("grad_")):
+                self.unchanged(made.get(k), v) for k, v in d.items() if str(k).startswith("grad_")):
             return
         copies = {}
         for k, v in d.items():
@@ -361,6 +369,14 @@ class ParamsWatch:
                 copies[k] = v.copy()
                 self.copied += v.nbytes
         self.written[id(d)] = copies
+
+    @staticmethod
+    def unchanged(made, value) -> bool:
+        """Whether a gradient is still the one backwards made (made: its array and a copy of its values, or None)."""
+        if made is None or made[0] is not value:
+            return False
+        kept = made[1]
+        return kept is None or np.array_equal(kept, value, equal_nan=kept.dtype.kind in "fc")
 
     def report(self, namespace):
         """The dict still bound to `params` crosses once, as that global (is_params)."""

@@ -418,3 +418,33 @@ def test_nothing_left_running(submission):
     b.close()
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert not Path(b.root).exists()
+
+
+CHECK_BEFORE_TRAINING = '''
+import numpy as np
+from nn import backwards
+
+params = {"W": np.ones(3)}
+backwards(params)
+checker = params["grad_W"]
+checker[:] = [7.0, 8.0, 9.0]        # a gradient checker writing into backwards' own array
+for step in range(3):
+    backwards(params)               # training: each call makes new gradients
+'''
+
+
+def test_params_watch_reads_a_checkers_gradients_written_in_place(tmp_path):
+    """A gradient check run before training (the handout allows it) leaves its estimates in
+    params['grad_*'] for training to overwrite: the watch copies them at training's first
+    backwards call, whether the checker stored new arrays or wrote into backwards' own."""
+    python = tmp_path / "python"
+    python.mkdir()
+    (python / "nn.py").write_text("import numpy as np\n\ndef backwards(params):\n"
+                                  "    params['grad_W'] = -np.ones(3)\n")
+    (python / "run_q2.py").write_text(CHECK_BEFORE_TRAINING)
+    with Sandbox(python, isolation="none") as box:
+        outcome = box.run_script("run_q2.py", globals=("params", "__params_seen__"), files=())
+    assert outcome.ok, outcome.message
+    entry = next(e for e in outcome.globals["__params_seen__"] if e.get("is_params"))
+    assert list(entry["written_before_backwards"]["grad_W"]) == [7.0, 8.0, 9.0]
+    assert list(outcome.globals["params"]["grad_W"]) == [-1.0, -1.0, -1.0]
