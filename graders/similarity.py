@@ -21,6 +21,7 @@ command says so and the overview leaves the section out.
 from __future__ import annotations
 
 import argparse
+import html
 import io
 import itertools
 import json
@@ -122,7 +123,6 @@ class Pair:
 def compare(codes: dict[str, dict[str, str]], base: list[int] = (), threshold: float = THRESHOLD) -> list[Pair]:
     """The pairs of `codes` ({submission: {file name: text}}) above the threshold, most similar first."""
     cd = _copydetect()
-    from copydetect.utils import highlight_overlap
     prints = {who: {name: fingerprint(name, text, base) for name, text in files.items()}
               for who, files in codes.items()}
     pairs = []
@@ -136,12 +136,21 @@ def compare(codes: dict[str, dict[str, str]], base: list[int] = (), threshold: f
             _, shares, slices = cd.compare_files(fa, fb)
             match = FileMatch(name, (float(shares[0]), float(shares[1])), own)
             if match.shares[0] > 0 or match.shares[1] > 0:
-                match.html = tuple(highlight_overlap(code, s, "<mark>", "</mark>", escape_html=True)[0]
-                                   for code, s in ((fa.raw_code, slices[0]), (fb.raw_code, slices[1])))
+                match.html = (marked(fa.raw_code, slices[0]), marked(fb.raw_code, slices[1]))
             pair.files.append(match)
         if pair.files and pair.score >= threshold:
             pairs.append(pair)
     return sorted(pairs, key=lambda p: (-p.score, p.a, p.b))
+
+
+def marked(code: str, slices) -> str:
+    """code as HTML (the pair page shows it as it is): escaped, its shared regions in <mark>.
+    copydetect's highlight_overlap returns code with no region as it is, unescaped, so that case
+    is escaped here: a student's code never reaches the page as markup."""
+    from copydetect.utils import highlight_overlap
+    if len(slices) < 2 or not len(slices[0]):
+        return html.escape(code)
+    return highlight_overlap(code, slices, "<mark>", "</mark>", escape_html=True)[0]
 
 
 def submission_code(results: dict) -> dict[str, str]:

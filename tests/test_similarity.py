@@ -188,6 +188,16 @@ def test_files_are_compared_with_the_same_file_only(base):
     assert min(q4.shares) > similarity.THRESHOLD and "<mark>" in q4.html[0] and "<mark>" in q4.html[1]
 
 
+def test_a_files_code_on_the_pair_page_is_escaped_with_or_without_shared_regions():
+    """copydetect hands back code with no shared region unescaped; the page must never get markup."""
+    import numpy as np
+    code = "x = 1  # </code><script>alert(1)</script>\ny = x < 2 and x > 0\n"
+    for slices in (np.array([]), np.array([[0], [5]]), np.array([[], []])):   # np.array([]): no overlap
+        page = similarity.marked(code, slices)
+        assert "<script>" not in page and "&lt;script&gt;" in page and "x &lt; 2" in page
+    assert similarity.marked(code, np.array([[0], [5]])).startswith("<mark>x = 1</mark>")
+
+
 @pytest.fixture
 def batch(tmp_path):
     """A graded batch whose grade.json documents name where each submission's code is."""
