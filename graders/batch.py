@@ -647,7 +647,8 @@ def format_summary(report: dict, colour: bool = False) -> str:
             lines.append(red(text) if s["status"] in NOT_GRADES else text)
     reports = [s for s in report["summaries"] if s.get("report_error")]
     if reports:
-        lines.append(f"  report.html not written for {len(reports)}: {reports[0]['report_error']}")
+        lines.append(printable(f"  report.html not written for {len(reports)}: {reports[0]['report_error']}",
+                               newlines=False))
     if report.get("interrupted") is not None:
         left = report["submissions"] - len(report["summaries"])
         lines.append(f"  STOPPED ({type(report['interrupted']).__name__}): {left} not graded; "

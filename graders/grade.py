@@ -253,8 +253,8 @@ def write_reports(out_dir: Path) -> str | None:
     try:
         report.write_outputs(out_dir)
     except Exception as err:  # noqa: BLE001 -- a report bug must not lose a grade
-        problem = f"{type(err).__name__}: {err}"
-        print(f"hw5grade: the report could not be written ({problem}); "
+        problem = f"{type(err).__name__}: {err}"    # it may quote the document, the student's text
+        print(f"hw5grade: the report could not be written ({messages.printable(problem, newlines=False)}); "
               f"grade.json is complete, `hw5grade report {out_dir}` retries", file=sys.stderr)
         return problem
     return None

@@ -278,6 +278,21 @@ def test_a_sandbox_that_cannot_start_is_a_grader_error_not_a_zero(tmp_path, monk
         {"summaries": [summary], "submissions": 1, "seconds": 1, "overview": {"paths": {}}}, colour=True)
 
 
+def test_a_report_failure_quoting_the_student_reaches_the_terminal_escaped(tmp_path, monkeypatch, capsys):
+    """A report that fails says why on the terminal, in the grader's summary and the batch's; its
+    error may quote the student's text, which must not drive the TA's terminal."""
+    def fails(out_dir):
+        raise ValueError("bad fact '\x1b]52;c;ZXZpbA==\x07\x1b[2J'")
+    monkeypatch.setattr(report, "write_outputs", fails)
+    problem = grade.write_reports(tmp_path)
+    summary = batch.format_summary({"summaries": [{"name": "alice", "status": "graded", "score": 1.0, "max_score": 2.0,
+                                                   "error": None, "report_error": problem}],
+                                    "submissions": 1, "seconds": 1, "overview": {"paths": {}}})
+    for text in (capsys.readouterr().err, summary):
+        assert "report" in text and "\\x1b[2J" in text
+        assert not any(c in text for c in ("\x1b", "\x07")), repr(text)
+
+
 def test_a_job_in_its_own_process_keeps_its_limit(tmp_path):
     """On Dask the batch cannot kill a worker's process: the job grades in a child it kills itself."""
     from graders import ingest
