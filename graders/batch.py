@@ -245,8 +245,12 @@ def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) 
             return finish(out, failed_results(sub, options, str(err), cause=grade.SUBMISSION),
                           "ingest-error")
         hashes = {"submission": content_hash(tree_files(prepared.folder)), "grading": grading}
-        if not force and (out / "grade.json").is_file() and stored_hashes(out) == hashes:
-            return finish(out, json.loads((out / "grade.json").read_text()), "unchanged", rewrite=False)
+        if not force and stored_hashes(out) == hashes:
+            from graders import report
+            try:
+                return finish(out, report.load_results(out), "unchanged", rewrite=False)
+            except report.ReportError:
+                pass     # its grade.json is gone or damaged since: graded again, not a grader error
         # a stale hash must not vouch for whatever this run leaves behind if it is stopped
         (out / HASH_FILE).unlink(missing_ok=True)
         how = dict(visibility=options.visibility, quick=options.quick, data_dir=options.data_dir,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import build_submission
-from graders import batch, grade, report
+from graders import batch, grade, ingest, report
 from support import REPO, hw5grade
 
 # --strict: removed_np_float stays wrong (by default its np.float is repaired, graders/repairs.py)
@@ -121,6 +121,21 @@ def test_resume_skips_unchanged_regrades_changed_and_force_regrades_all(four, tm
     forced = batch_cli(subs, out, "-j", "2", "--force")
     assert "graded 4, unchanged (skipped) 0" in forced.stdout, forced.stdout + forced.stderr
     assert all(t != after[n] for n, t in mtimes(out, GRADED).items())
+
+
+def test_resume_regrades_a_submission_whose_grade_json_was_damaged(tmp_path):
+    """hash.json vouches for a grade.json only while that can be read: a damaged one is graded
+    again, not a grader error."""
+    build_submission(tmp_path / "subs" / "ref")
+    (sub,) = ingest.discover(tmp_path / "subs")
+    options = batch.Options(quick=True, select="q2_network and softmax")
+    grading = batch.grading_hash(options)
+    first = batch.grade_job(sub, str(tmp_path / "out"), options, grading)
+    assert first["status"] == "graded" and first["score"] > 0
+    assert batch.grade_job(sub, str(tmp_path / "out"), options, grading)["status"] == "unchanged"
+    (sub_out(tmp_path / "out", "ref") / "grade.json").write_text('{"score": 1')
+    again = batch.grade_job(sub, str(tmp_path / "out"), options, grading)
+    assert again["status"] == "graded" and again["score"] == first["score"]
 
 
 def failing_job(sub, out_root, options, grading, force=False):
