@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from . import messages
-from .report import fmt_number
+from .report import ReportError, fmt_number, load_results
 from .grade import SUBMISSION, TIMEOUT
 from .late_policy import after_penalty
 from .rubric import NOT_RUN_COUNTED, PASSED
@@ -218,8 +218,8 @@ def write(out_dir, results: dict | None = None) -> Path:
     out_dir = Path(out_dir)
     if results is None:
         try:
-            results = json.loads((out_dir / "grade.json").read_text())
-        except (OSError, ValueError) as err:
+            results = load_results(out_dir)
+        except ReportError as err:
             # Gradescope shows "failed to execute" without a results.json; say what went wrong instead
             results = {"error": f"grade.json could not be read ({err})"}
     path = out_dir / "results.json"

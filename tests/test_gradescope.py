@@ -269,7 +269,8 @@ def test_write_reads_grade_json_and_survives_a_broken_one(tmp_path):
     doc = json.loads(path.read_text())
     jsonschema.validate(doc, SCHEMA)
     assert doc == gradescope.results_json(hidden_not_run())
-    (tmp_path / "grade.json").write_text("{not json")
-    doc = json.loads(gradescope.write(tmp_path).read_text())
-    jsonschema.validate(doc, SCHEMA)
-    assert doc["score"] == 0 and "grade.json could not be read" in doc["output"]
+    for broken in ("{not json", "[1, 2]", '{"checks": "none"}'):    # not JSON, not a results document
+        (tmp_path / "grade.json").write_text(broken)
+        doc = json.loads(gradescope.write(tmp_path).read_text())
+        jsonschema.validate(doc, SCHEMA)
+        assert doc["score"] == 0 and "grade.json could not be read" in doc["output"]
