@@ -73,7 +73,7 @@ EXPECTED = {
     "softmax_mutates": {"softmax_keeps_input"},
     "softmax_no_shift": {"softmax_large_inputs"},
     "training_loop_empty": {"training_loop_trains"},
-    # the loop rebinds x, y to its last batch (5 examples): judged per example, it has not trained
+    # the loop rebinds x, y to its last batch (5 examples): judged on all its batches, it has not trained
     "training_loop_rebinds_x": {"training_loop_trains"},
     "transposed_grad": {"backwards_shapes", "backwards_grad_w", "backwards_linear",
                         "backwards_matches_reference", *RUN_Q2},
@@ -282,6 +282,9 @@ OWN_PRINTING = RUN_Q2_SOURCE.replace(_LOOP, """for epoch in range(max_iters):
 
 """)
 
+# the handout's loop with its batch named x, y: x, y end as the last batch of 5
+LOOP_NAMES_X = RUN_Q2_SOURCE.replace(_LOOP, _LOOP.replace("xb", "x").replace("yb", "y"))
+
 HONEST = {
     # name: (files, -k selection, notes one of which must hold the words, or "")
     "sigmoid_logaddexp": ({"nn.py": solution(NN, NN_REGIONS["sigmoid"], "res = np.exp(-np.logaddexp(0, -x))")},
@@ -322,6 +325,7 @@ batches = [(x[part], y[part]) for part in np.array_split(idx, int(np.ceil(len(x)
     "gradcheck_plus_minus": ({"run_q2.py": solution(RUN_Q2_SOURCE, CHECKER, PLUS_MINUS_CHECKER)}, "gradcheck", ""),
     "gradcheck_on_last_batch": ({"run_q2.py": ON_LAST_BATCH}, "gradcheck or training_loop", ""),
     "training_printed_own_way": ({"run_q2.py": OWN_PRINTING}, "training_loop or gradcheck", ""),
+    "training_loop_names_batch_x": ({"run_q2.py": LOOP_NAMES_X}, "training_loop or gradcheck", ""),
 }
 
 
@@ -389,10 +393,10 @@ def test_agreement_of_two_wrong_gradients_is_named(make_submission, tmp_path):
     assert check["status"] == "failed" and "shows nothing" in check["message"], check
 
 
-def test_training_loop_is_judged_per_example_on_the_x_the_script_left(make_submission, tmp_path):
+def test_training_loop_is_judged_on_every_batch_when_x_is_the_last(make_submission, tmp_path):
     """On seed 4 the untrained network's summed loss on the last batch of 5 (7 or so) was below
-    the 35 meant for 40 examples, and it guessed 3 of 5: the bound scales with the examples."""
+    the 35 meant for 40 examples, and it guessed 3 of 5: the loop is judged on all its batches."""
     results = grade(make_submission(WRONG / "training_loop_rebinds_x"), tmp_path / "out", "-k", "training_loop_trains",
                     "--seed", "4")
     check = next(c for c in results["checks"] if c["name"].endswith("training_loop_trains"))
-    assert check["status"] == "failed" and "5 examples" in check["message"], check
+    assert check["status"] == "failed" and "40 examples" in check["message"], check

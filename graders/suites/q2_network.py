@@ -796,12 +796,27 @@ def fit(weights, x, y) -> tuple[float, float]:
 HANDOUT_EXAMPLES = 40      # run_q2.py's fake data: four classes of 10
 
 
+def training_examples(script) -> tuple[np.ndarray, np.ndarray]:
+    """The examples the loop trained on: run_q2.py's x, y, or all its batches when they hold more
+    rows (a loop written `for x, y in batches` leaves x, y as its last batch of 5)."""
+    x, y = script["x"], script["y"]
+    batches = script.get("batches")
+    if isinstance(batches, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in batches):
+        xs = [numerics.real_array(bx) for bx, _ in batches]
+        ys = [numerics.real_array(by) for _, by in batches]
+        if all(a is not None and a.ndim == 2 for a in xs + ys) and all(
+                len(a) == len(b) and a.shape[1] == x.shape[1] and b.shape[1] == y.shape[1] for a, b in zip(xs, ys)):
+            if sum(map(len, xs)) > len(x):
+                return np.concatenate(xs), np.concatenate(ys)
+    return x, y
+
+
 @pytest.mark.rubric("Q2.4")
 def test_training_loop_trains(q2_script, question, record_property, request):
     """run_q2.py's training loop brings the loss on its fake data below 35 (and the accuracy well above chance)"""
-    x, y = q2_script["x"], q2_script["y"]
-    # the bound is the handout's summed loss over its 40 examples: a script that left other x, y
-    # (a loop written `for x, y in batches` ends on a batch of 5) is held to the same loss per example
+    x, y = training_examples(q2_script)
+    # the bound is the handout's summed loss over its 40 examples: data of another size is held to
+    # the same loss per example
     max_loss = question.threshold("train_loss") * len(y) / HANDOUT_EXAMPLES
     min_acc = question.threshold("train_accuracy")
     # The handout lets the gradient check run before or after training: params_orig is the
