@@ -566,13 +566,17 @@ def run_within(seconds: float, **kwargs) -> dict | None:
         return None
     finally:
         request.unlink(missing_ok=True)
+    from graders import grade, report
     try:
-        return json.loads((out / "grade.json").read_text())
-    except (OSError, ValueError) as err:
-        from graders import grade
-        return grade.crashed_results(kwargs.get("edition", "2022"), f"the grading process ended with exit "
-                                     f"code {process.returncode} without a readable grade.json ({err})",
-                                     kwargs.get("submission"), kwargs.get("visibility", "all"), kwargs.get("quick", False))
+        return report.load_results(out)
+    except report.ReportError as err:
+        results = grade.crashed_results(kwargs.get("edition", "2022"), f"the grading process ended with exit "
+                                        f"code {process.returncode} without a readable grade.json ({err})",
+                                        kwargs.get("submission"), kwargs.get("visibility", "all"),
+                                        kwargs.get("quick", False))
+        # its callers take grade.json as written (finish(rewrite=False)): this document is it
+        grade.write_json(out / "grade.json", results)
+        return results
 
 
 def refresh_similarity(out: Path) -> None:

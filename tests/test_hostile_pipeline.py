@@ -293,6 +293,16 @@ def test_a_report_failure_quoting_the_student_reaches_the_terminal_escaped(tmp_p
         assert not any(c in text for c in ("\x1b", "\x07")), repr(text)
 
 
+def test_a_grading_child_that_dies_leaves_a_grade_json_saying_so(tmp_path):
+    """run_within's callers (a Dask job, Gradescope) keep grade.json as first written: when the
+    child ends without one, the grader-error document it returns is that grade.json."""
+    out = tmp_path / "out"
+    results = batch.run_within(60, submission=str(tmp_path), out_dir=str(out), no_such_option=True)
+    assert results["error_cause"] == grade.GRADER and "without a readable grade.json" in results["error"]
+    assert json.loads((out / "grade.json").read_text()) == json.loads(json.dumps(results, default=str))
+    assert batch.finish(out, results, batch.GRADER_ERROR, rewrite=False).get("report_error") is None
+
+
 def test_a_job_in_its_own_process_keeps_its_limit(tmp_path):
     """On Dask the batch cannot kill a worker's process: the job grades in a child it kills itself."""
     from graders import ingest
