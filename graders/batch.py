@@ -574,9 +574,9 @@ def run_within(seconds: float, **kwargs) -> dict | None:
                                         f"code {process.returncode} without a readable grade.json ({err})",
                                         kwargs.get("submission"), kwargs.get("visibility", "all"),
                                         kwargs.get("quick", False))
-        # its callers take grade.json as written (finish(rewrite=False)): this document is it
-        grade.write_json(out / "grade.json", results)
-        return results
+        # its callers take grade.json as written (finish(rewrite=False)): this document is it,
+        # with their notes and fields (the batch's stamp, Gradescope's late policy) as grade.run adds them
+        return grade._record(out, results, kwargs.get("notes", ()), kwargs.get("fields"), reports=False)
 
 
 def refresh_similarity(out: Path) -> None:

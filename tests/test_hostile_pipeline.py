@@ -297,8 +297,10 @@ def test_a_grading_child_that_dies_leaves_a_grade_json_saying_so(tmp_path):
     """run_within's callers (a Dask job, Gradescope) keep grade.json as first written: when the
     child ends without one, the grader-error document it returns is that grade.json."""
     out = tmp_path / "out"
-    results = batch.run_within(60, submission=str(tmp_path), out_dir=str(out), no_such_option=True)
+    results = batch.run_within(60, submission=str(tmp_path), out_dir=str(out), no_such_option=True,
+                               notes=["from ingest"], fields={"late": {"message": "Late: 2 h"}})
     assert results["error_cause"] == grade.GRADER and "without a readable grade.json" in results["error"]
+    assert results["late"] == {"message": "Late: 2 h"} and results["notes"][0] == "from ingest"
     assert json.loads((out / "grade.json").read_text()) == json.loads(json.dumps(results, default=str))
     assert batch.finish(out, results, batch.GRADER_ERROR, rewrite=False).get("report_error") is None
 
