@@ -248,12 +248,10 @@ def _grade(root: Path, extra: str, start: float) -> dict:
         results = batch.run_within(limit, submission=prepared.folder, out_dir=args.out, visibility="all",
                                    quick=args.quick, data_dir=args.data_dir, edition=args.edition, jobs=args.jobs,
                                    seed=args.seed, select=args.select, notes=notes, ingested=True, **kwargs)
-        if results is None:
-            results = grade.crashed_results(args.edition, batch.timed_out_message(limit), args.submission,
-                                            "all", args.quick, cause=grade.TIMEOUT)
-            if late:
-                results["late"] = late
-            grade.write_json(Path(args.out) / "grade.json", results)
+        if results is None:      # recorded as grade.run records a document, late policy and notes in it
+            results = grade._record(Path(args.out), grade.crashed_results(
+                args.edition, batch.timed_out_message(limit), args.submission, "all", args.quick,
+                cause=grade.TIMEOUT), notes, kwargs.get("fields"), reports=False)
     print(grade.format_table(results))
     return gradescope.results_json(results)
 
