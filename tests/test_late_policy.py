@@ -163,6 +163,18 @@ def test_the_gradescope_run_applies_the_late_penalty(gradescope_root, monkeypatc
     assert f"Score after the late penalty: <b>{gradescope.fmt_number(round(earned * 0.8, 4), 4)}</b>" in page
 
 
+def test_a_late_grading_past_its_time_limit_keeps_the_late_policy_in_grade_json(gradescope_root, monkeypatch):
+    root, _ = gradescope_root
+    def run_within(seconds, out_dir, **kwargs):
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        return None                                                                # it ran out of time
+    monkeypatch.setattr(batch, "run_within", run_within)
+    results = run(root, monkeypatch, PER_DAY, metadata("2022-04-03T03:00:00-04:00"))
+    assert results["score"] == 0 and results["extra_data"]["not_a_grade"] is True
+    kept = json.loads((root / "results" / "hw5grade" / "grade.json").read_text())
+    assert kept["error_cause"] == "timeout" and kept["late"]["late_units"] == 2
+
+
 def test_the_gradescope_run_refuses_a_submission_over_the_limit(gradescope_root, monkeypatch):
     root, _ = gradescope_root
     previous = ["2022-03-31T13:00:00-04:00", "2022-03-31T20:00:00-04:00", "2022-04-01T08:00:00-04:00"]
