@@ -69,7 +69,7 @@ def run(subs: Path, out: Path, jobs: int, grade_jobs: int, select: str | None) -
         raise SystemExit(f"-j {jobs}: not graded: {failed}")
     grades = []
     for summary in report["summaries"]:
-        grade = json.loads((out / "submissions" / summary["name"] / "grade.json").read_text())
+        grade = json.loads((batch.submission_out(out, summary["name"]) / "grade.json").read_text())
         grade["timings"]["job_seconds"] = summary["seconds"]
         grades.append(grade)
     return wall, grades
