@@ -586,7 +586,7 @@ def refresh_similarity(out: Path) -> None:
     try:
         similarity.refresh(out)
     except similarity.SimilarityUnavailable:
-        (out / similarity.FOLDER / "pairs.json").unlink(missing_ok=True)   # no stale pairs shown
+        (out / similarity.FOLDER / similarity.PAIRS).unlink(missing_ok=True)   # no stale pairs shown
 
 
 def check_names(subs) -> None:

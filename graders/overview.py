@@ -17,6 +17,7 @@ from urllib.parse import quote
 from graders import report
 
 SIMILARITY_FOLDER = "similarity"        # a batch's similarity pages and pairs.json (staff only)
+SIMILARITY_PAIRS = "pairs.json"         # in it: the ranked pairs, which the overview lists
 
 HISTOGRAM_BINS = 10
 TOP_FAILURES = 25
@@ -127,7 +128,7 @@ def similarity_summary(batch_dir) -> dict | None:
     graders.similarity, which the student handout does not ship), else None; the pair names are
     checked against the pages it wrote, so a stray file links nowhere else."""
     try:
-        data = json.loads((Path(batch_dir) / SIMILARITY_FOLDER / "pairs.json").read_text())
+        data = json.loads((Path(batch_dir) / SIMILARITY_FOLDER / SIMILARITY_PAIRS).read_text())
     except (OSError, ValueError):
         return None
     if not (isinstance(data, dict) and isinstance(data.get("pairs"), list)

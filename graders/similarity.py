@@ -38,6 +38,7 @@ GUARANTEE = 30        # and its guarantee threshold: shared runs this long are a
 THRESHOLD = 0.5       # a pair is listed when either side shares at least this share of its own code
 MIN_OWN = 120         # a side with fewer fingerprinted characters of its own is too short to judge
 FOLDER = overview.SIMILARITY_FOLDER     # the overview reads what this module writes there
+PAIRS = overview.SIMILARITY_PAIRS
 INSTALL = "pip install 'hw5grade[similarity]' (copydetect)"
 
 
@@ -196,9 +197,9 @@ def write(batch_dir, pairs: list[Pair], missing: list[str], threshold: float) ->
     summary = [{"a": p.a, "b": p.b, "score": round(p.score, 4), "shares": [round(s, 4) for s in p.shares],
                 "files": [f.file for f in p.files if max(f.shares) > 0], "href": f"{FOLDER}/{p.slug}"}
                for p in pairs]
-    (folder / "pairs.json").write_text(json.dumps({"threshold": threshold, "pairs": summary,
+    (folder / PAIRS).write_text(json.dumps({"threshold": threshold, "pairs": summary,
                                                    "not_compared": missing}, indent=1))
-    return folder / "pairs.json"
+    return folder / PAIRS
 
 
 def refresh(batch_dir, threshold: float = THRESHOLD) -> tuple[list[Pair], dict, list[str]]:
