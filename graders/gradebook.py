@@ -35,7 +35,7 @@ def _num(x) -> str:
 
 def _status(results: dict | None, problem: str) -> str:
     if results is None:
-        return "missing" if problem.startswith("no grade.json") else "unreadable"
+        return "missing" if problem.startswith(report.NO_RESULTS) else "unreadable"
     if results.get("error"):
         # graders.grade's causes: only "could not be read" is the student's; the others are regraded
         from .grade import TIMEOUT

@@ -60,6 +60,9 @@ IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg",
 SUBMISSIONS = "submissions"
 
 
+NO_RESULTS = "no grade.json"   # how load_results' message starts when there is none (the gradebook's "missing")
+
+
 class ReportError(Exception):
     """grade.json cannot be read as a results document."""
 
@@ -125,7 +128,7 @@ def load_results(out_dir) -> dict:
     try:
         results = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ReportError(f"no grade.json in {path.parent} (not graded yet, or the job died before "
+        raise ReportError(f"{NO_RESULTS} in {path.parent} (not graded yet, or the job died before "
                           "writing it)") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ReportError(f"{path} is unreadable ({err})") from None
