@@ -21,6 +21,17 @@ def pytest_configure(config):
         os.environ["HW5GRADE_SECRET_FILE"] = str(Path(tempfile.mkdtemp(prefix="hw5grade-key-")) / "course.key")
 
 
+@pytest.fixture(autouse=True)
+def no_spare_sandbox_outlives_its_test():
+    """A test that grades a batch job in this process turns spare sandboxes on (batch.grade_job,
+    as a pool's process does); left on, every later sandbox of this xdist worker starts a spare,
+    and the tests that count the processes a grading leaves behind would count it."""
+    yield
+    from graders import sandbox
+    if sandbox._spares.enabled:
+        sandbox._spares.close()
+
+
 def build_submission(root: Path, overrides=None, base: Path = REFERENCE_PYTHON) -> Path:
     """root/python = a copy of base (the reference by default), changed by overrides.
 
