@@ -49,9 +49,24 @@ class SimilarityUnavailable(RuntimeError):
 def _copydetect():
     try:
         import copydetect
+        import copydetect.utils
     except ImportError:
         raise SimilarityUnavailable(f"copydetect is not installed: {INSTALL}") from None
+    # copydetect hashes k-grams with Python's hash(), salted afresh in every process
+    # (PYTHONHASHSEED): winnowing then keeps other fingerprints each run, and a pair's score
+    # moved across the threshold between two gradings of the same class.
+    copydetect.utils.hashed_kgrams = stable_kgram_hashes
     return copydetect
+
+
+def stable_kgram_hashes(string: str, k: int):
+    """The signed 64-bit BLAKE2b hash of every k-gram of `string`: the same in every process."""
+    import hashlib
+
+    import numpy as np
+    return np.array([int.from_bytes(hashlib.blake2b(string[i:i + k].encode(), digest_size=8).digest(),
+                                    "little", signed=True)
+                     for i in range(len(string) - k + 1)], dtype=np.int64)
 
 
 def normal_form(text: str) -> str:

@@ -179,6 +179,21 @@ def test_disguised_copies_are_flagged_and_independent_work_and_stubs_are_not(bas
     assert not any("stub_1" in key and "stub_2" in key for key in everything)
 
 
+def test_the_scores_are_the_same_in_every_process():
+    """copydetect hashes with Python's salted hash(): two gradings of one class once disagreed
+    on whether a pair reached the threshold."""
+    import os
+    import subprocess
+    import sys
+    script = ("import sys; sys.path.insert(0, 'tests'); import test_similarity as t; from graders import similarity; "
+              "print([(p.a, p.b, round(p.score, 9)) for p in similarity.compare("
+              "{w: {'nn.py': c} for w, c in t.CLASS.items()}, similarity.boilerplate(), 0.0)])")
+    root = Path(__file__).resolve().parents[1]
+    runs = {subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(runs) == 1 and "copycat" in runs.pop()
+
+
 def test_files_are_compared_with_the_same_file_only(base):
     codes = {"x": {"nn.py": ANA, "q4.py": BEN}, "y": {"nn.py": BEN, "q4.py": CAL}}
     assert similarity.compare(codes, base) == []                    # BEN in x's q4.py is not y's nn.py
