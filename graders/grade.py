@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 
 from graders import editions, messages, plugin, rubric as rubric_mod, secret
+from graders.terminal import colour_wanted, format_table  # noqa: F401 -- format_table: the autograder's
 
 SUITES = Path(__file__).resolve().parent / "suites"
 # The staff repository's reference/ (absent from the student handout).
@@ -49,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pytest-xdist workers (0: run in this process)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the checks' inputs (default: derived from the submission)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print every failed check with its whole message and hint (default: one line each)")
 
 
 def pytest_args(submission, results_path, *, visibility, quick, data_dir, edition, jobs, seed,
@@ -260,69 +263,11 @@ def write_reports(out_dir: Path) -> str | None:
     return None
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:g}"
-
-
-def format_table(results: dict) -> str:
-    """The terminal summary: score per question, then the failed checks' messages under it."""
-    line = functools.partial(messages.printable, newlines=False)    # one line of student text
-    lines = [f"hw5grade {results.get('edition')} | {line(results.get('submission'))} | "
-             f"isolation: {results.get('isolation')} | visibility: {results.get('visibility')}"
-             + (" | quick" if results.get("quick") else "")]
-    if results.get("error"):
-        lines.append(f"ERROR: {line(results['error'])}")
-    failed = {}
-    for check in results.get("checks", []):
-        if check.get("status") not in ("passed", "hidden-not-run") and not check.get("not_run"):
-            failed.setdefault(check.get("question"), []).append(check)
-    hand, ungraded = [], []
-    questions = results.get("questions", {}) if results.get("checks") or not results.get("error") else {}
-    width = max([8, *map(len, questions)])      # ids run from "Q4.2" to "Q3.1.5-data2"
-    for qid, entry in questions.items():
-        if entry["kind"] == "hand":
-            hand.append(qid)
-            continue
-        if entry["score"] is None:
-            if entry["status"] == "not graded by this version":
-                ungraded.append(qid)
-            else:
-                lines.append(f"{qid:<{width}} {'-':>11}  {entry['title']}: {entry['status']}")
-            continue
-        score = f"{_fmt(entry['score'])}/{_fmt(entry['max_score'])}"
-        extra = "" if entry["status"] == "graded" else f"  [{entry['status']}]"
-        lines.append(f"{qid:<{width}} {score:>11}  {entry['title']}{extra}")
-        for check in failed.get(qid, []):
-            text = messages.render_text({k: check.get(k) for k in ("message", "expected", "actual", "hint")},
-                                        indent="")
-            lines.append(f"  {str(check['status']).upper():<12}  {line(check['description'])}")
-            # every line of a message indented: a printed "TOTAL 40/40" never starts a line
-            lines += [" " * 16 + messages.printable(t) for t in text.splitlines()]
-    if results.get("max_score") == 0 and results.get("score"):
-        lines.append(f"{'TOTAL':<{width}} {_fmt(results.get('score')):>5}  extra-credit points (only extra-credit "
-                     "questions were graded in this run)")
-    else:
-        lines.append(f"{'TOTAL':<{width}} {_fmt(results.get('score')):>5}/{_fmt(results.get('max_score'))}  "
-                     "auto-graded in this run (extra credit counted in the score, not the maximum)")
-    if hand:
-        lines.append(f"graded by hand: {', '.join(hand)}")
-    if ungraded:
-        lines.append(f"not graded by this version: {', '.join(ungraded)}")
-    for note in results.get("notes", []):
-        if not note.startswith("not graded by this version"):
-            lines.append(f"note: {line(note)}")
-    timings = results.get("timings", {})
-    if timings.get("wall_seconds") is not None:
-        lines.append(f"time: {timings['wall_seconds']:.1f} s")
-    return "\n".join(lines)
-
-
-
 def main(args: argparse.Namespace) -> int:
     results = run(args.submission, args.out, visibility=args.visibility, quick=args.quick,
                   data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
                   select=args.select, strict=args.strict)
-    print(format_table(results))
+    print(format_table(results, verbose=getattr(args, 'verbose', False), colour=colour_wanted()))
     report = Path(args.out) / "report.html"
     print(f"results: {Path(args.out) / 'grade.json'}" + (f"; report: {report}" if report.exists() else ""))
     if results.get("error") and results.get("error_cause", GRADER) != SUBMISSION:

@@ -56,9 +56,12 @@ def hw5grade(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
                           text=True, env=env, cwd=REPO, timeout=timeout)
 
 
-def grade_cli(python_dir: Path, out: Path, *options: str, timeout: float = 900) -> dict:
-    """`hw5grade grade` in a fresh interpreter, as a TA runs it; returns grade.json."""
+def grade_cli(python_dir: Path, out: Path, *options: str, timeout: float = 900, printed: list | None = None) -> dict:
+    """`hw5grade grade` in a fresh interpreter, as a TA runs it; returns grade.json (and appends
+    what it printed to `printed`, when given)."""
     proc = hw5grade("grade", python_dir, "--out", out, *options, timeout=timeout)
+    if printed is not None:
+        printed.append(proc.stdout)
     assert (out / "grade.json").exists(), proc.stdout + proc.stderr
     results = json.loads((out / "grade.json").read_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr

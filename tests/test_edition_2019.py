@@ -245,8 +245,11 @@ def test_reference_scores_full_marks_on_q7(reference_2019_q7):
 @pytest.mark.slow
 def test_stubs_score_zero_with_messages(tmp_path):
     python_dir = stubs.student_tree("2019", tmp_path / "student")
-    results = grade_cli(python_dir, tmp_path / "out", *EDITION, "-n", "2")
+    printed = []
+    results = grade_cli(python_dir, tmp_path / "out", *EDITION, "-n", "2", printed=printed)
     assert results["score"] == 0
+    # the terminal summary fits a screen: one line per question, the first reason of each
+    assert len(printed[0].splitlines()) <= 40 and "x " in printed[0] and "-v" in printed[0], printed[0]
     for q, entry in results["questions"].items():
         if entry["kind"] == "auto" and entry["score"] is not None:
             assert entry["score"] == 0, q
