@@ -50,12 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pytest-xdist workers (0: run in this process)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the checks' inputs (default: derived from the submission)")
+    parser.add_argument("--map", dest="pytorch_map", metavar="FILE", default=None,
+                        help="which file answers which PyTorch question, where the grader's choice (by name and "
+                             "content, named in the report) is wrong: TOML or JSON, e.g. \"Q6.1.2\" = \"run_q6.py\"")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="print every failed check with its whole message and hint (default: one line each)")
 
 
 def pytest_args(submission, results_path, *, visibility, quick, data_dir, edition, jobs, seed,
-                select=None, staff=False, strict=False) -> list[str]:
+                select=None, staff=False, strict=False, pytorch_map=None) -> list[str]:
     args = [str(SUITES), "--submission", str(submission), "--results", str(results_path),
             "--edition", edition, "--visibility", visibility, "--rootdir", str(SUITES),
             "-p", "no:cacheprovider", "-q", "--tb=short",
@@ -75,6 +78,8 @@ def pytest_args(submission, results_path, *, visibility, quick, data_dir, editio
         args += ["--grade-seed", str(seed)]
     if strict:
         args.append("--strict-repairs")     # pytest's own --strict is another option
+    if pytorch_map:
+        args += ["--pytorch-map", str(Path(pytorch_map).resolve())]
     if staff:
         args.append("--staff")      # the key itself stays off the command line (graders.secret)
     if jobs and jobs > 1:
@@ -139,7 +144,7 @@ def crashed_results(edition: str, reason: str, submission, visibility: str, quic
 def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_dir=None,
         edition: str = "2022", jobs: int = 0, seed: int | None = None, select: str | None = None,
         notes=(), fields: dict | None = None, reports: bool = True, ingested: bool = False,
-        strict: bool = False) -> dict:
+        strict: bool = False, pytorch_map=None) -> dict:
     """Grade one submission; write out_dir/grade.json and out_dir/pytest.log; return the document.
 
     The submission (a folder, a .zip or a notebook) is first prepared by graders.ingest, as the
@@ -180,7 +185,7 @@ def run(submission, out_dir, visibility: str = "all", quick: bool = False, data_
                 secret.staff_key(create=True)
             args = pytest_args(graded, results_path, visibility=visibility, quick=quick, data_dir=data_dir,
                                edition=edition, jobs=jobs, seed=seed, select=select, staff=staff,
-                               strict=strict)
+                               strict=strict, pytorch_map=pytorch_map)
             with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
                 exit_code = int(pytest.main(args))
         except ingest.IngestError as err:
@@ -264,9 +269,17 @@ def write_reports(out_dir: Path) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    pytorch_map = getattr(args, "pytorch_map", None)
+    if pytorch_map:
+        from graders import discovery
+        try:
+            discovery.load_map(pytorch_map)
+        except discovery.MapError as err:      # the TA's file: said before anything is graded
+            print(f"hw5grade: --map {messages.printable(str(err), newlines=False)}", file=sys.stderr)
+            return 2
     results = run(args.submission, args.out, visibility=args.visibility, quick=args.quick,
                   data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
-                  select=args.select, strict=args.strict)
+                  select=args.select, strict=args.strict, pytorch_map=pytorch_map)
     print(format_table(results, verbose=getattr(args, 'verbose', False), colour=colour_wanted()))
     report = Path(args.out) / "report.html"
     print(f"results: {Path(args.out) / 'grade.json'}" + (f"; report: {report}" if report.exists() else ""))

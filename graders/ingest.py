@@ -296,6 +296,11 @@ def _code_root(entries: list[_Entry]) -> PurePosixPath | None:
     return max(counts, key=lambda d: (counts[d], -len(d.parts)))
 
 
+def _named_for_a_question(name: str) -> bool:
+    from graders.discovery import number_in_name
+    return bool(number_in_name(name))
+
+
 def _listing(paths: Iterable, limit=5) -> str:
     paths = [str(p) for p in paths]
     return ", ".join(paths[:limit]) + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
@@ -315,6 +320,11 @@ def copy_code(entries: list[_Entry], root: PurePosixPath, writer: _Writer, notes
             continue
         rel = e.path.relative_to(root)
         limit = MAX_SOURCE_BYTES if suffix == ".py" else MAX_DATA_BYTES if suffix in DATA_SUFFIXES else None
+        # the PyTorch part may be a notebook or a run_q613 without its .py (graders.discovery reads them)
+        if suffix == ".ipynb":
+            limit = MAX_NOTEBOOK_BYTES
+        elif not suffix and _named_for_a_question(e.path.name):
+            limit = MAX_SOURCE_BYTES
         if limit is None:
             other += 1
         elif e.size > limit:

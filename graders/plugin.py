@@ -47,6 +47,8 @@ def pytest_addoption(parser):
                     help="course data: a folder with data/ and images/, or the data folder itself "
                          "(default: the embedded synthetic data)")
     group.addoption("--edition", default="2022", help="handout edition whose rubric applies")
+    group.addoption("--pytorch-map", dest="pytorch_map", metavar="FILE", default=None,
+                    help="a TA's map of PyTorch questions to files (graders.discovery.load_map)")
     group.addoption("--visibility", choices=("public", "all"), default="all",
                     help="public: only the checks students receive (hidden ones are not run)")
     group.addoption("--quick", action="store_true", default=False,

@@ -161,3 +161,43 @@ def test_q6_grading_twice_gives_the_same_grade(tmp_path):
                     for c in ran(r)) for r in runs]
     assert views[0] == views[1]
     assert check(runs[0], "q6_heldout_accuracy[q6_1_1]")["status"] == "passed"
+
+
+def as_notebook(source: str, heading: str) -> str:
+    """A script as a student's notebook: a markdown heading, then one code cell per blank-line block."""
+    import nbformat
+    blocks = [b for b in source.split("\n\n") if b.strip()]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(heading)]
+                                  + [nbformat.v4.new_code_cell(b) for b in blocks])
+    return nbformat.writes(nb)
+
+
+@pytest.mark.slow
+def test_scripts_under_other_names_and_notebooks_are_found_and_graded(make_submission, tmp_path):
+    """The handout names no PyTorch scripts: run_q611.py answers Q6.1.1 by its name, a notebook
+    answers Q6.1.2 by its heading and content, and a missing Q6.1.3 fails saying what was looked for;
+    the notes say which file was graded as which question."""
+    python = make_submission()
+    (python / "run_q6_1_1.py").rename(python / "run_q611.py")
+    source = (python / "run_q6_1_2.py").read_text()
+    (python / "run_q6_1_2.py").unlink()
+    (python / "pytorch_part.ipynb").write_text(as_notebook(source, "## Q6.1.2: a CNN on NIST36"))
+    (python / "run_q6_1_3.py").unlink()
+    results = grade_cli(python, tmp_path / "out", "-n", "2", "-k", "q6_1_1 or q6_1_2 or q6_1_3")
+    for q in ("Q6.1.1", "Q6.1.2"):
+        assert results["questions"][q]["score"] == results["questions"][q]["max_score"] > 0, \
+            [(c["name"], c["message"]) for c in ran(results) if c["question"] == q and c["status"] != "passed"]
+    assert any(n.startswith("Q6.1.1 graded from run_q611.py") for n in results["notes"]), results["notes"]
+    assert any(n.startswith("Q6.1.2 graded from pytorch_part.ipynb") for n in results["notes"]), results["notes"]
+    assert results["questions"]["Q6.1.3"]["score"] == 0
+    finishes = check(results, "q6_script_finishes[q6_1_3]")
+    assert "nothing found to grade" in finishes["message"] and "CIFAR" in finishes["message"], finishes
+
+
+def test_a_ta_map_that_cannot_be_read_stops_before_grading(tmp_path):
+    from support import hw5grade
+    bad = tmp_path / "map.toml"
+    bad.write_text('"Q6.1.2" = 3\n')
+    done = hw5grade("grade", REPO / "reference" / "python", "--out", tmp_path / "out", "--map", bad, "-k", "q6_1_2")
+    assert done.returncode == 2 and "--map" in done.stderr and "Q6.1.2" in done.stderr
+    assert not (tmp_path / "out" / "grade.json").exists()

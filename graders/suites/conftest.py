@@ -329,7 +329,7 @@ def torch_run(torch_sandbox, _torch_runs, rubric, run_seed):
     that worker has ended, measured = measure(outcome, limits) (a fresh measuring worker, see
     graders.saved_models), each request within the question's call_seconds. measuring: how
     many requests measure may make at most; its worker then starts while the script runs."""
-    def run(question: str, script: str, after: list, measure=None, measuring: int = 0):
+    def run(question: str, script: str, after: list, measure=None, measuring: int = 0, seconds=None):
         if script not in _torch_runs:
             q = rubric[question]
             limits = call_limits(torch_sandbox, q.call_seconds)
@@ -337,7 +337,7 @@ def torch_run(torch_sandbox, _torch_runs, rubric, run_seed):
                 torch_sandbox.prepare_measure(measuring, limits)
             outcome = torch_sandbox.run_script(
                 script, globals=(), files=(), written=("*.pt", "*.pth"), seed=run_seed, after=after,
-                limits=call_limits(torch_sandbox, q.script_seconds), after_limits=limits)
+                limits=call_limits(torch_sandbox, seconds or q.script_seconds), after_limits=limits)
             _torch_runs[script] = (outcome, measure(outcome, limits) if measure else None)
         return _torch_runs[script]
     return run

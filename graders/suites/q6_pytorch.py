@@ -13,6 +13,7 @@ layers against the pretrained weights file, read here with the same tensors-only
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import artifacts, messages, numerics, saved_models
+from graders import artifacts, messages, numerics, plugin, saved_models
 from graders.calls import check_outcome
 from graders.trained import stopped_early
 from graders.messages import Failure, StudentError
@@ -151,11 +152,69 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
     return {**models, **{k: v for k, v in measured.items() if isinstance(k, tuple)}}
 
 
+@dataclass(frozen=True)
+class Found:
+    """Which file a question's checks run, and how it was chosen."""
+    script: Script                 # SCRIPTS[qid] with the name of the file that is run
+    note: str = ""                 # for the report: the file graded and why (empty: the stub tree's name)
+    missing: str = ""              # why nothing was found (the run then fails saying so)
+    notebook: str = ""             # the notebook whose code cells are run as the script
+
+
+def notebook_script(name: str) -> str:
+    """The name the code of notebook `name` is run under in the sandbox's copy."""
+    return name + ".py"
+
+
+@pytest.fixture(scope="session")
+def pytorch_scripts(submission, pytestconfig, rubric) -> dict:
+    """question -> Found for the edition's PyTorch questions. The handout names no scripts, so
+    the stub tree's name is taken when the submission has that file, else the file that
+    graders.discovery finds by name and content (or a TA's --map); the whole file is run."""
+    from graders import discovery
+    path = pytestconfig.getoption("pytorch_map", None)
+    parts = discovery.discover(submission, rubric.edition, discovery.load_map(path) if path else None)
+    found = {}
+    for qid in ALL:
+        if qid not in parts or not rubric.resolve(qid):
+            continue
+        script, answer = SCRIPTS[qid], parts[qid]
+        if (submission / script.name).is_file() and not answer.by_map:
+            found[qid] = Found(script)
+        elif not answer.parts:
+            found[qid] = Found(script, missing=answer.reason)
+        else:
+            file = answer.parts[0].file
+            run = notebook_script(file) if file.lower().endswith(".ipynb") else file
+            how = " (the whole file is run)" if answer.parts[0].label != file else ""
+            left = [p.file for p in answer.parts[1:] if p.file != file]
+            if left:
+                how += f"; {', '.join(left)} is not run by this version: its model is not measured"
+            found[qid] = Found(dataclasses.replace(script, name=run),
+                               note=f"{qid} graded from {file}{how}: {answer.reason}",
+                               notebook=file if run != file else "")
+    return found
+
+
 @pytest.fixture
-def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_key, rubric) -> Q6Run:
-    script = SCRIPTS[qid]
-    # every question of this edition that the same script serves is measured at once
-    sharing = [SCRIPTS[q] for q in ALL if SCRIPTS[q].name == script.name and rubric.resolve(q)]
+def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_key, rubric, pytorch_scripts,
+       request) -> Q6Run:
+    found = pytorch_scripts[qid]
+    script = found.script
+    if found.note:      # the report's notes say which file was graded as which question, and why
+        request.node.user_properties.append((plugin.NOTE, found.note))
+    if found.notebook:
+        from graders import discovery
+        parts = discovery.discover(submission, rubric.edition)
+        work = Path(torch_sandbox.root) / "work" / "python" / script.name
+        if not work.exists():
+            work.write_text(parts.script(found.notebook))
+    # every question of this edition that the same file serves is measured at once
+    sharing_ids = [q for q, other in pytorch_scripts.items() if other.script.name == script.name]
+    sharing = [pytorch_scripts[q].script for q in sharing_ids]
+    # one file answering several questions gets each one's time (questions sharing a stub script, one)
+    seconds = sum(rubric[q].script_seconds for q in dict(
+        (SCRIPTS[q].name, q) for q in reversed(sharing_ids)).values())
     heldout = {s.heldout: torch_data.heldout(s.heldout) for other in sharing for s in other.saved}
     if any(other.joins for other in sharing):
         heldout.setdefault("nist36", torch_data.heldout("nist36"))
@@ -164,7 +223,11 @@ def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_ke
         return measure(torch_sandbox, submission, sharing, heldout, outcome, limits, run_seed, staff_key)
 
     most = len({s.file for other in sharing for s in other.saved}) + sum(bool(other.joins) for other in sharing)
-    outcome, measured = torch_run(qid, script.name, [saved_models.models_request()], measuring, most)
+    outcome, measured = torch_run(qid, script.name, [saved_models.models_request()], measuring, most,
+                                  seconds=seconds)
+    if found.missing:
+        outcome = outcome if outcome.ok else dataclasses.replace(outcome, message=f"{found.missing} (the stub tree's name, "
+                                                       f"{script.name}, is not in the submission either)")
     models = {s.file: measured[s.file] for s in script.saved if s.file in measured}
     return Q6Run(script, outcome, models, heldout, measured.get(("joins", script.saved[0].file)),
                  measured=bool(outcome.after))
