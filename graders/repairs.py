@@ -37,6 +37,8 @@ KINDS = {
     "matplotlib": "names and keywords matplotlib removed (plt.hold, hist(normed=), cm.get_cmap, ...)",
     "data-path": "a course data file opened by a path of another machine, served from ../data",
     "output-folder": "a file written into a folder that does not exist, kept in a scratch folder",
+    "pytorch": "PyTorch code for a GPU machine: .cuda(), .to('cuda'), device='cuda:N' run on the CPU; "
+               "DataLoader(num_workers=N) loads in the script's own process; transforms.Scale, RandomSizedCrop",
 }
 # Not repairs: notes of which course data files a script read (the 2019 edition reads NIST36
 # under two names), recorded the same way and never charged.
@@ -115,8 +117,13 @@ NAMES_REMOVED = {
                                     "matplotlib 3.0", "_plt_hold"),
     ("matplotlib.cm", "get_cmap"): ("matplotlib.colormaps[name] (or plt.get_cmap)", "matplotlib 3.9",
                                     "matplotlib.pyplot:get_cmap"),
+    ("torchvision.transforms", "Scale"): ("torchvision.transforms.Resize", "torchvision 0.12",
+                                          "torchvision.transforms:Resize"),
+    ("torchvision.transforms", "RandomSizedCrop"): ("torchvision.transforms.RandomResizedCrop", "torchvision 0.12",
+                                                    "torchvision.transforms:RandomResizedCrop"),
 }
-KIND_OF_MODULE = {"numpy": "numpy", "skimage": "scikit-image", "scipy": "scipy", "matplotlib": "matplotlib"}
+KIND_OF_MODULE = {"numpy": "numpy", "skimage": "scikit-image", "scipy": "scipy", "matplotlib": "matplotlib",
+                  "torchvision": "pytorch"}
 
 # old keyword -> (new keyword, how a value converts, the release that removed it, the modules
 # whose functions took it). Converting returns None for a value with no modern equivalent: the
@@ -367,8 +374,69 @@ def _patch_module(module):
             _keyword_wrapped(module, attr, value)
     if name == "matplotlib.axes":
         _patch_axes(module)
-    if top in ("skimage", "scipy", "matplotlib"):
+    if top in ("skimage", "scipy", "matplotlib", "torchvision"):
         module.__getattr__ = _name_getattr(module, module.__dict__.get("__getattr__"))
+    if name == "torch" and "pytorch" in _state["allowed"]:
+        _patch_torch(module)
+
+
+# --- PyTorch written for a GPU machine ----------------------------------------------------------
+
+def _mentions_cuda(work: str) -> bool:
+    """Whether the submission's code says cuda anywhere: only then is every torch call watched
+    (a torch function mode costs a little on each operation)."""
+    for folder, _, files in os.walk(work):
+        for name in files:
+            if name.endswith((".py", ".ipynb")) or "." not in name:
+                try:
+                    with _real_open(os.path.join(folder, name), "rb") as f:
+                        if b"cuda" in f.read(4 << 20):
+                            return True
+                except OSError:
+                    continue
+    return False
+
+
+def _patch_torch(torch):
+    """DataLoader workers in the script's process (the sandbox gives a script one process's
+    resources); CUDA asked for on a machine without a GPU runs on the CPU."""
+    from torch.utils import data
+    loader_init = data.DataLoader.__init__
+
+    @functools.wraps(loader_init)
+    def __init__(self, *args, num_workers=0, **kwargs):
+        if num_workers and _student_asks(sys._getframe(1)):
+            record("pytorch", f"DataLoader(num_workers={_short(num_workers)})",
+                   "DataLoader(num_workers=0): batches loaded in the script's process")
+            num_workers = 0
+            kwargs.pop("prefetch_factor", None)
+            kwargs.pop("persistent_workers", None)
+        loader_init(self, *args, num_workers=num_workers, **kwargs)
+    data.DataLoader.__init__ = __init__
+    if torch.cuda.is_available() or not _mentions_cuda(_state["work"] or ""):
+        return
+    from torch.overrides import TorchFunctionMode
+
+    def cuda(device) -> bool:
+        try:
+            return isinstance(device, (str, torch.device)) and torch.device(device).type == "cuda"
+        except (RuntimeError, TypeError):
+            return False
+
+    class OnTheCpu(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = dict(kwargs or {})
+            if func is torch.Tensor.cuda:
+                record("pytorch", ".cuda()", "nothing: the tensor stays on the CPU (no GPU here)")
+                return args[0]
+            if cuda(kwargs.get("device")):
+                record("pytorch", f"device={_short(kwargs['device'])}", "device='cpu' (no GPU here)")
+                kwargs["device"] = "cpu"
+            if func is torch.Tensor.to and any(cuda(a) for a in args):
+                record("pytorch", ".to('cuda')", ".to('cpu') (no GPU here)")
+                args = tuple("cpu" if cuda(a) else a for a in args)
+            return func(*args, **kwargs)
+    OnTheCpu().__enter__()      # for the rest of the worker's life, which is this script's
 
 
 def _patch_axes(axes):
@@ -389,7 +457,7 @@ def _patch_axes(axes):
 
 
 PATCHED_MODULES = ("skimage", "scipy.misc", "scipy.ndimage", "matplotlib.pyplot", "matplotlib.cm",
-                   "matplotlib.axes")
+                   "matplotlib.axes", "torch", "torchvision.transforms")
 
 
 def _watched(name: str) -> bool:
@@ -562,7 +630,7 @@ def install(work: str, allowed=tuple(KINDS), data_dir: str | None = None, aliase
     allowed = _state["allowed"]
     if "numpy" in allowed:
         _patch_numpy()
-    if allowed & {"scikit-image", "scipy", "matplotlib"}:
+    if allowed & {"scikit-image", "scipy", "matplotlib", "pytorch"}:
         sys.meta_path.insert(0, _Finder())
         for name in list(sys.modules):
             if _watched(name):

@@ -143,6 +143,8 @@ REALISTIC_VERDICTS = {
                     {"Q4.2"}, (), ("find_letters_bw_format[page_01.jpg]", "a boolean array")),
     "q4_inverted_bw": V("2022", PAGES, {"find_letters_bw_format[page_01.jpg]",
                                         "find_letters_bw_format[page_06.jpg]"}, {"Q4.2"}),
+    # --- the PyTorch part ------------------------------------------------------------------------
+    "q6_cuda_only": V("2022", "q6_1_1", ADVISORY, (), {"pytorch"}, ("ran_without_repairs", ".cuda() -> nothing")),
 }
 # what each 2019 submission read (the recording of data files opened)
 DATA_READ = {"plain_names_2019": {"nist36_train.mat", "nist36_valid.mat", "nist36_test.mat"},
