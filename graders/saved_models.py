@@ -177,6 +177,44 @@ def captured(outcome) -> dict:
     return {kind: [e for e in value.get(kind) or [] if isinstance(e, dict)][:40] for kind in ("models", "transforms")}
 
 
+def captured_states(capture: dict) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """(variable, tensors) of each model the script left, read here as a saved file is (the
+    weights-only loader); models whose tensors cannot be read are left out."""
+    out = []
+    for entry in capture.get("models") or []:
+        if isinstance(entry.get("state"), bytes):
+            try:
+                out.append((str(entry.get("name"))[:100], state_dict(entry["state"], "the captured model")))
+            except Unreadable:
+                continue
+    return out
+
+
+def fits(state: dict, what: str, classes: int, inputs: str) -> bool:
+    """Whether a model's tensors can be the question's: its last layer gives `classes` scores,
+    it takes the question's inputs (NIST rows of 1024, or 3-channel images), and it is the kind
+    the question asks for (a fully connected network has no convolution, a CNN has one, the
+    fine-tuned SqueezeNet is torchvision's, the network from scratch is not)."""
+    weights = [v for k, v in state.items() if k.endswith("weight") and v.ndim in (2, 4)]
+    if not weights:
+        return False
+    last, first = weights[-1], weights[0]
+    squeezenet = any(k.endswith("features.0.weight") for k in state) and any(
+        k.endswith("classifier.1.weight") for k in state)
+    convolutional = any(v.ndim == 4 for v in weights)
+    if last.shape[0] != classes:
+        return False
+    if "SqueezeNet" in what:
+        return squeezenet
+    if squeezenet:
+        return False
+    if "fully connected" in what:
+        return not convolutional and inputs == "nist" and first.shape[1] == 1024
+    if first.ndim == 4:
+        return first.shape[1] == (1 if inputs == "nist" else 3)
+    return inputs == "nist" and first.shape[1] == 1024
+
+
 def predict_request(script: str, capture: dict, file: str, state: dict, x, inputs: str) -> dict:
     """Predictions of the model saved in `file` (its tensors: state) for inputs x, in the
     measuring worker: inputs="nist" (rows of 1024 as in the .mat files) or "images" (uint8

@@ -183,10 +183,21 @@ def _pickled(obj) -> bytes:
     return buffer.getvalue()
 
 
+def _state_bytes(model) -> bytes:
+    """The module's state_dict as torch.save writes it, on the CPU: plain tensors, which the
+    trusted side reads with the weights-only loader (a script that saved no file is measured
+    from the model it left)."""
+    import torch
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
 def capture(namespace) -> dict:
     """The script's models and transforms as torch.save pickles them (classes by reference, so
-    the measuring worker rebuilds them from the script's definitions), with why any could not be:
-    {"models": [{"name", "type", "pickle"} or {"name", "type", "problem"}], "transforms": [...]}."""
+    the measuring worker rebuilds them from the script's definitions), each model's tensors
+    apart ("state"), with why any could not be: {"models": [{"name", "type", "pickle", "state"}
+    or {"name", "type", "problem"}], "transforms": [...]}."""
     if "torch" not in sys.modules:      # a script without torch made no model
         return {"models": [], "transforms": []}
     budget = MAX_CAPTURED_BYTES
@@ -196,15 +207,18 @@ def capture(namespace) -> dict:
         for label, obj in found[:MAX_CAPTURED]:
             entry = {"name": label, "type": type(obj).__name__}
             try:
-                data = _pickled(obj)
+                parts = {"pickle": _pickled(obj)}
+                if kind == "models":
+                    parts["state"] = _state_bytes(obj)
             except Exception as exc:  # noqa: BLE001 -- e.g. a lambda inside: this one is left out
                 entry["problem"] = f"{type(exc).__name__}: {first_line(exc)}"
             else:
-                if len(data) > budget:
-                    entry["problem"] = f"too large to capture ({len(data)} bytes)"
+                size = sum(map(len, parts.values()))
+                if size > budget:
+                    entry["problem"] = f"too large to capture ({size} bytes)"
                 else:
-                    budget -= len(data)
-                    entry["pickle"] = data
+                    budget -= size
+                    entry.update(parts)
             out[kind].append(entry)
     return out
 

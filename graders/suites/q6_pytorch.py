@@ -103,6 +103,7 @@ class SavedModel:
     problem: object = None          # saved_models.Unreadable: why there are none
     order: np.ndarray | None = None  # indices into the held-out set, in the order they were sent
     answer: object = None           # the measuring worker's predict Outcome
+    source: str = ""                # where the tensors came from, when not the saved file
     left: dict = field(default_factory=dict)    # predictions left out of the scoring, and why
 
 
@@ -127,17 +128,28 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
     capture = saved_models.captured(outcome.after[0])
     name = scripts[0].name
     models, requests, asked = {}, [], []
+    left = saved_models.captured_states(capture)        # the models the script left in its variables
     for saved in dict.fromkeys(s for script in scripts for s in script.saved):
         model = models[saved.file] = SavedModel(saved)
+        truth = heldout[saved.heldout]
+        inputs = "images" if saved.heldout in IMAGE_INPUTS else "nist"
         try:
             model.state = saved_models.saved_state(work, submission, saved.file)
         except saved_models.Unreadable as unreadable:
-            model.problem = unreadable
-            continue
-        truth = heldout[saved.heldout]
+            # the handout asks for no file: a model the script left is measured instead
+            # (a run that ended normally: a crashed run's half-trained model is not its answer)
+            found = next(((var, state) for var, state in left if unreadable.reason == "missing" and outcome.ok
+                          and saved_models.fits(state, saved.what, len(truth["classes"]), inputs)), None)
+            if found is None:
+                model.problem = unreadable
+                continue
+            left = [entry for entry in left if entry[0] != found[0]]      # one model answers one question
+            model.state = found[1]
+            model.source = (f"the {saved.what} in the script's variable {found[0]} (it saved no {saved.file}: "
+                            "measured from what its run left)")
         model.order = saved_models.heldout_order(saved.heldout, len(truth["y"]), run_seed, key)
         requests.append(saved_models.predict_request(name, capture, saved.file, model.state, truth["x"][model.order],
-                                                     "images" if saved.heldout in IMAGE_INPUTS else "nist"))
+                                                     inputs))
         asked.append(saved.file)
     for script in scripts:
         model = models[script.saved[0].file]
@@ -372,7 +384,8 @@ def saved_problem(q6: Q6Run, saved: Saved) -> Failure | None:
     if model.problem is not None:
         reason, message = model.problem.reason, model.problem.message
         if reason == "missing":
-            return Failure(f"{name} did not save {saved.file}{stopped}", expected=f"{how}, in python/",
+            left = "" if stopped else f", and left no {saved.what} for these inputs in its variables"
+            return Failure(f"{name} did not save {saved.file}{left}{stopped}", expected=f"{how}, in python/",
                            actual="no such file after the run",
                            hint=f"after training, save the {saved.what}'s weights with {how}")
         if reason == "unchanged":
@@ -402,11 +415,13 @@ def measured_or_skip(q6: Q6Run, saved: Saved) -> SavedModel:
 
 @checks(*TRAINED)
 def test_q6_model_saved(qid, q6, record_property):
-    """the script saves its model's state_dict, which the script's own model loads (strict)"""
+    """the model the script trained can be measured: its saved state_dict (or, with no file saved, the model left in a variable of the script) loads into the script's own model (strict)"""
     saved = q6.script.saved[0]
     problem = saved_problem(q6, saved)
     if problem is not None:
         raise problem
+    if q6.models[saved.file].source:
+        record_property("measured", q6.models[saved.file].source)
     model = q6.models[saved.file].answer.value["model"]
     parameters = numerics.finite_number(model.get("parameters"))
     record_property("model", f"{str(model.get('name'))[:100]}: {str(model.get('type'))[:100]}, "
