@@ -35,8 +35,11 @@ def submission(tmp_path: Path, name: str, edition: str) -> Path:
     python_dir = root / "python" if own.is_dir() else root
     shutil.copytree(base, python_dir, ignore=shutil.ignore_patterns("__pycache__", "*.pickle"))
     for path in (own if own.is_dir() else REALISTIC / name).iterdir():
-        if path.name != "README":
+        if path.name not in ("README", "REMOVED"):
             shutil.copy(path, python_dir / path.name)
+    removed = REALISTIC / name / "REMOVED"      # the reference's files the student's tree lacks
+    for line in (removed.read_text().split() if removed.is_file() else []):
+        (python_dir / line).unlink()
     return python_dir
 
 
@@ -145,6 +148,7 @@ REALISTIC_VERDICTS = {
                                         "find_letters_bw_format[page_06.jpg]"}, {"Q4.2"}),
     # --- the PyTorch part ------------------------------------------------------------------------
     "q6_cuda_only": V("2022", "q6_1_1", ADVISORY, (), {"pytorch"}, ("ran_without_repairs", ".cuda() -> nothing")),
+    "q6_one_script_no_save": V("2022", "q6_1_1 or q6_1_2"),
 }
 # what each 2019 submission read (the recording of data files opened)
 DATA_READ = {"plain_names_2019": {"nist36_train.mat", "nist36_valid.mat", "nist36_test.mat"},
