@@ -43,6 +43,7 @@ ROWS = [
     (2e-3, 32, 50, 64, "the reference's own settings"),
     (2e-2, 32, 50, 64, "10x the reference's rate (real data: often about 33%)"),
     (2e-4, 32, 50, 64, "a tenth of the reference's rate (real data: slow, below 75%)"),
+    (1e-1, 50, 50, 64, "10x the first row's rate (real data: often about 33%)"),
 ]
 SETTINGS = {"learning_rate": 0, "batch_size": 1, "max_iters": 2, "hidden_size": 3}
 

@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "fixtures": ("fixtures.command", "build the embedded synthetic data (cached, not committed)"),
     "stubs": ("graders.stubs", "regenerate student/ from reference/"),
     "grade": ("graders.grade", "grade one submission and write grade.json"),
+    "watch": ("graders.watch", "run the quick checks again each time a file of student/python is saved"),
     "report": ("graders.report", "re-render report.html (and a batch's index.html) from saved grade.json"),
     "batch": ("graders.batch", "grade a folder of submissions (local pool or Dask; resumable)"),
     "release": ("graders.release", "write the student handout (stubs, public checks, tox.ini)"),

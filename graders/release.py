@@ -45,7 +45,7 @@ PUBLIC_MODULES = (
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
     "editions", "secret", "ingest", "repairs", "saved_models", "torch_measure", "late_policy",
-    "item_analysis", "handgrades", "discovery", "terminal",
+    "item_analysis", "handgrades", "discovery", "terminal", "watch",
 )
 PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py"),
                 "fixtures": ("annotations/*.json",)}
@@ -205,6 +205,10 @@ commands = hw5grade grade {toxinidir} --visibility public --out {toxinidir}/feed
 description = the same in seconds: every public check except training
 commands = hw5grade grade {toxinidir} --visibility public --quick --out {toxinidir}/feedback {posargs}
 
+[testenv:watch]
+description = the quick checks again each time you save a file in python/ (Ctrl-C stops)
+commands = hw5grade watch {toxinidir} --out {toxinidir}/feedback {posargs}
+
 [testenv:pytorch]
 description = the PyTorch part (Q6) with its public checks; installs torch and torchvision
 extras = torch
@@ -228,12 +232,15 @@ scripts yourself; the checks bring their own data.
 | `tox -e quick` | every public check except training, in a minute |
 | `tox` | every public check, training included (a few minutes) |
 | `tox -e pytorch` | the PyTorch part ({{ torch_part }}): installs torch and torchvision (several GB) the first time |
+| `tox -e watch` | the quick checks again each time you save a file in `python/`, with what you fixed or broke |
 
 The PyTorch part ({{ torch_part }}, extra credit) is {{ torch_files | length }} scripts, `python/{{ torch_files[0] }}` ... `{{ torch_files[-1] }}`.
 Each reads its data from `../data` as the stubs do, plots its training loss and accuracy with
 `plt.show()`, and saves its trained model with `torch.save(model.state_dict(), ...)` under the name
-the stub gives. The checks run each script once, then load the saved weights into the script's own
-model and measure its accuracy on images it never saw. Without a network they use small stand-in
+the stub gives (scripts of other names, a notebook, or a model left in a variable and not saved
+are found and measured too; the report says which file was graded as which question). The checks
+run each script once, then load the trained weights into the script's own model and measure its
+accuracy on images it never saw. Without a network they use small stand-in
 datasets and stand-in SqueezeNet weights made by the checks (the report says so).
 
 The first run installs the checks' dependencies into `.tox/` and builds their synthetic data

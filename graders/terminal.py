@@ -44,7 +44,7 @@ def _failed(results: dict) -> dict:
     return failed
 
 
-def _first_line(text) -> str:
+def first_line(text) -> str:
     lines = [t for t in str(text or "").splitlines() if t.strip()]
     return messages.printable(lines[0].strip(), newlines=False) if lines else ""
 
@@ -84,7 +84,7 @@ def format_table(results: dict, verbose: bool = True, width: int | None = None, 
         checks = failed.get(qid, [])
         passed, run = entry.get("checks_passed"), entry.get("checks_run")
         score = f"{_fmt(entry['score'])}/{_fmt(entry['max_score'])}"
-        reasons = {_first_line(c.get("message")) for c in checks}
+        reasons = {first_line(c.get("message")) for c in checks}
         if (not verbose and checks and not passed and len(reasons) == 1
                 and all(c.get("status") == "skipped" for c in checks)):
             reason = reasons.pop()
@@ -114,12 +114,12 @@ def format_table(results: dict, verbose: bool = True, width: int | None = None, 
             first = checks[0]
             more = f" (+{len(checks) - 1} more)" if len(checks) > 1 else ""
             lines.append(fit(f"{qid:<{id_width}} {score}  {paint(RED, 'x')} "
-                             f"{_first_line(first.get('message')) or line(first['description'])}{more}"))
+                             f"{first_line(first.get('message')) or line(first['description'])}{more}"))
         else:
             tally = f"  ({passed}/{run} checks)" if run else ""
             lines.append(fit(f"{qid:<{id_width}} {score}  {entry['title']}{extra}{tally}"))
             for check in checks:
-                reason = _first_line(check.get("message"))
+                reason = first_line(check.get("message"))
                 lines.append(fit(f"  {paint(RED, 'x')} {line(check['description'])}" + (f": {reason}" if reason else "")))
     for reason, (qids, got, most) in not_run.items():
         at = next(i for i, text in enumerate(lines) if text is reason)
