@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 from graders import editions, messages, plugin, rubric as rubric_mod, secret
-from graders.terminal import colour_wanted, format_table  # noqa: F401 -- format_table: the autograder's
+from graders.terminal import Progress, colour_wanted, format_table  # noqa: F401 -- format_table: the autograder's
 
 SUITES = Path(__file__).resolve().parent / "suites"
 # The staff repository's reference/ (absent from the student handout).
@@ -277,9 +277,17 @@ def main(args: argparse.Namespace) -> int:
         except discovery.MapError as err:      # the TA's file: said before anything is graded
             print(f"hw5grade: --map {messages.printable(str(err), newlines=False)}", file=sys.stderr)
             return 2
-    results = run(args.submission, args.out, visibility=args.visibility, quick=args.quick,
-                  data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
-                  select=args.select, strict=args.strict, pytorch_map=pytorch_map)
+    # each question's result as it comes, on a terminal, when the checks run in this process
+    progress = Progress(sys.stdout, colour_wanted()) if sys.stdout.isatty() and not args.jobs else None
+    plugin.PROGRESS = progress.update if progress else None
+    try:
+        results = run(args.submission, args.out, visibility=args.visibility, quick=args.quick,
+                      data_dir=args.data_dir, edition=args.edition, jobs=args.jobs, seed=args.seed,
+                      select=args.select, strict=args.strict, pytorch_map=pytorch_map)
+    finally:
+        plugin.PROGRESS = None
+        if progress:
+            progress.finish()
     print(format_table(results, verbose=getattr(args, 'verbose', False), colour=colour_wanted()))
     report = Path(args.out) / "report.html"
     print(f"results: {Path(args.out) / 'grade.json'}" + (f"; report: {report}" if report.exists() else ""))

@@ -27,6 +27,10 @@ from graders import messages, rubric as rubric_mod
 
 RECORD = "hw5grade"              # user_properties key of a check's outcome record
 NOTE = "hw5grade_note"           # user_properties key of a note for the whole submission
+# progress(question, checks passed, checks run) as each question's last check reports, when
+# graders.grade.run grades in this process for a terminal (with xdist the workers' plans reach
+# this process only at the end, so there is none)
+PROGRESS = None
 ISOLATION = "hw5grade_isolation"
 ENFORCEMENT = "hw5grade_enforcement"   # how the sandbox enforced its limits
 CATALOG = "hw5grade_catalog"     # workeroutput key: checks this worker deselected
@@ -206,6 +210,17 @@ class Collector:
         if phase["when"] != "teardown" or (phase["status"] != "passed"
                                            and record.get("status") == "passed"):
             record.update(outcome)
+        if PROGRESS is not None and phase["when"] == "teardown":
+            self._progress(report.nodeid)
+
+    def _progress(self, nodeid: str) -> None:
+        """Tell PROGRESS a question's result once its last planned check has reported."""
+        question = self.planned.get(nodeid, {}).get("question")
+        if question is None:
+            return
+        nodeids = [k for k, info in self.planned.items() if info["question"] == question]
+        if all(self.records.get(k, {}).get("status") for k in nodeids):
+            PROGRESS(question, sum(self.records[k]["status"] == "passed" for k in nodeids), len(nodeids))
 
     def results(self, exitstatus) -> dict:
         checks = []
@@ -367,8 +382,11 @@ def pytest_collection_modifyitems(session, config, items):
     for i, item in enumerate(items):
         item.stash[ORDER] = i
     keep, drop = state.select(items)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
+    # quick checks first (stable): a student's first results come while the training runs wait
+    keep.sort(key=lambda item: state.planned.get(item.nodeid, {}).get("tier") == "training")
+    if drop or keep != items:
+        if drop:
+            config.hook.pytest_deselected(items=drop)
         items[:] = keep
     if hasattr(config, "workerinput"):
         config.workeroutput[CATALOG] = list(state.deselected.values())

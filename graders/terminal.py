@@ -143,3 +143,26 @@ def format_table(results: dict, verbose: bool = True, width: int | None = None, 
     if not verbose and failed:
         lines.append("whole messages and hints: the report, or -v")
     return "\n".join(lines if verbose else map(fit, lines))
+
+
+class Progress:
+    """One line on a terminal, rewritten as each question's checks finish ("Q2.2.1 5/5 ..."),
+    the latest on the right; cleared before the summary is printed."""
+
+    def __init__(self, stream, colour: bool = False, width: int | None = None):
+        self.stream, self.colour = stream, colour
+        self.width = width or shutil.get_terminal_size((100, 24)).columns
+        self.done: list[str] = []
+
+    def update(self, question: str, passed: int, run: int) -> None:
+        self.done.append(f"{question} {passed}/{run}")
+        text = "checked: " + "  ".join(self.done)
+        if len(text) > self.width - 1:
+            text = "checked: …" + text[len(text) - (self.width - 11):]
+        self.stream.write("\r\x1b[K" + (f"{DIM}{text}{RESET}" if self.colour else text))
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.done:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

@@ -74,3 +74,32 @@ def test_colour_only_where_asked_and_never_from_student_text(monkeypatch):
     assert terminal.colour_wanted(Tty)
     monkeypatch.setenv("NO_COLOR", "1")
     assert not terminal.colour_wanted(Tty)
+
+
+def test_progress_is_one_line_rewritten_then_cleared():
+    import io
+    stream = io.StringIO()
+    progress = terminal.Progress(stream, width=40)
+    for i in range(8):
+        progress.update(f"Q2.{i}", 5, 5)
+    writes = stream.getvalue().split("\r\x1b[K")
+    assert all(len(w) <= 40 for w in writes) and writes[-1].endswith("Q2.7 5/5")
+    progress.finish()
+    assert stream.getvalue().endswith("\r\x1b[K") and "\n" not in stream.getvalue()
+
+
+def test_each_question_is_told_as_its_last_check_reports_quick_ones_first(tmp_path):
+    """In-process grading calls plugin.PROGRESS once per question, when its checks are all in;
+    the quick checks run before the training ones."""
+    from conftest import build_submission
+    from graders import grade, plugin
+    told = []
+    plugin.PROGRESS = lambda q, passed, run: told.append((q, passed, run))
+    try:
+        grade.run(build_submission(tmp_path / "alice"), tmp_path / "out",
+                  select="q3_weights_saved or softmax or (find_letters_bw_format and page_01)")
+    finally:
+        plugin.PROGRESS = None
+    # Q4.2's quick check is collected after Q3.1's training one, and reports before it
+    assert [q for q, _, _ in told] == ["Q2.2.2", "Q4.2", "Q3.1"], told
+    assert told[:2] == [("Q2.2.2", 5, 5), ("Q4.2", 1, 1)]
