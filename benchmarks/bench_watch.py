@@ -1,6 +1,11 @@
-"""The watch loop (issue 19): seconds from a saved one-line change in nn.py to its summary.
+"""The student's loop (issue 19): seconds to the first question's result, and from a saved
+one-line change in nn.py to its summary in watch mode.
 
     python benchmarks/bench_watch.py [--runs 5]
+
+First result: `hw5grade grade` in-process (as `tox` runs it) of the reference and of the stubs,
+timed from the call to the first question whose checks have all reported (graders.plugin.PROGRESS;
+the quick checks run first), aim: under 3 s on two cores.
 
 The reference is graded once (every quick check, what `hw5grade watch` does first), then nn.py is
 saved with one line changed and restored, --runs times each; each regrade runs the checks of the
@@ -18,7 +23,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from conftest import build_submission  # noqa: E402
-from graders import watch  # noqa: E402
+from graders import grade, plugin, stubs, watch  # noqa: E402
+
+
+def first_result(python_dir: Path, out: Path) -> tuple[float, str]:
+    """Seconds from grade.run's start to the first question's result, and that question."""
+    told = []
+    plugin.PROGRESS = lambda question, passed, run: told.append((time.perf_counter(), question))
+    start = time.perf_counter()
+    try:
+        grade.run(python_dir, out, visibility="public", quick=True)
+    finally:
+        plugin.PROGRESS = None
+    return told[0][0] - start, told[0][1]
 
 
 def main():
@@ -26,6 +43,10 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        for label, tree in (("reference", REPO / "reference" / "python"),
+                            ("stubs", stubs.student_tree("2022", Path(tmp) / "stubs"))):
+            seconds, question = first_result(tree, Path(tmp) / f"first-{label}")
+            print(f"first question's result, {label}: {seconds:.2f} s ({question}); aim < 3 s")
         python = build_submission(Path(tmp) / "student")
         nn = python / "nn.py"
         good = nn.read_text()
