@@ -45,9 +45,9 @@ PUBLIC_MODULES = (
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
     "editions", "secret", "ingest", "repairs", "saved_models", "torch_measure", "late_policy",
-    "item_analysis", "handgrades", "discovery", "terminal", "watch",
+    "item_analysis", "handgrades", "discovery", "terminal", "watch", "debugging",
 )
-PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py"),
+PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py", "debug_pages/*.toml"),
                 "fixtures": ("annotations/*.json",)}
 HIDDEN_SUITE = "hidden_*.py"
 DECLARED_PREFIX = "declared_"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jinja2
 
-from graders import messages
+from graders import debugging, messages
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
 
@@ -345,6 +345,8 @@ def check_view(check: dict, pictures: Pictures) -> dict:
         "same_as_above": False,
     }
     view["output_lines"] = len(view["output"].splitlines())
+    # the check's "how to debug this" entry, for a failed check (graders/debugging)
+    view["debug"] = view["name"].split("[", 1)[0] if status in PROBLEMS and debugging.entry(view["name"]) else ""
     # what the code produced (plots, the matrix, the text it read) is worth seeing even when passed
     view["open"] = view["open"] or bool(view["pictures"] or view["confusion"] or view["lines"])
     return view
@@ -466,6 +468,7 @@ def view_model(results: dict, out_dir) -> dict:
                                              "status": "not scored"}, orphans))
     notes = [clip(n, 5, 2, 1000) for n in results.get("notes", []) if isinstance(n, str)]
     libraries = results.get("libraries") if isinstance(results.get("libraries"), dict) else {}
+    debug = [{"name": name, **debugging.entry(name)} for name in dict.fromkeys(c["debug"] for c in checks if c["debug"])]
     return {
         "results": {k: results.get(k) for k in ("edition", "submission", "visibility", "quick",
                                                "isolation", "jobs")},
@@ -478,6 +481,7 @@ def view_model(results: dict, out_dir) -> dict:
         "questions": [q for q in questions if q["checks"]],
         "notes": notes, "libraries": sorted((str(k), str(v)) for k, v in libraries.items()),
         "late": late_view(results),
+        "debug": debug,
     }
 
 

@@ -185,3 +185,29 @@ def test_a_submission_that_cannot_be_read_is_told_to_fix_it_not_that_the_grader_
     # the harness's own failure still says it is not the student's
     write(tmp_path / "bob", grade.crashed_results("2022", "pytest failed: boom", "/subs/bob", "all", False))
     assert "not your fault" in report.write_outputs(tmp_path / "bob")["report"].read_text()
+
+
+def test_a_failed_check_links_to_how_to_debug_it(tmp_path):
+    """Each failed check with an entry in graders/debug_pages links to it; the entry (what the
+    check does, what to try, the usual causes) is shown once, and none for passed checks."""
+    from graders import debugging
+    doc = results([check("test_softmax_large_inputs", "Q2.2.2", "failed", message="softmax returned NaN"),
+                   check("test_softmax_rows_sum_to_one", "Q2.2.2"),
+                   check("test_find_letters_recall[page_01.jpg]", "Q4.2", "failed", message="few boxes")])
+    html = render(tmp_path, doc)
+    assert html.count('href="#debug-test_softmax_large_inputs"') == 1
+    assert html.count('id="debug-test_softmax_large_inputs"') == 1
+    assert "subtract each row&#39;s maximum first" in html or "subtract each row's maximum first" in html
+    assert 'id="debug-test_softmax_rows_sum_to_one"' not in html            # it passed
+    assert debugging.entry("test_find_letters_recall[page_01.jpg]") is None and "#debug-test_find_letters" not in html
+    for entry in debugging.entries().values():
+        assert entry["does"].strip() and entry["causes"], entry
+
+
+def test_every_nn_check_has_a_debug_entry():
+    import re as re_
+    from pathlib import Path
+    from graders import debugging
+    suite = Path(report.__file__).parent / "suites" / "q2_network.py"
+    names = set(re_.findall(r"^def (test_\w+)", suite.read_text(), re_.M))
+    assert names <= set(debugging.entries()), names - set(debugging.entries())
