@@ -193,21 +193,26 @@ def test_a_failed_check_links_to_how_to_debug_it(tmp_path):
     from graders import debugging
     doc = results([check("test_softmax_large_inputs", "Q2.2.2", "failed", message="softmax returned NaN"),
                    check("test_softmax_rows_sum_to_one", "Q2.2.2"),
-                   check("test_find_letters_recall[page_01.jpg]", "Q4.2", "failed", message="few boxes")])
+                   check("test_find_letters_recall[page_01.jpg]", "Q4.2", "failed", message="few boxes"),
+                   check("test_find_letters_recall[page_02.jpg]", "Q4.2", "failed", message="few boxes"),
+                   check("test_q6_plots[q6_1_1]", "Q6.1.1", "failed", message="no figure")])
     html = render(tmp_path, doc)
     assert html.count('href="#debug-test_softmax_large_inputs"') == 1
     assert html.count('id="debug-test_softmax_large_inputs"') == 1
     assert "subtract each row&#39;s maximum first" in html or "subtract each row's maximum first" in html
     assert 'id="debug-test_softmax_rows_sum_to_one"' not in html            # it passed
-    assert debugging.entry("test_find_letters_recall[page_01.jpg]") is None and "#debug-test_find_letters" not in html
+    # one entry for a check's cases (two photos); a check with no entry has no link
+    assert html.count('id="debug-test_find_letters_recall"') == 1 and html.count('href="#debug-test_find_letters_recall"') == 2
+    assert debugging.entry("test_q6_plots[q6_1_1]") is None and "#debug-test_q6_plots" not in html
     for entry in debugging.entries().values():
         assert entry["does"].strip() and entry["causes"], entry
 
 
-def test_every_nn_check_has_a_debug_entry():
+def test_every_numpy_part_check_has_a_debug_entry():
     import re as re_
     from pathlib import Path
     from graders import debugging
-    suite = Path(report.__file__).parent / "suites" / "q2_network.py"
-    names = set(re_.findall(r"^def (test_\w+)", suite.read_text(), re_.M))
-    assert names <= set(debugging.entries()), names - set(debugging.entries())
+    for suite in ("q2_network", "q3_training", "q4_letters", "q5_autoencoder", "static_checks"):
+        path = Path(report.__file__).parent / "suites" / f"{suite}.py"
+        names = set(re_.findall(r"^def (test_\w+)", path.read_text(), re_.M))
+        assert names <= set(debugging.entries()), (suite, names - set(debugging.entries()))
