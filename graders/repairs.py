@@ -38,7 +38,8 @@ KINDS = {
     "data-path": "a course data file opened by a path of another machine, served from ../data",
     "output-folder": "a file written into a folder that does not exist, kept in a scratch folder",
     "pytorch": "PyTorch code for a GPU machine: .cuda(), .to('cuda'), device='cuda:N' run on the CPU; "
-               "DataLoader(num_workers=N) loads in the script's own process; transforms.Scale, RandomSizedCrop",
+               "DataLoader(num_workers=N) loads in the script's own process; transforms.Scale, RandomSizedCrop; "
+               "CIFAR10.train_data and train_labels",
 }
 # Not repairs: notes of which course data files a script read (the 2019 edition reads NIST36
 # under two names), recorded the same way and never charged.
@@ -378,6 +379,21 @@ def _patch_module(module):
         module.__getattr__ = _name_getattr(module, module.__dict__.get("__getattr__"))
     if name == "torch" and "pytorch" in _state["allowed"]:
         _patch_torch(module)
+    if name == "torchvision.datasets" and "pytorch" in _state["allowed"]:
+        _patch_cifar(module.CIFAR10)
+
+
+def _patch_cifar(cifar):
+    """CIFAR10's arrays under the names torchvision gave them before .data and .targets."""
+    for old, new in (("train_data", "data"), ("test_data", "data"), ("train_labels", "targets"),
+                     ("test_labels", "targets")):
+        if hasattr(cifar, old):
+            continue
+
+        def getter(self, old=old, new=new):
+            record("pytorch", f"CIFAR10.{old}", f"CIFAR10.{new} (its current name)")
+            return getattr(self, new)
+        setattr(cifar, old, property(getter))
 
 
 # --- PyTorch written for a GPU machine ----------------------------------------------------------
@@ -457,7 +473,7 @@ def _patch_axes(axes):
 
 
 PATCHED_MODULES = ("skimage", "scipy.misc", "scipy.ndimage", "matplotlib.pyplot", "matplotlib.cm",
-                   "matplotlib.axes", "torch", "torchvision.transforms")
+                   "matplotlib.axes", "torch", "torchvision.transforms", "torchvision.datasets")
 
 
 def _watched(name: str) -> bool:

@@ -6,6 +6,8 @@ Whole grades of realistic submissions, with their TA verdicts, are in test_reali
 """
 from __future__ import annotations
 
+import importlib.util
+
 import re
 import textwrap
 
@@ -379,3 +381,58 @@ def test_strict_refuses_every_repair(tmp_path, name, select, lost):
     assert results["repairs"]["fired"] == [] and set(results["repair_policy"].values()) == {"refused"}
     advisory = next(c for c in results["checks"] if c["name"] == "test_ran_without_repairs")
     assert advisory["status"] == "passed" and "--strict" in advisory["description"]
+
+
+GPU_CODE = """import torch
+import torchvision.transforms as transforms
+from torchvision.datasets import CIFAR10
+
+
+def on_gpu():
+    device = torch.device('cuda:0')
+    net = torch.nn.Linear(3, 2).cuda()
+    x = torch.ones(4, 3).to(device)
+    y = torch.zeros(4, 2, device='cuda') + net(x)
+    return str(y.device), float(y.sum())
+
+
+def loader():
+    data = torch.utils.data.TensorDataset(torch.arange(10.0))
+    batches = torch.utils.data.DataLoader(data, batch_size=5, num_workers=4, persistent_workers=True)
+    return [b[0].tolist() for b in batches], batches.num_workers
+
+
+def scale():
+    return type(transforms.Scale(8)).__name__
+
+
+def cifar_names():
+    c = CIFAR10.__new__(CIFAR10)
+    c.data, c.targets = [1, 2], [0, 1]
+    return c.train_data, c.test_labels
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("torchvision") is None,
+                    reason="torch and torchvision are not installed (tox -e tests installs them)")
+def test_pytorch_for_a_gpu_machine_runs_on_the_cpu_and_is_recorded(tmp_path):
+    """CUDA asked for without a GPU, DataLoader workers, transforms.Scale and CIFAR10's old
+    names: repaired (kind "pytorch") on the line that spells them; refused, the code fails."""
+    (tmp_path / "python").mkdir()
+    (tmp_path / "python" / "gpu.py").write_text(GPU_CODE)
+    lines = GPU_CODE.splitlines()
+    with Sandbox(tmp_path / "python") as box:
+        gpu = box.call("gpu", "on_gpu")
+        assert gpu.ok and gpu.value[0] == "cpu", gpu.message
+        assert [(r["old"], lines[r["line"] - 1].strip()[:12]) for r in gpu.repairs] == [
+            (".cuda()", "net = torch."), (".to('cuda')", "x = torch.on"), ("device='cuda'", "y = torch.ze")]
+        loader = box.call("gpu", "loader")
+        assert loader.ok and loader.value == ([[0.0, 1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0, 9.0]], 0)
+        assert [r["old"] for r in loader.repairs] == ["DataLoader(num_workers=4)"]
+        scale = box.call("gpu", "scale")
+        assert scale.ok and scale.value == "Resize" and scale.repairs[0]["new"] == "torchvision.transforms.Resize"
+        cifar = box.call("gpu", "cifar_names")
+        assert cifar.ok and cifar.value == ([1, 2], [0, 1]) and {r["kind"] for r in cifar.repairs} == {"pytorch"}
+    with Sandbox(tmp_path / "python", repairs={"allowed": []}) as box:
+        gpu = box.call("gpu", "on_gpu")
+        assert not gpu.ok and not gpu.repairs and ("NVIDIA" in gpu.message or "CUDA" in gpu.message), gpu.message

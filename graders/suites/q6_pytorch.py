@@ -249,6 +249,11 @@ def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_ke
 # what the run shows
 
 def run_hint(message: str) -> str:
+    missing = re.search(r"No module named '([\w.]+)'", message)
+    if missing:
+        return (f"{missing.group(1)} is not installed where the grader runs (torch, torchvision, numpy, scipy, "
+                "scikit-image and matplotlib are): remove the import and what uses it (print(model) shows the layers "
+                "torchsummary's summary would)")
     if "FileNotFoundError" in message:
         return ("read the data from '../data' as the handout does (the scripts run from python/ with the data "
                 "in ../data, on any machine)")
