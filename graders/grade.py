@@ -277,8 +277,8 @@ def main(args: argparse.Namespace) -> int:
         except discovery.MapError as err:      # the TA's file: said before anything is graded
             print(f"hw5grade: --map {messages.printable(str(err), newlines=False)}", file=sys.stderr)
             return 2
-    # each question's result as it comes, on a terminal, when the checks run in this process
-    progress = Progress(sys.stdout, colour_wanted()) if sys.stdout.isatty() and not args.jobs else None
+    # each question's result as it comes, on a terminal (xdist's reports reach this process too)
+    progress = Progress(sys.stdout, colour_wanted()) if sys.stdout.isatty() else None
     plugin.PROGRESS = progress.update if progress else None
     try:
         results = run(args.submission, args.out, visibility=args.visibility, quick=args.quick,

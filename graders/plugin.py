@@ -14,6 +14,7 @@ deselected by --visibility public or --quick travel through `workeroutput` inste
 """
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import platform
@@ -27,10 +28,10 @@ from graders import messages, rubric as rubric_mod
 
 RECORD = "hw5grade"              # user_properties key of a check's outcome record
 NOTE = "hw5grade_note"           # user_properties key of a note for the whole submission
-# progress(question, checks passed, checks run) as each question's last check reports, when
-# graders.grade.run grades in this process for a terminal (with xdist the workers' plans reach
-# this process only at the end, so there is none)
+# progress(question, checks passed, checks run) as each question's last check reports, set by
+# graders.grade.main for a terminal (with xdist, in the controller, which replays the reports)
 PROGRESS = None
+IN_QUESTION = "checks_in_question"   # a phase record's count of its question's checks (not kept)
 ISOLATION = "hw5grade_isolation"
 ENFORCEMENT = "hw5grade_enforcement"   # how the sandbox enforced its limits
 CATALOG = "hw5grade_catalog"     # workeroutput key: checks this worker deselected
@@ -156,6 +157,8 @@ class Collector:
         self.records: dict[str, dict] = {}      # nodeid -> record, in report order
         self.deselected: dict[str, dict] = {}   # nodeid -> record of a check this run left out
         self.planned: dict[str, dict] = {}      # nodeid -> static record of a check to be run
+        self.in_question: collections.Counter = collections.Counter()   # question -> checks to be run
+        self.finished: dict[str, set] = {}      # question -> nodeids whose checks have reported
         self.notes: list[str] = []
         self.isolation: str | None = None
         self.enforcement: str | None = None
@@ -189,6 +192,7 @@ class Collector:
                 keep.append(item)
                 if info:
                     self.planned[item.nodeid] = info
+        self.in_question = collections.Counter(info["question"] for info in self.planned.values())
         return keep, drop
 
     # -- outcomes ----------------------------------------------------------------------------
@@ -205,22 +209,21 @@ class Collector:
             return
         record = self.records.setdefault(report.nodeid, {"duration": 0.0})
         record["duration"] = round(record["duration"] + report.duration, 4)
-        outcome = {k: v for k, v in phase.items() if k != "when"}
+        outcome = {k: v for k, v in phase.items() if k not in ("when", IN_QUESTION)}
         # setup and call decide in turn; a teardown failure spoils only a check that passed
         if phase["when"] != "teardown" or (phase["status"] != "passed"
                                            and record.get("status") == "passed"):
             record.update(outcome)
         if PROGRESS is not None and phase["when"] == "teardown":
-            self._progress(report.nodeid)
+            self._progress(report.nodeid, phase["question"], phase.get(IN_QUESTION))
 
-    def _progress(self, nodeid: str) -> None:
-        """Tell PROGRESS a question's result once its last planned check has reported."""
-        question = self.planned.get(nodeid, {}).get("question")
-        if question is None:
-            return
-        nodeids = [k for k, info in self.planned.items() if info["question"] == question]
-        if all(self.records.get(k, {}).get("status") for k in nodeids):
-            PROGRESS(question, sum(self.records[k]["status"] == "passed" for k in nodeids), len(nodeids))
+    def _progress(self, nodeid: str, question: str, total) -> None:
+        """Tell PROGRESS a question's result once its last planned check has reported. How many
+        checks it has comes with each report: under xdist this process collected nothing."""
+        finished = self.finished.setdefault(question, set())
+        finished.add(nodeid)
+        if isinstance(total, int) and len(finished) == total:
+            PROGRESS(question, sum(self.records[k].get("status") == "passed" for k in finished), total)
 
     def results(self, exitstatus) -> dict:
         checks = []
@@ -345,6 +348,7 @@ def phase_record(item, call, report) -> dict | None:
     info = describe_item(item, state.rubric) if state else None
     if info is None:
         return None
+    info[IN_QUESTION] = state.in_question.get(info["question"])
     if report.when != "call" and report.passed:
         return {**info, "when": report.when, "status": "passed", "message": ""}
     record = {**info, "when": report.when, "message": ""}

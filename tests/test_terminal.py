@@ -103,3 +103,16 @@ def test_each_question_is_told_as_its_last_check_reports_quick_ones_first(tmp_pa
     # Q4.2's quick check is collected after Q3.1's training one, and reports before it
     assert [q for q, _, _ in told] == ["Q2.2.2", "Q4.2", "Q3.1"], told
     assert told[:2] == [("Q2.2.2", 5, 5), ("Q4.2", 1, 1)]
+
+
+def test_progress_comes_from_xdist_workers_too(tmp_path):
+    from conftest import build_submission
+    from graders import grade, plugin
+    told = []
+    plugin.PROGRESS = lambda q, passed, run: told.append((q, passed, run))
+    try:
+        results = grade.run(build_submission(tmp_path / "alice"), tmp_path / "out", jobs=2, select="softmax or init_")
+    finally:
+        plugin.PROGRESS = None
+    assert sorted(told) == [("Q2.1.2", 5, 5), ("Q2.2.2", 5, 5)], told
+    assert not any("checks_in_question" in c for c in results["checks"])
