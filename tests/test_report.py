@@ -208,11 +208,12 @@ def test_a_failed_check_links_to_how_to_debug_it(tmp_path):
         assert entry["does"].strip() and entry["causes"], entry
 
 
-def test_every_numpy_part_check_has_a_debug_entry():
+def test_every_check_has_a_debug_entry():
     import re as re_
     from pathlib import Path
     from graders import debugging
-    for suite in ("q2_network", "q3_training", "q4_letters", "q5_autoencoder", "static_checks"):
-        path = Path(report.__file__).parent / "suites" / f"{suite}.py"
+    suites = sorted((Path(report.__file__).parent / "suites").glob("*.py"))
+    assert len(suites) >= 9
+    for path in suites:
         names = set(re_.findall(r"^def (test_\w+)", path.read_text(), re_.M))
-        assert names <= set(debugging.entries()), (suite, names - set(debugging.entries()))
+        assert names <= set(debugging.entries()), (path.name, names - set(debugging.entries()))
