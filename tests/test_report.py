@@ -195,7 +195,7 @@ def test_a_failed_check_links_to_how_to_debug_it(tmp_path):
                    check("test_softmax_rows_sum_to_one", "Q2.2.2"),
                    check("test_find_letters_recall[page_01.jpg]", "Q4.2", "failed", message="few boxes"),
                    check("test_find_letters_recall[page_02.jpg]", "Q4.2", "failed", message="few boxes"),
-                   check("test_q6_plots[q6_1_1]", "Q6.1.1", "failed", message="no figure")])
+                   check("test_a_check_with_no_entry[q6_1_1]", "Q6.1.1", "failed", message="no figure")])
     html = render(tmp_path, doc)
     assert html.count('href="#debug-test_softmax_large_inputs"') == 1
     assert html.count('id="debug-test_softmax_large_inputs"') == 1
@@ -203,7 +203,7 @@ def test_a_failed_check_links_to_how_to_debug_it(tmp_path):
     assert 'id="debug-test_softmax_rows_sum_to_one"' not in html            # it passed
     # one entry for a check's cases (two photos); a check with no entry has no link
     assert html.count('id="debug-test_find_letters_recall"') == 1 and html.count('href="#debug-test_find_letters_recall"') == 2
-    assert debugging.entry("test_q6_plots[q6_1_1]") is None and "#debug-test_q6_plots" not in html
+    assert debugging.entry("test_a_check_with_no_entry[q6_1_1]") is None and "#debug-test_a_check" not in html
     for entry in debugging.entries().values():
         assert entry["does"].strip() and entry["causes"], entry
 
