@@ -205,6 +205,11 @@ def pytorch_scripts(submission, pytestconfig, rubric) -> dict:
             found[qid] = Found(dataclasses.replace(script, name=run),
                                note=f"{qid} graded from {file}{how}: {answer.reason}",
                                notebook=file if run != file else "")
+    # a file of its own answers one question: its curves need not name the model (Q7.1.5's
+    # "skip" and "residual" tell apart two models plotted by one script)
+    for qid, entry in found.items():
+        if entry.note and sum(other.script.name == entry.script.name for other in found.values()) == 1:
+            found[qid] = dataclasses.replace(entry, script=dataclasses.replace(entry.script, curve=""))
     return found
 
 
