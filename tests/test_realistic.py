@@ -150,6 +150,7 @@ REALISTIC_VERDICTS = {
     "q6_cuda_only": V("2022", "q6_1_1", ADVISORY, (), {"pytorch"}, ("ran_without_repairs", ".cuda() -> nothing")),
     "q6_one_script_no_save": V("2022", "q6_1_1 or q6_1_2"),
     "q7_skip_residual_files_2019": V("2019", "q7_1_5"),
+    "q6_2_1_two_files": V("2022", "q6_2_1"),
 }
 # what each 2019 submission read (the recording of data files opened)
 DATA_READ = {"plain_names_2019": {"nist36_train.mat", "nist36_valid.mat", "nist36_test.mat"},

@@ -115,6 +115,7 @@ class Q6Run:
     heldout: dict = field(default_factory=dict)     # heldout name -> {x, y, classes}
     joins: object = None                            # joins Outcome (Q7.1.5)
     measured: bool = False                          # the script's worker came back to be asked
+    runs: dict = field(default_factory=dict)        # saved file -> (script, outcome) of a file run apart
 
 
 def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits, run_seed: int,
@@ -171,6 +172,7 @@ class Found:
     note: str = ""                 # for the report: the file graded and why (empty: the stub tree's name)
     missing: str = ""              # why nothing was found (the run then fails saying so)
     notebook: str = ""             # the notebook whose code cells are run as the script
+    apart: str = ""                # Q*.2.1: the file of the network from scratch, run on its own
 
 
 def notebook_script(name: str) -> str:
@@ -200,11 +202,15 @@ def pytorch_scripts(submission, pytestconfig, rubric) -> dict:
             run = notebook_script(file) if file.lower().endswith(".ipynb") else file
             how = " (the whole file is run)" if answer.parts[0].label != file else ""
             left = [p.file for p in answer.parts[1:] if p.file != file]
-            if left:
+            # the fine-tuned SqueezeNet and the network from scratch in two files: both are run
+            apart = left[0] if len(script.saved) == 2 and len(left) == 1 and not left[0].lower().endswith(".ipynb") else ""
+            if apart:
+                how += f", and {apart} for the {script.saved[1].what}"
+            elif left:
                 how += f"; {', '.join(left)} is not run by this version: its model is not measured"
             found[qid] = Found(dataclasses.replace(script, name=run),
                                note=f"{qid} graded from {file}{how}: {answer.reason}",
-                               notebook=file if run != file else "")
+                               notebook=file if run != file else "", apart=apart)
     # a file of its own answers one question: its curves need not name the model (Q7.1.5's
     # "skip" and "residual" tell apart two models plotted by one script)
     for qid, entry in found.items():
@@ -246,8 +252,21 @@ def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_ke
         outcome = outcome if outcome.ok else dataclasses.replace(outcome, message=f"{found.missing} (the stub tree's name, "
                                                        f"{script.name}, is not in the submission either)")
     models = {s.file: measured[s.file] for s in script.saved if s.file in measured}
+    runs = {}
+    if found.apart:     # the network from scratch, from its own file's run
+        alone = Script(found.apart, script.saved[1:])
+
+        def measuring_alone(outcome, limits):
+            return measure(torch_sandbox, submission, [alone], heldout, outcome, limits, run_seed, staff_key)
+        other, measured_alone = torch_run(qid, alone.name, [saved_models.models_request()], measuring_alone, 1,
+                                          seconds=rubric[qid].script_seconds)
+        saved = script.saved[1]
+        models.pop(saved.file, None)
+        if saved.file in measured_alone:
+            models[saved.file] = measured_alone[saved.file]
+        runs[saved.file] = (alone.name, other)
     return Q6Run(script, outcome, models, heldout, measured.get(("joins", script.saved[0].file)),
-                 measured=bool(outcome.after))
+                 measured=bool(outcome.after), runs=runs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,10 +404,12 @@ def believed(q6: Q6Run, source: str, first: float, last: float) -> None:
 
 def saved_problem(q6: Q6Run, saved: Saved) -> Failure | None:
     """Why the saved model cannot be measured, or None."""
-    name, model = q6.script.name, q6.models.get(saved.file)
-    stopped = stopped_early(q6.outcome, name)
+    name, outcome = q6.runs.get(saved.file, (q6.script.name, q6.outcome))
+    model = q6.models.get(saved.file)
+    stopped = stopped_early(outcome, name)
     how = saved_models.how_to_save(saved.file)
-    if not q6.measured or model is None:
+    measured = bool(outcome.after) if saved.file in q6.runs else q6.measured
+    if not measured or model is None:
         return Failure(f"{name} did not run far enough for its model to be measured{stopped}",
                        hint="see the check that the script finishes")
     if model.problem is not None:
