@@ -33,14 +33,18 @@ def findLetters(image):
 
     labels = skimage.measure.label(ink, neighbors=8)
     boxes = [list(r.bbox) for r in skimage.measure.regionprops(labels) if r.area >= 20]
-    # pieces of one letter sit above each other: merge boxes sharing most of their columns
+    # pieces of one letter sit above each other: merge boxes sharing most of their columns,
+    # unless together they are taller than a letter (then they are letters of two lines)
+    tall = np.median([b[2] - b[0] for b in boxes]) if boxes else 0
     boxes.sort(key=lambda b: b[1])
     letters = []
     for b in boxes:
         for a in letters[-12:]:
             cols = min(a[3], b[3]) - max(a[1], b[1])
             gap = max(a[0], b[0]) - min(a[2], b[2])
-            if cols > 0.5 * min(a[3] - a[1], b[3] - b[1]) and gap < 0.3 * max(a[2] - a[0], b[2] - b[0]):
+            height = max(a[2], b[2]) - min(a[0], b[0])
+            if cols > 0.5 * min(a[3] - a[1], b[3] - b[1]) and gap < 0.3 * max(a[2] - a[0], b[2] - b[0]) \
+                    and height < 1.3 * tall:
                 a[:] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
                 break
         else:
