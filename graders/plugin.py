@@ -242,7 +242,7 @@ class Collector:
         advisory = self.repairs_check(checks)
         if advisory:
             checks.append(advisory)
-        scored = self.rubric.score(checks)
+        scored = self.rubric.score(checks, self.scanned_removed_names())
         hidden = sum(c.get("not_run") == "hidden" for c in checks)
         notes = list(self.notes)
         if not self.config.getoption("staff"):
@@ -300,6 +300,16 @@ class Collector:
                                "spelling and graded the results; the course's rubric says what a repair costs")
         return record
 
+    def scanned_removed_names(self) -> list[dict]:
+        """The removed names the grader's own reading of the submission's files finds, once some
+        check ran its code: what the repairs' log of the student's process is checked against."""
+        option = self.config.getoption("submission")
+        if not option or not self.isolation:
+            return []
+        from graders import static
+        return [{"kind": f.kind, "file": f.file, "line": f.line, "text": f.text}
+                for f in static.removed_names_in(static.python_folder(Path(option))) if f.kind]
+
     def own_student_seconds(self) -> float:
         """Seconds this process's sandboxes ran student code during this session."""
         return _sandbox_seconds() - self._sandbox_clock
@@ -316,6 +326,14 @@ def repair_notes(repairs: dict) -> list[str]:
                      + "; ".join(f"{r['file'] or '?'}:{r['line']} {r['old']} -> {r['new']}" for r in fired[:8])
                      + ("; ..." if len(fired) > 8 else "")
                      + (f"; the rubric deducts {cost:g} point(s) for them" if cost else "; free under the rubric"))
+    # only where it costs points: an honest file's old name in code that never ran is no news
+    unreported = [r for r in repairs.get("unreported") or () if r.get("kind") in (repairs.get("deductions") or {})]
+    if unreported:
+        notes.append("the grader's own reading of the files found removed names whose repairs the run did not "
+                     "report (counted as repairs): " + "; ".join(f"{r['file']}:{r['line']} {r['text']}"
+                                                                for r in unreported[:8])
+                     + ("; ..." if len(unreported) > 8 else "")
+                     + f"; the rubric deducts {sum(repairs['deductions'].values()):g} point(s) for repairs")
     if repairs.get("data_read"):
         notes.append("course data files the scripts read: " + ", ".join(repairs["data_read"]))
     return notes

@@ -130,12 +130,13 @@ class Rubric:
             layout[self.data["second_set"]] = "set2"
         return layout
 
-    def score(self, checks: list[dict]) -> dict:
+    def score(self, checks: list[dict], scanned: list[dict] = ()) -> dict:
         """Scores per question and in total from check records.
 
         A record needs `question`, `status`, `weight` and may carry `not_run` ("hidden" or
         "quick"). Fills in each record's `points` and `max_points` and returns the
         `questions`, `score`, `max_score` and `rubric_points` parts of a results document.
+        `scanned`: the removed names the grader's own scan of the files found (repairs_of).
         """
         by_question: dict[str, list[dict]] = {}
         for check in checks:
@@ -178,7 +179,7 @@ class Rubric:
                 if not q.extra_credit:
                     max_score += entry["max_score_run"]
             questions[qid] = entry
-        repairs = self.repairs_of(checks)
+        repairs = self.repairs_of(checks, scanned)
         score = max(0.0, score - sum(repairs["deductions"].values()))
         return {
             "score": round(score, 4),
@@ -190,9 +191,13 @@ class Rubric:
                                            if e["status"] == "not graded by this version"],
         }
 
-    def repairs_of(self, checks: list[dict]) -> dict:
+    def repairs_of(self, checks: list[dict], scanned: list[dict] = ()) -> dict:
         """The repairs the checks' runs needed, each once ({kind, file, line, old, new, checks}),
-        the data files the scripts read, and the points the rubric deducts for them."""
+        the data files the scripts read, and the points the rubric deducts for them.
+
+        The runs' log comes from the student's own process, which can silence it; `scanned`
+        ({kind, file, line, text}, the grader's own reading of the files) keeps a kind's deduction
+        when the scan finds its removed names and the log says none fired ("unreported")."""
         from graders.repairs import DATA_READ
         fired, read = {}, {}
         for check in checks:
@@ -204,12 +209,14 @@ class Rubric:
                     entry["checks"].append(check["name"])
         policy = self.repair_policy()
         deductions = {}
-        for entry in fired.values():
-            cost = policy.get(entry["kind"], FREE)
+        reported = {entry["kind"] for entry in fired.values()}
+        unreported = [dict(s) for s in scanned if s.get("kind") and s["kind"] not in reported]
+        for kind in reported | {s["kind"] for s in unreported}:
+            cost = policy.get(kind, FREE)
             if not isinstance(cost, str):
-                deductions[entry["kind"]] = float(cost)
+                deductions[kind] = float(cost)
         return {"fired": list(fired.values()), "data_read": sorted({r["new"] for r in read.values()}),
-                "deductions": deductions}
+                "deductions": deductions, "unreported": unreported}
 
     def totals(self) -> dict:
         def total(pred):

@@ -80,9 +80,9 @@ def watch(submission: Path, out: Path, edition: str = "2022", visibility: str = 
     """Grade the quick tier once, then again for each batch of changed files (changed_files:
     an iterable of sets of file names; default: watchfiles on python/), at most `runs` regrades.
     Returns the last result of each check."""
-    from graders import grade, sandbox
+    from graders import grade, sandbox, static
     submission = Path(submission)
-    python_dir = submission / "python" if (submission / "python").is_dir() else submission
+    python_dir = static.python_folder(submission)
     sandbox.keep_spares()
     colour = terminal.colour_wanted()
     latest: dict[str, dict] = {}

@@ -86,3 +86,27 @@ def test_rigged_numpy_in_the_worker_cannot_rig_the_verdict(make_submission, tmp_
     assert np.allclose is allclose and not np.allclose(1.0, 42.0)
     values = next(c for c in results["checks"] if c["name"].endswith("sigmoid_values"))
     assert values["status"] == "failed" and "42" in values["message"]
+
+
+def test_a_silenced_repairs_log_still_pays_the_rubrics_deduction(make_submission, tmp_path, monkeypatch):
+    """hides_repairs' nn.py spells np.float and replaces the worker's repair recorder: its own
+    process reports no repair, the grader's reading of nn.py finds the name, and the rubric's
+    deduction for numpy repairs applies all the same."""
+    from graders import rubric as rubric_mod
+    rubrics = tmp_path / "rubrics"
+    rubrics.mkdir()
+    for path in rubric_mod.RUBRICS.glob("*.toml"):
+        (rubrics / path.name).write_text(path.read_text())
+    course = rubrics / "2022.toml"
+    course.write_text(course.read_text().replace('numpy = "free"', "numpy = 1.5"))
+    monkeypatch.setattr(rubric_mod, "RUBRICS", rubrics)
+
+    results = grade.run(make_submission(HOSTILE / "hides_repairs" / "python"), tmp_path / "out", select="sigmoid")
+    sigmoid = [c for c in results["checks"] if c["question"] == "Q2.2.1" and not c.get("not_run")]
+    assert sigmoid and all(c["status"] == "passed" for c in sigmoid), sigmoid   # the repair ran
+    assert results["repairs"]["fired"] == []                                    # and went unreported
+    assert [(r["kind"], r["file"]) for r in results["repairs"]["unreported"]] == [("numpy", "nn.py")]
+    assert results["repairs"]["deductions"] == {"numpy": 1.5}
+    earned = sum(entry["score"] or 0 for entry in results["questions"].values())
+    assert results["score"] == pytest.approx(earned - 1.5) and earned > 1.5
+    assert any("did not report" in note and "np.float" in note for note in results["notes"]), results["notes"]

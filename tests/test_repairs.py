@@ -357,6 +357,22 @@ def test_policy_free_deduction_refused_and_strict(tmp_path):
             _rubric_with(tmp_path, bad)
 
 
+def test_the_graders_scan_backs_a_silenced_repairs_log(tmp_path):
+    """The repairs' log comes from the student's process; a kind the grader's own scan finds
+    costs its deduction even when the log is empty, and once only when both tell of it."""
+    course = _rubric_with(tmp_path, "numpy = 1.5\nscipy = 0.5")
+    scan = [{"kind": "numpy", "file": "nn.py", "line": 3, "text": "np.float"},
+            {"kind": "scikit-image", "file": "q4.py", "line": 9, "text": "rgb2grey"}]
+    silenced = course.score(_checks(course, []), scan)
+    assert silenced["repairs"]["deductions"] == {"numpy": 1.5}          # scikit-image is free
+    assert [r["kind"] for r in silenced["repairs"]["unreported"]] == ["numpy", "scikit-image"]
+    assert silenced["score"] == course["Q2.2.1"].points - 1.5
+    told = course.score(_checks(course, ["numpy"]), scan)
+    assert told["repairs"]["deductions"] == {"numpy": 1.5} and told["score"] == silenced["score"]
+    assert [r["kind"] for r in told["repairs"]["unreported"]] == ["scikit-image"]
+    assert course.score(_checks(course, []))["repairs"]["deductions"] == {}
+
+
 def test_static_check_and_repairs_share_one_table(tmp_path):
     """The static check names what the sandbox repairs, with the same modern spelling."""
     assert set(static.REMOVED_NUMPY_ALIASES) == set(repairs.NUMPY_REMOVED)

@@ -26,18 +26,13 @@ GIVEN_DIRS = (Path(__file__).resolve().parents[1] / "given",
               Path(__file__).resolve().parents[2] / "reference" / "python")
 
 
-def _python_dir(path: Path) -> Path:
-    path = Path(path).resolve()
-    return path / "python" if (path / "python").is_dir() else path
-
-
 @pytest.fixture(scope="session")
 def submission(pytestconfig) -> Path:
     """The submission's python/ folder."""
     option = pytestconfig.getoption("submission")
     if not option:
         pytest.skip("no --submission given")
-    python_dir = _python_dir(Path(option))
+    python_dir = static.python_folder(Path(option))
     if not python_dir.is_dir():
         raise pytest.UsageError(f"--submission {option}: no such folder")
     return python_dir

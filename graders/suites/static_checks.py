@@ -47,14 +47,7 @@ def test_nn_has_no_code_outside_functions(submission):
 
 def test_no_removed_library_names(submission):
     """uses no NumPy or scikit-image names that current versions removed"""
-    found = []
-    for name in static.STUDENT_FILES:
-        path = submission / name
-        if path.exists():
-            try:
-                found += static.drift_findings(path)
-            except SyntaxError:
-                continue
+    found = static.removed_names_in(submission)
     if found:
         raise messages.Failure("; ".join(map(str, found)),
                                hint="these names worked with the libraries of earlier terms; "
