@@ -26,8 +26,9 @@ image, then run_autograder once per submission with the student's upload in
   (graders.batch.job_limit; HW5GRADE_JOB_SECONDS overrides it): past it, the child and all it
   started are killed and results.json says the grading timed out and the staff will regrade it.
 - Gradescope's containers usually forbid the user namespaces bubblewrap needs; the sandbox then
-  runs student code without isolation (graders.sandbox falls back by itself), and the results
-  say so with bubblewrap's reason.
+  runs student code without isolation (graders.sandbox falls back by itself), as the user nobody
+  where the grader is root, after lock_secrets made the key, the solution, the hidden checks and
+  the staff truth root's alone; the results say so with bubblewrap's reason.
 """
 from __future__ import annotations
 
@@ -196,6 +197,30 @@ def grade_args(submission: Path, out: Path, extra: str) -> argparse.Namespace:
     return parser.parse_args([str(submission), "--out", str(out), *extra_args])
 
 
+def lock_secrets(root: str | Path | None = None, cache: str | Path | None = None) -> list[Path]:
+    """Make what only the grader may read root's alone, before any student code runs: the
+    bundle's source (the course key, the staff solution, the hidden checks), the results folder
+    and every truth/ and grader/ folder of the data cache. Where bubblewrap cannot run, a root
+    grader runs student code as nobody (graders.sandbox), which reads only what others may read.
+    Nothing to do for a grader that is not root: its student code has its own rights anyway."""
+    if os.geteuid() != 0:
+        return []
+    root = Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+    from fixtures import cache as cache_mod
+    cache = Path(cache) if cache else cache_mod.cache_root()
+    locked = [path for path in (root / "source", root / "results") if path.is_dir()]
+    key = os.environ.get("HW5GRADE_SECRET_FILE")
+    if key and Path(key).is_file():
+        locked.append(Path(key))
+    for top, dirs, _ in os.walk(cache):
+        for name in [d for d in dirs if d in ("truth", "grader")]:
+            locked.append(Path(top) / name)
+            dirs.remove(name)
+    for path in locked:
+        os.chmod(path, 0o600 if path.is_file() else 0o700)
+    return locked
+
+
 def gradescope_main(root: str | Path | None = None) -> int:
     """Grade ROOT/submission, write ROOT/results/results.json. Always writes the document."""
     root = Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
@@ -203,6 +228,7 @@ def gradescope_main(root: str | Path | None = None) -> int:
     results_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
     try:
+        lock_secrets(root)
         document = _grade(root, os.environ.get(ARGS_ENV, ""), start)
     except BaseException as err:  # noqa: BLE001 -- Gradescope must get a document whatever happens
         traceback.print_exc()

@@ -371,6 +371,37 @@ def bwrap_problem() -> str | None:
     return None
 
 
+def _nobody() -> tuple[int, int]:
+    import pwd
+    try:
+        entry = pwd.getpwnam("nobody")
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        return 65534, 65534
+
+
+@functools.lru_cache(maxsize=None)
+def unprivileged_problem() -> str | None:
+    """Why a worker without bubblewrap cannot run as the user nobody here, or None when it can.
+
+    Run as root (a Gradescope container), unisolated student code would read everything the
+    grader can: the course key, the staff truth, the reference. As nobody it reads only what
+    others may read (graders.autograder.lock_secrets makes the secrets root's alone)."""
+    if os.geteuid() != 0:
+        return "the grader does not run as root, so it cannot run code as another user"
+    uid, gid = _nobody()
+    try:
+        done = subprocess.run([sys.executable, "-s", "-B", "-c", "import numpy"], capture_output=True,
+                              timeout=60, cwd="/", env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
+                              user=uid, group=gid, extra_groups=[])
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"the user nobody cannot start {sys.executable}: {exc}"
+    if done.returncode != 0:
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        return f"the user nobody cannot run {sys.executable} with NumPy ({last})"
+    return None
+
+
 @functools.lru_cache(maxsize=None)
 def _bwrap_options() -> str:
     try:
@@ -698,9 +729,10 @@ class _Worker:
             hard = math.ceil(self.cpu_budget + STARTUP_CPU)
             argv = [prlimit_path(), f"--cpu={hard}:{hard}", "--", *argv]
         try:
+            user = dict(user=box.run_as[0], group=box.run_as[1], extra_groups=[]) if box.run_as else {}
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=box.env(),
-                pass_fds=(req_r, resp_w), start_new_session=True, cwd=box.root)
+                pass_fds=(req_r, resp_w), start_new_session=True, cwd=box.root, **user)
         except OSError as exc:
             for fd in {out_r, err_r, self.req_w, self.resp_r} - {None}:
                 os.close(fd)
@@ -997,6 +1029,9 @@ class Sandbox:
         if problem and isolation == "bubblewrap":
             raise SandboxUnavailable(f"isolation='bubblewrap' was required but {problem}")
         self.isolation = NOT_ISOLATED if problem else "bubblewrap"
+        # Without bubblewrap a root grader runs student code as nobody where this Python lets it.
+        self.run_as = (_nobody() if self.isolation != "bubblewrap" and os.geteuid() == 0
+                       and unprivileged_problem() is None else None)
         # A cgroup of each worker's own where one can be made, else the watcher's counts alone.
         self.enforcement = CGROUP if cgroup_problem() is None else WATCHER
         self.limits = limits
@@ -1070,6 +1105,8 @@ class Sandbox:
             if target.is_symlink() or target.exists():
                 target.unlink()
             shutil.copyfile(source, target)
+        if self.run_as:
+            self._give(work)
         self.disk_at_start = self.disk_used()
 
     def _build(self):
@@ -1083,11 +1120,31 @@ class Sandbox:
         for sub in ("tmp", "home", "mplconfig"):
             (root / sub).mkdir()
         self._seed_font_cache(root / "mplconfig")
+        if self.run_as:
+            os.chmod(root, 0o755)       # mkdtemp's 0700 would keep nobody out of its own tree
+            for sub in ("tmp", "home", "mplconfig", "work/python"):
+                self._give(root / sub)
         self.disk_at_start = self.disk_used()
         if self.isolation != "bubblewrap":
             for name, target in (("data", self.data_dir), ("images", self.images_dir)):
                 if target:
                     (root / "work" / name).symlink_to(target)
+
+    def _give(self, folder: Path) -> None:
+        """folder and all below it to the worker's user (the student's scripts write there)."""
+        uid, gid = self.run_as
+        for top, dirs, files in os.walk(folder):       # links are changed, never followed
+            for name in [".", *dirs, *files]:
+                os.lchown(os.path.join(top, name), uid, gid)
+
+    @property
+    def worker_user(self) -> str:
+        """Whose rights the student's code has, in words."""
+        if self.isolation == "bubblewrap":
+            return "a user namespace of its own (bubblewrap)"
+        if self.run_as:
+            return f"the user nobody (uid {self.run_as[0]})"
+        return "root, the grader's own user" if os.geteuid() == 0 else "the grader's own user"
 
     @staticmethod
     def _seed_font_cache(target: Path):

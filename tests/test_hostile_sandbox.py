@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from graders import grade, protocol
+from graders import sandbox as sandbox_mod
 from graders.safe_pickle import UnsafePickleError, load_weights
 from graders.sandbox import (CGROUP, MAX_FIGURE_BYTES, MAX_FIGURES, WATCHER, Limits, Sandbox, SandboxError,
                              bwrap_path, bwrap_problem, cgroup_problem)
@@ -292,3 +293,71 @@ def test_the_check_says_figures_were_dropped(hostile):
     assert count == MAX_FIGURES
     notes = [v for k, v in recorded if k == plugin.NOTE]
     assert notes and "of its 20000 figures were dropped" in notes[0], recorded
+
+
+@pytest.fixture
+def nobody_can_run_this_python():
+    """Lets the user nobody reach this Python and its packages: o+x on each folder above them
+    that lacks it (a tox venv's .tox/ and pyenv's /root are 0700), restored afterwards. It
+    changes the machine's folders, so it runs in CI only."""
+    import site
+    if os.geteuid() != 0:
+        pytest.skip("a grader that is not root runs student code with its own rights")
+    if os.environ.get("CI", "").lower() != "true":
+        pytest.skip("changes the modes of the folders above this Python; runs in CI (CI=true)")
+    import sys
+    targets = {Path(sys.executable), Path(sys.executable).resolve(), Path(sys.prefix), Path(sys.base_prefix),
+               Path(np.__file__).parent, *map(Path, site.getsitepackages())}
+    changed = {}
+    for target in targets:
+        for folder in [target, *target.parents]:
+            if folder.is_dir() and not folder.stat().st_mode & 0o001:
+                changed.setdefault(folder, folder.stat().st_mode & 0o7777)
+    try:
+        for folder, mode in changed.items():
+            os.chmod(folder, mode | 0o001)
+        sandbox_mod.unprivileged_problem.cache_clear()
+        assert sandbox_mod.unprivileged_problem() is None, sandbox_mod.unprivileged_problem()
+        yield
+    finally:
+        for folder, mode in changed.items():
+            os.chmod(folder, mode)
+        sandbox_mod.unprivileged_problem.cache_clear()
+
+
+def test_without_bubblewrap_a_root_grader_runs_student_code_as_nobody(nobody_can_run_this_python, tmp_path,
+                                                                       monkeypatch):
+    """Gradescope's containers refuse bubblewrap and grade as root: reads_grader_files runs as
+    nobody, and after lock_secrets the course key, the staff truth, the bundle's source (the
+    reference, the hidden checks) are closed to it, while the course data stays open."""
+    import tempfile
+    from graders import autograder
+    monkeypatch.setattr(sandbox_mod, "bwrap_problem", lambda: "bubblewrap cannot create a sandbox here")
+    # pytest's tmp_path is 0700: the bundle and the cache of a container live in open folders
+    bundle = Path(tempfile.mkdtemp(prefix="hw5-autograder-"))
+    try:
+        os.chmod(bundle, 0o755)
+        source, cache = bundle / "source", bundle / "cache" / "layout-staff"
+        (source / "reference" / "python").mkdir(parents=True)
+        (source / "reference" / "python" / "nn.py").write_text("# BEGIN SOLUTION\n")
+        (source / "course.key").write_text("k" * 32)
+        for sub, name, text in (("data", "nist36_train.mat", "data"), ("truth", "pages.json", "{boxes}"),
+                                ("grader", "nist36_grader.mat", "grader split")):
+            (cache / sub).mkdir(parents=True, exist_ok=True)
+            (cache / sub / name).write_text(text)
+        monkeypatch.setenv("HW5GRADE_SECRET_FILE", str(source / "course.key"))
+        locked = autograder.lock_secrets(bundle, bundle / "cache")
+        assert {p.name for p in locked} == {"source", "course.key", "truth", "grader"}
+        secrets_ = [source / "course.key", source / "reference" / "python" / "nn.py",
+                    cache / "truth" / "pages.json", cache / "grader" / "nist36_grader.mat"]
+        with Sandbox(HOSTILE / "reads_grader_files" / "python", cache / "data", isolation="auto") as box:
+            assert box.isolation == sandbox_mod.NOT_ISOLATED and box.run_as is not None
+            assert box.call("nn", "who_am_i").value == box.run_as[0] != 0
+            read = box.call("nn", "read_each", [*map(str, secrets_), str(cache / "data" / "nist36_train.mat")]).value
+            assert read == {**{str(p): "PermissionError" for p in secrets_},
+                            str(cache / "data" / "nist36_train.mat"): "data"}
+            assert box.call("nn", "write_here", "results.txt").value is True
+            assert "nobody" in box.worker_user
+    finally:
+        import shutil
+        shutil.rmtree(bundle, ignore_errors=True)

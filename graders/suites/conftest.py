@@ -8,6 +8,7 @@ broken import is one clear failure (the check test_nn_imports), not twenty.
 """
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +126,15 @@ def given_files() -> dict:
 
 
 def _notes(box) -> list[str]:
-    return [f"your {name} differed from the handout's; the handout's copy was used"
-            for name in sorted(getattr(box, "replaced", ()) or ())]
+    notes = [f"your {name} differed from the handout's; the handout's copy was used"
+             for name in sorted(getattr(box, "replaced", ()) or ())]
+    if getattr(box, "isolation", "bubblewrap") != "bubblewrap" and os.geteuid() == 0:
+        # the staff's to know: a root grader without bubblewrap (Gradescope) and whose rights the code had
+        from graders import sandbox as sandbox_mod
+        notes.append(f"student code ran without bubblewrap, as {box.worker_user}"
+                     + ("" if box.run_as else f" ({sandbox_mod.unprivileged_problem()}): it could read the "
+                                              "grader's files"))
+    return notes
 
 
 @pytest.fixture(scope="session")
