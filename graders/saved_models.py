@@ -226,10 +226,25 @@ def predict_request(script: str, capture: dict, file: str, state: dict, x, input
             "state": state, "inputs": inputs, "x": x}
 
 
-def joins_request(script: str, capture: dict, file: str, state: dict, x) -> dict:
-    """How the model saved in `file` joins tensors (additions and concatenations, and the
-    layers each bypasses), from one forward pass of NIST rows x, in the measuring worker."""
-    return {"op": "joins", "script": str(script), "captured": capture, "file": str(file),
+def trace_request(script: str, capture: dict, file: str, state: dict, x) -> dict:
+    """The model saved in `file` as a TorchScript archive, traced on NIST rows x in the measuring
+    worker (a claim: scripted_joins_request reads it where no student Python runs)."""
+    return {"op": "trace", "script": str(script), "captured": capture, "file": str(file),
+            "state": state, "x": x}
+
+
+MAX_SCRIPTED_BYTES = 256 << 20
+
+
+def scripted_joins_request(traced, state: dict, x) -> dict | None:
+    """How the traced model joins tensors and which saved tensors it carries, asked of a fresh
+    worker; None when the trace answer holds no archive of a sane size."""
+    value = traced.value if traced is not None and traced.ok else None
+    archive = value.get("scripted") if isinstance(value, dict) else None
+    if not (isinstance(archive, np.ndarray) and archive.dtype == np.uint8 and archive.ndim == 1
+            and 0 < archive.size <= MAX_SCRIPTED_BYTES):
+        return None
+    return {"op": "scripted_joins", "scripted": archive, "preprocessing": str(value.get("preprocessing"))[:200],
             "state": state, "x": x}
 
 

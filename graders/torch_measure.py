@@ -10,14 +10,17 @@ Two kinds of worker answer these requests, and neither is believed:
   torch.nn.Module and torchvision transform among its variables, pickled as torch.save pickles
   them: an architecture the measuring worker can rebuild) and ``arrays`` (its array variables).
 - A fresh measuring worker (Sandbox.measure), which ran no script, answers ``predict`` and
-  ``joins``: it executes the script's definitions only (imports, classes, functions, simple
+  ``trace``: it executes the script's definitions only (imports, classes, functions, simple
   constants: `definitions`), rebuilds the captured modules from them, loads the tensors the
   trusted side read from the saved file (a tensors-only reader there), and returns only plain
   predictions for the inputs sent.
 
 A student's class body or forward() runs in the measuring worker and can tamper with it, so the
 verdict never rests on its honesty: the trusted side sends the held-out inputs in a secret order
-(and, for staff, a secret subset) and scores the predictions itself.
+(and, for staff, a secret subset) and scores the predictions itself. A model's connections
+(2019's Q7.1.5) have no secret to hide behind, so ``trace`` only hands over a TorchScript archive,
+and a second fresh worker that runs none of the student's Python answers ``scripted_joins`` from
+it: the connections of its graph, and whether it carries the saved file's weights.
 """
 from __future__ import annotations
 
@@ -402,26 +405,67 @@ def predict(req, work):
 WEIGHTED_NODES = ("Convolution", "Addmm", "Mm", "Bmm", "Linear", "Matmul")
 
 
-def joins(req, work):
-    """How the saved model joins tensors: one forward pass of the grader's first held-out inputs
-    (under the first preprocessing that suits the model), then, for every addition and
-    concatenation in the autograd graph of its output, the most weighted layers on a path from
-    one of its inputs back to another (None: its inputs are unrelated, as a bias is). x + F(x)
-    is an addition bypassing F's layers; torch.cat([a, g(a)]) a concatenation bypassing g's."""
+def trace(req, work):
+    """The saved model as TorchScript (torch.jit.trace of one forward pass of the grader's
+    held-out inputs, under the first preprocessing that suits it), for `scripted_joins` to read
+    in a worker that runs none of the student's Python. This worker rebuilt the model from the
+    student's classes, so what it answers is only a claim: the trusted side believes the
+    connections and weights that the clean worker finds in the archive."""
+    import torch
     label, model, _ = matching_model(req, work)
     candidates, _ = nist_candidates(np.asarray(req["x"], dtype=np.float32))
-    out, problems = None, {}
+    problems = {}
     for name, make in candidates:
+        batch = make(0, 4).clone()
         try:
-            batch = make(0, 4).clone().requires_grad_(True)
-            out = model(batch)
-            out = out[0] if isinstance(out, (tuple, list)) else out
-            break
+            model(batch)
         except Exception as exc:  # noqa: BLE001 -- this preprocessing does not suit the model
             problems[name] = f"{type(exc).__name__}: {first_line(exc)}"
-    if out is None or getattr(out, "grad_fn", None) is None:
-        raise Refusal("no_graph", "the model could not be run on the held-out inputs: "
-                      + ("; ".join(f"{k}: {v}" for k, v in problems.items()) or "its output has no gradient"))
+            continue
+        try:
+            traced = torch.jit.trace(model, batch, check_trace=False, strict=False)
+            buffer = io.BytesIO()
+            torch.jit.save(traced, buffer)
+        except Exception as exc:  # noqa: BLE001 -- said to the student: the connections cannot be read
+            raise Refusal("no_trace", f"the model runs on the held-out inputs ({name}) but torch.jit.trace "
+                          f"cannot record its forward pass: {type(exc).__name__}: {first_line(exc)}") from None
+        return {"scripted": np.frombuffer(buffer.getvalue(), dtype=np.uint8), "preprocessing": name,
+                "model": describe_model(label, model)}
+    raise Refusal("no_graph", "the model could not be run on the held-out inputs: "
+                  + "; ".join(f"{k}: {v}" for k, v in problems.items()))
+
+
+def scripted_joins(req, work):
+    """How the traced model joins tensors, read in a worker that has run none of the student's
+    Python (a TorchScript archive runs TorchScript only): one forward pass, then, for every
+    addition and concatenation in the autograd graph of its output, the most weighted layers on
+    a path from one of its inputs back to another (None: its inputs are unrelated, as a bias is).
+    x + F(x) is an addition bypassing F's layers; torch.cat([a, g(a)]) a concatenation bypassing
+    g's. Also which of the saved file's tensors the archive carries: the archive must be the
+    saved model, not another one."""
+    import torch
+    # nothing of the student's folder may be imported here, not even by a lazy import of torch's
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and os.path.realpath(p) != os.path.realpath(work)]
+    try:
+        model = torch.jit.load(io.BytesIO(np.asarray(req["scripted"], dtype=np.uint8).tobytes()), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 -- the archive came from the student's process
+        raise Refusal("no_trace", f"the traced model cannot be read back ({type(exc).__name__}: "
+                      f"{first_line(exc)})") from None
+    model.eval()
+    make = dict(nist_candidates(np.asarray(req["x"], dtype=np.float32))[0]).get(req.get("preprocessing"))
+    if make is None:
+        raise Refusal("no_graph", f"no preprocessing named {str(req.get('preprocessing'))[:80]!r}")
+    out = model(make(0, 4).clone().requires_grad_(True))
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    if getattr(out, "grad_fn", None) is None:
+        raise Refusal("no_graph", "the traced model's output has no gradient")
+    carried = [t.detach().cpu().numpy() for t in model.state_dict().values()]
+    saved = [np.asarray(v) for v in req["state"].values() if np.asarray(v).ndim >= 2]     # layers' weights
+    found = sum(any(c.shape == w.shape and np.array_equal(c, w) for c in carried) for w in saved)
+    return {"joins": graph_joins(out), "weights": {"saved": len(saved), "carried": int(found)}}
+
+
+def graph_joins(out) -> list[dict]:
     nodes, stack = {}, [out.grad_fn]
     while stack and len(nodes) < 20000:
         node = stack.pop()
@@ -454,11 +498,12 @@ def joins(req, work):
         layers = [bypassed(b, a) for a in inputs for b in inputs if a is not b]
         layers = [n for n in layers if n is not None]
         found.append({"op": kind, "layers_bypassed": max(layers) if layers else None})
-    return {"joins": found, "model": describe_model(label, model)}
+    return found
 
 
 # which worker answers which follow-up: "script" (the one that ran it), "measure" (a fresh one)
 OPS = {"models": ("script", lambda req, last, work: capture(last["namespace"])),
        "arrays": ("script", lambda req, last, work: script_arrays(last["namespace"], req)),
        "predict": ("measure", lambda req, last, work: predict(req, work)),
-       "joins": ("measure", lambda req, last, work: joins(req, work))}
+       "trace": ("measure", lambda req, last, work: trace(req, work)),
+       "scripted_joins": ("measure", lambda req, last, work: scripted_joins(req, work))}

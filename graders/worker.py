@@ -466,7 +466,7 @@ def serve():
             response = do_call(req)
         elif op == "script":
             response = do_script(req)
-        elif op in ("models", "arrays", "predict", "joins"):
+        elif op in ("models", "arrays", "predict", "trace", "scripted_joins"):
             response = follow_up(req)
         elif op == "ping":
             response = {"ok": True}

@@ -96,3 +96,21 @@ def test_a_forgery_by_position_scores_chance_under_the_public_seed_too(make_subm
     # the whole held-out set (no secret subset without the key)
     assert sum(map(sum, accuracy["data"]["confusion_matrix"])) == 720
     assert not results.get("staff")
+
+
+def test_forged_connections_of_2019s_q7_1_5_earn_nothing(tmp_path):
+    """q7_forges_joins_2019's networks have no connections; where its classes are rebuilt it
+    answers the trace of the skip network with another network's archive (both connections,
+    other weights) and that of the residual one with the bare list of connections the grader
+    once believed. The connections are read where no student Python runs, from the model that
+    carries the saved weights: both checks fail."""
+    from graders import editions
+    python_dir = editions.compose(REPO / "reference", "2019", tmp_path / "sub")
+    editions.apply_overrides(python_dir, HOSTILE / "q7_forges_joins_2019" / "python")
+    before = descendants()
+    results = grade.run(python_dir, tmp_path / "out", select="q7_1_5_connections", edition="2019")
+    skip, residual = (check(results, "q7_1_5_connections", group) for group in ("q7_1_5a", "q7_1_5b"))
+    assert skip["status"] == "failed" and "the traced model is not the saved" in skip["message"], skip
+    assert residual["status"] == "failed" and "held no TorchScript archive" in residual["message"], residual
+    assert results["questions"]["Q7.1.5a"]["score"] == results["questions"]["Q7.1.5b"]["score"] == 0
+    assert not left_running(before), "a process started by the grading outlived it"

@@ -152,17 +152,30 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
         requests.append(saved_models.predict_request(name, capture, saved.file, model.state, truth["x"][model.order],
                                                      inputs))
         asked.append(saved.file)
+    x_joins = None
     for script in scripts:
         model = models[script.saved[0].file]
         if script.joins and model.state is not None and ("joins", model.saved.file) not in asked:
-            x = heldout["nist36"]["x"][saved_models.heldout_order("nist36", len(heldout["nist36"]["y"]), run_seed, key)[:8]]
-            requests.append(saved_models.joins_request(name, capture, model.saved.file, model.state, x))
+            order = saved_models.heldout_order("nist36", len(heldout["nist36"]["y"]), run_seed, key)
+            x_joins = heldout["nist36"]["x"][order[:8]]
+            requests.append(saved_models.trace_request(name, capture, model.saved.file, model.state, x_joins))
             asked.append(("joins", model.saved.file))
     answers = box.measure(requests, seed=run_seed, limits=limits, what=f"the models {name} saved") if requests else []
     measured = dict(zip(asked, answers))
     for file, model in models.items():
         model.answer = measured.get(file)
-    return {**models, **{k: v for k, v in measured.items() if isinstance(k, tuple)}}
+    joins = {k: v for k, v in measured.items() if isinstance(k, tuple)}
+    for key_, traced in joins.items():
+        # the trace came from a worker that ran the student's classes: a claim, read where no
+        # student Python runs (a second fresh worker)
+        request = saved_models.scripted_joins_request(traced, models[key_[1]].state, x_joins)
+        if request is not None:
+            joins[key_] = box.measure([request], seed=run_seed, limits=limits,
+                                      what=f"the traced model of {key_[1]}")[0]
+        elif traced is not None and traced.ok:
+            joins[key_] = dataclasses.replace(traced, ok=False, error="refused", message="the trace answer held no TorchScript "
+                                  "archive of the model")
+    return {**models, **joins}
 
 
 @dataclass(frozen=True)
@@ -629,6 +642,13 @@ def test_q7_1_5_connections(qid, q6, record_property):
     if answer is None or not answer.ok or not isinstance(answer.value, dict):
         raise Failure(f"the connections of the saved {saved.what} could not be read: "
                       f"{getattr(answer, 'message', None) or 'no answer'}")
+    weights = answer.value.get("weights")
+    saved_n = weights.get("saved") if isinstance(weights, dict) else None
+    if not (isinstance(saved_n, int) and saved_n > 0 and weights.get("carried") == saved_n):
+        raise Failure(f"the traced model is not the saved {saved.what}: it carries "
+                      f"{weights.get('carried') if isinstance(weights, dict) else 'none'} of the "
+                      f"{saved_n if isinstance(saved_n, int) else '?'} layer weights saved",
+                      hint="the connections are read from the model with the saved weights, traced by torch.jit.trace")
     joins = answer.value.get("joins")
     joins = [j for j in joins if isinstance(j, dict)] if isinstance(joins, list) else []
     ops = ("Cat", "Stack") if q6.script.joins == "cat" else ("Add",)
