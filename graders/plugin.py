@@ -308,7 +308,8 @@ class Collector:
             return []
         from graders import static
         return [{"kind": f.kind, "file": f.file, "line": f.line, "text": f.text}
-                for f in static.removed_names_in(static.python_folder(Path(option))) if f.kind]
+                for f in static.removed_names_in(static.python_folder(Path(option)), static.student_files(self.rubric))
+                if f.kind]
 
     def own_student_seconds(self) -> float:
         """Seconds this process's sandboxes ran student code during this session."""

@@ -27,6 +27,12 @@ GIVEN_FILES = ("util.py",)
 STUDENT_FILES = tuple(f for f in NUMPY_PART if f not in GIVEN_FILES)
 
 
+def student_files(rubric) -> tuple[str, ...]:
+    """The NumPy part's files the student writes, as the edition's rubric lists them (2019's
+    has run_q6.py, its PCA)."""
+    return tuple(f for f in rubric.files.get("numpy", NUMPY_PART) if f not in GIVEN_FILES)
+
+
 @dataclass(frozen=True)
 class Finding:
     file: str

@@ -240,6 +240,18 @@ def test_static_checks(tmp_path):
         "use channel_axis=-1")
 
 
+def test_each_edition_judges_the_imports_of_its_own_numpy_files(tmp_path):
+    """2019's run_q6.py is its PCA (the NumPy part): sklearn there is flagged; 2022's run_q6.py
+    would be PyTorch and is not judged."""
+    from graders import rubric as rubric_mod
+    (tmp_path / "run_q6.py").write_text("import numpy as np\nfrom sklearn.decomposition import PCA\n")
+    fall_2019, spring_2022 = (static.student_files(rubric_mod.load(e)) for e in ("2019", "2022"))
+    assert "run_q6.py" in fall_2019 and "run_q6.py" not in spring_2022 and "util.py" not in fall_2019
+    assert [(f.file, f.line, f.text) for f in static.forbidden_imports(tmp_path, fall_2019)] == [
+        ("run_q6.py", 2, "imports sklearn")]
+    assert static.forbidden_imports(tmp_path, spring_2022) == []
+
+
 def test_checks_that_never_report_are_errors(tmp_path):
     """-x stops after the first failure: the checks left are errors, never silent zeros."""
     results = results_of(tmp_path, "-x")

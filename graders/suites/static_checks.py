@@ -20,9 +20,9 @@ def test_nn_imports(nn_import):
                                     hint="; ".join(static.drift_hints_for_error(nn_import.message or "")))
 
 
-def test_only_allowed_libraries(submission):
+def test_only_allowed_libraries(submission, rubric):
     """the NumPy part imports only numpy, scipy, scikit-image, matplotlib and the standard library"""
-    found = static.forbidden_imports(submission)
+    found = static.forbidden_imports(submission, static.student_files(rubric))
     if found:
         raise messages.Failure("; ".join(map(str, found)),
                                hint="the handout allows numpy, scipy, scikit-image and matplotlib "
@@ -45,9 +45,9 @@ def test_nn_has_no_code_outside_functions(submission):
                                     "runs whenever nn.py is imported, also by the grader")
 
 
-def test_no_removed_library_names(submission):
+def test_no_removed_library_names(submission, rubric):
     """uses no NumPy or scikit-image names that current versions removed"""
-    found = static.removed_names_in(submission)
+    found = static.removed_names_in(submission, static.student_files(rubric))
     if found:
         raise messages.Failure("; ".join(map(str, found)),
                                hint="these names worked with the libraries of earlier terms; "
