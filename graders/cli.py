@@ -23,12 +23,16 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand listed and only `chosen`'s module imported for its
+    options (None: all of them, for a complete --help of each)."""
     parser = argparse.ArgumentParser(prog="hw5grade", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
+        if chosen is not None and name != chosen:
+            continue
         try:
             importlib.import_module(module).add_arguments(p)
         except ImportError as err:
@@ -37,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the first word that is not an option names the subcommand (hw5grade itself takes only -h)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen or "").parse_args(argv)      # "": none imported (hw5grade -h)
     if getattr(args, "_unavailable", None):
         print(f"hw5grade {args.command} is unavailable: {args._unavailable}", file=sys.stderr)
         return 2

@@ -75,3 +75,19 @@ def test_generate_writes_a_tree_into_any_folder(tmp_path):
     names = {p.name for p in written}
     assert {"nn.py", "util.py", "run_q2.py"} <= names
     assert stubs.drift(student=tmp_path / "student") == []
+
+
+def test_hw5grade_loads_only_the_module_of_the_subcommand_it_runs():
+    """`hw5grade stubs` (and its --help) needs none of the grading stack; `hw5grade -h` lists
+    every subcommand without importing one."""
+    import subprocess
+    import sys
+    probe = ("import sys\nfrom graders import cli\nfor argv in ({argv!r},):\n    try:\n        cli.main(argv)\n"
+             "    except SystemExit:\n        pass\nprint(sorted(m for m in ('numpy', 'pytest', 'jinja2', 'dask') "
+             "if m in sys.modules))\n")
+    for argv in (["stubs", "--check"], ["stubs", "--help"], ["-h"]):
+        done = subprocess.run([sys.executable, "-c", probe.format(argv=argv)], capture_output=True, text=True,
+                              timeout=120)
+        assert done.stdout.strip().splitlines()[-1] == "[]", (argv, done.stdout, done.stderr)
+    listing = subprocess.run([sys.executable, "-m", "graders.cli", "-h"], capture_output=True, text=True, timeout=120)
+    assert all(name in listing.stdout for name in ("grade", "batch", "stubs", "similarity")), listing.stdout
