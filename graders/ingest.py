@@ -64,9 +64,7 @@ def is_deliverable(name: str) -> bool:
 DATA_SUFFIXES = {".pickle", ".pkl", ".npy", ".npz", ".mat"}
 # Noise that archivers and editors add; never part of a submission.
 IGNORED_DIRS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".idea", ".vscode"}
-NN_FUNCTIONS = ("initialize_weights", "sigmoid", "forward", "softmax", "compute_loss_and_acc",
-                "sigmoid_deriv", "backwards", "get_random_batches")
-Q4_FUNCTIONS = ("findLetters",)
+NN_FUNCTIONS, Q4_FUNCTIONS = static.NN_FUNCTIONS, static.Q4_FUNCTIONS
 KINDS = ("folder", "zip", "notebook", "unknown")
 SKIPPED = (": links are refused and only regular files are read (a link may point at another "
            "student's files or at a device)")

@@ -22,6 +22,10 @@ from graders import repairs
 ALLOWED_LIBRARIES = {"numpy", "scipy", "skimage", "matplotlib", "mpl_toolkits", "pylab"}
 # Files of the NumPy part; the PyTorch part (run_q6*.py, run_q7*.py) may import torch.
 NUMPY_PART = ("nn.py", "util.py", "q4.py", "run_q2.py", "run_q3.py", "run_q4.py", "run_q5.py")
+# The functions the handout's nn.py and q4.py define (sigmoid_deriv is given, the rest written).
+NN_FUNCTIONS = ("initialize_weights", "sigmoid", "forward", "softmax", "compute_loss_and_acc",
+                "sigmoid_deriv", "backwards", "get_random_batches")
+Q4_FUNCTIONS = ("findLetters",)
 # Files the handout gives: the harness uses its own copy, so the student's is not judged.
 GIVEN_FILES = ("util.py",)
 STUDENT_FILES = tuple(f for f in NUMPY_PART if f not in GIVEN_FILES)

@@ -673,10 +673,6 @@ def test_batches_keep_inputs(nn, rng):
 
 # --- run_q2.py ---------------------------------------------------------------------------------
 
-NN_FUNCTIONS = ("initialize_weights", "sigmoid", "forward", "softmax", "compute_loss_and_acc",
-                "backwards", "get_random_batches")
-
-
 def unimplemented(box, limits) -> list[str]:
     """The nn.py functions that still behave like the handout's stubs on a tiny input."""
     nn = StudentModule(box, "nn", limits)
