@@ -425,6 +425,8 @@ LAST_SCRIPT = {}            # namespace and name of the last script run in this 
 
 def follow_up(req):
     import hw5sandbox_torch_measure as torch_measure
+    if req.get("op") not in torch_measure.OPS:      # the follow-ups' one table
+        return {"ok": False, "error": "protocol", "message": f"unknown op {req.get('op')!r}"}
     needs, answer = torch_measure.OPS[req["op"]]
     if needs == "script" and not LAST_SCRIPT:
         return {"ok": False, "error": "protocol", "message": f"{req['op']} needs a script run first"}
@@ -466,12 +468,10 @@ def serve():
             response = do_call(req)
         elif op == "script":
             response = do_script(req)
-        elif op in ("models", "arrays", "predict", "trace", "scripted_joins"):
-            response = follow_up(req)
         elif op == "ping":
             response = {"ok": True}
         else:
-            response = {"ok": False, "error": "protocol", "message": f"unknown op {op!r}"}
+            response = follow_up(req)
         flush_marker()
         response["id"] = req.get("id")
         response["repairs"] = repairs.drain()     # what fired during this request
