@@ -208,10 +208,8 @@ def lock_secrets(root: str | Path | None = None, cache: str | Path | None = None
     root = Path(root or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
     from fixtures import cache as cache_mod
     cache = Path(cache) if cache else cache_mod.cache_root()
-    locked = [path for path in (root / "source", root / "results") if path.is_dir()]
-    key = os.environ.get("HW5GRADE_SECRET_FILE")
-    if key and Path(key).is_file():
-        locked.append(Path(key))
+    from graders import secret
+    locked = [path for path in (root / "source", root / "results", secret.key_file()) if path.exists()]
     for top, dirs, _ in os.walk(cache):
         for name in [d for d in dirs if d in ("truth", "grader")]:
             locked.append(Path(top) / name)
