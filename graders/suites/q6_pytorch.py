@@ -152,12 +152,12 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
         requests.append(saved_models.predict_request(name, capture, saved.file, model.state, truth["x"][model.order],
                                                      inputs))
         asked.append(saved.file)
-    x_joins = None
+    if any(script.joins for script in scripts):
+        order = saved_models.heldout_order("nist36", len(heldout["nist36"]["y"]), run_seed, key)
+        x_joins = heldout["nist36"]["x"][order[:8]]
     for script in scripts:
         model = models[script.saved[0].file]
         if script.joins and model.state is not None and ("joins", model.saved.file) not in asked:
-            order = saved_models.heldout_order("nist36", len(heldout["nist36"]["y"]), run_seed, key)
-            x_joins = heldout["nist36"]["x"][order[:8]]
             requests.append(saved_models.trace_request(name, capture, model.saved.file, model.state, x_joins))
             asked.append(("joins", model.saved.file))
     answers = box.measure(requests, seed=run_seed, limits=limits, what=f"the models {name} saved") if requests else []
@@ -165,16 +165,19 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
     for file, model in models.items():
         model.answer = measured.get(file)
     joins = {k: v for k, v in measured.items() if isinstance(k, tuple)}
+    # The traces came from a worker that ran the student's classes: claims, read together in a
+    # second fresh worker, where no student Python runs (TorchScript only).
+    reads = {}
     for key_, traced in joins.items():
-        # the trace came from a worker that ran the student's classes: a claim, read where no
-        # student Python runs (a second fresh worker)
         request = saved_models.scripted_joins_request(traced, models[key_[1]].state, x_joins)
         if request is not None:
-            joins[key_] = box.measure([request], seed=run_seed, limits=limits,
-                                      what=f"the traced model of {key_[1]}")[0]
+            reads[key_] = request
         elif traced is not None and traced.ok:
-            joins[key_] = dataclasses.replace(traced, ok=False, error="refused", message="the trace answer held no TorchScript "
-                                  "archive of the model")
+            joins[key_] = dataclasses.replace(traced, ok=False, error="refused",
+                                              message="the trace answer held no TorchScript archive of the model")
+    if reads:
+        joins.update(zip(reads, box.measure(list(reads.values()), seed=run_seed, limits=limits,
+                                            what=f"the traced models of {name}")))
     return {**models, **joins}
 
 
