@@ -69,12 +69,6 @@ Q2_SCRIPT = "training_loop_trains or gradcheck"
 # two pages (one clean, one harder) keep a findLetters grade to seconds
 PAGES = "find_letters and (bw_format or recall or precision) and (page_01 or page_06)"
 LETTERS = "find_letters and (recall or precision)"
-# Each test run makes its own course key, so staff pages differ from run to run; a student's own
-# findLetters (not the reference's) misses a character or two on some of them, and on a page of
-# 36 characters that is the 95% bar. A realistic verdict is a claim about given pages: the
-# findLetters submissions are graded on the staff pages of this fixed key (sha256 of "realistic
-# letters 01"; of four keys tried, one put findletters_multichannel at 92% on a dense page_08).
-LETTERS_KEY = "8f063e50e3f9cd73d23074d48132da2b39c8b99601ef75a38b5cc9d4d816be6d"
 ADVISORY = {"ran_without_repairs"}
 
 REALISTIC_VERDICTS = {
@@ -189,10 +183,8 @@ def realistic_case(name: str):
 
 
 @pytest.mark.parametrize("name", [realistic_case(n) for n in REALISTIC_VERDICTS])
-def test_realistic_submission_earns_its_verdict(tmp_path, name, monkeypatch):
+def test_realistic_submission_earns_its_verdict(tmp_path, name):
     verdict = REALISTIC_VERDICTS[name]
-    if "find_letters" in verdict.select:
-        monkeypatch.setenv("HW5GRADE_SECRET", LETTERS_KEY)
     results = grade_cli(submission(tmp_path, name, verdict.edition), tmp_path / "out",
                         "--edition", verdict.edition, "-k", verdict.select)
     assert not_passed(results) == verdict.failing, [(c["name"], c["message"][:300]) for c in results["checks"]
