@@ -239,7 +239,7 @@ def gradescope_main(root: str | Path | None = None) -> int:
 
 
 def _grade(root: Path, extra: str, start: float) -> dict:
-    from graders import grade, gradescope, ingest, sandbox
+    from graders import grade, gradescope, ingest, results as results_doc, sandbox
     # grade.json, pytest.log and figures stay beside results.json for the staff (Gradescope
     # reads results.json only)
     args = grade_args(root / "submission", root / "results" / "hw5grade", extra)
@@ -248,14 +248,14 @@ def _grade(root: Path, extra: str, start: float) -> dict:
     late = late_policy.read(root, args.edition)
     if late and late.get("refused"):
         print(late["message"])
-        return late_policy.refused_document(late, time.time() - start)
+        return gradescope.refused_document(late, time.time() - start)
     with tempfile.TemporaryDirectory(prefix="hw5grade-") as work:
         try:
             prepared = ingest.prepare(find_submission(root / "submission"), Path(work) / "submissions")
         except ingest.IngestError as err:
             # the upload holds nothing to grade: the student's to fix, said as the batch says it
             results = grade.crashed_results(args.edition, err.message, args.submission, "all", args.quick,
-                                            cause=grade.SUBMISSION)
+                                            cause=results_doc.SUBMISSION)
             results["timings"] = {"wall_seconds": time.time() - start}
             return gradescope.results_json(results)
         # the sandbox falls back to no isolation exactly when bubblewrap cannot run here
@@ -275,7 +275,7 @@ def _grade(root: Path, extra: str, start: float) -> dict:
         if results is None:      # recorded as grade.run records a document, late policy and notes in it
             results = grade._record(Path(args.out), grade.crashed_results(
                 args.edition, batch.timed_out_message(limit), args.submission, "all", args.quick,
-                cause=grade.TIMEOUT), notes, kwargs.get("fields"), reports=False)
+                cause=results_doc.TIMEOUT), notes, kwargs.get("fields"), reports=False)
     print(grade.format_table(results))
     return gradescope.results_json(results)
 

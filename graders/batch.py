@@ -2,7 +2,7 @@
 
 Each submission found by graders.ingest.discover is one job: prepare it (graders.ingest.prepare
 into a private temporary folder), grade it with graders.grade.run into DIR/submissions/<name>/,
-then render its report.html and results.json (graders.report.write_outputs). Jobs run on a local
+then render its report.html and results.json (graders.publish.write_outputs). Jobs run on a local
 pool of processes (-j N), or on a Dask cluster (--scheduler ADDRESS): the same job function
 either way. At the end graders.overview.write_batch writes DIR/index.html and DIR/grades.csv
 (the class's files: no submission's folder can take their names).
@@ -10,7 +10,7 @@ either way. At the end graders.overview.write_batch writes DIR/index.html and DI
 Decisions worth knowing:
 - Every submission ends with a grade.json that says what happened: a file that cannot be read
   (IngestError) gets score 0 and the reason; a job that raises, or whose process dies, or whose
-  grader failed on a check (graders.grade.mark_grader_failures), is a "grader-error": not a
+  grader failed on a check (graders.results.mark_grader_failures), is a "grader-error": not a
   grade, shown in red, never remembered by resume, and the batch exits non-zero.
 - A job has a wall-clock limit (--job-seconds; by default the rubric's script budgets added up,
   plus slack): past it, its process and everything it started are killed and the submission
@@ -48,6 +48,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from graders import results as results_doc
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 # What decides a grade besides the submission: the harness, its data generators, and the
@@ -55,7 +57,8 @@ REPO = HERE.parent
 GRADING_SOURCES = (HERE, REPO / "fixtures", REPO / "reference" / "python")
 # Modules that only render a grade.json: a change to them re-renders reports (every job does,
 # unchanged ones too) instead of regrading everything.
-RENDERING_ONLY = {"report.py", "report_templates", "gradescope.py", "gradebook.py", "overview.py",
+RENDERING_ONLY = {"report.py", "report_templates", "gradescope.py", "gradebook.py", "gradebook_command.py",
+                  "overview.py", "publish.py",
                   "release.py", "autograder.py", "cli.py", "handgrades.py", "regrade_diff.py",
                   "item_analysis.py", "late_policy.py",
                   "similarity.py"}
@@ -70,8 +73,7 @@ PROBLEMS = (*NOT_GRADES, "ingest-error")
 
 def submission_out(out_root, name: str) -> Path:
     """A submission's own folder of the batch: under DIR/submissions/, apart from the class files."""
-    from graders.report import SUBMISSIONS
-    return Path(out_root) / SUBMISSIONS / name
+    return Path(out_root) / results_doc.SUBMISSIONS / name
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 IGNORED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints"}
@@ -242,14 +244,13 @@ def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) 
         try:
             prepared = ingest.prepare(sub, Path(work))
         except ingest.IngestError as err:
-            return finish(out, failed_results(sub, options, str(err), cause=grade.SUBMISSION),
+            return finish(out, failed_results(sub, options, str(err), cause=results_doc.SUBMISSION),
                           "ingest-error")
         hashes = {"submission": content_hash(tree_files(prepared.folder)), "grading": grading}
         if not force and stored_hashes(out) == hashes:
-            from graders import report
             try:
-                return finish(out, report.load_results(out), "unchanged", rewrite=False)
-            except report.ReportError:
+                return finish(out, results_doc.load(out), "unchanged", rewrite=False)
+            except results_doc.ResultsError:
                 pass     # its grade.json is gone or damaged since: graded again, not a grader error
         # a stale hash must not vouch for whatever this run leaves behind if it is stopped
         (out / HASH_FILE).unlink(missing_ok=True)
@@ -261,13 +262,13 @@ def _grade_job(sub, out_root: str, options: Options, grading: str, force: bool) 
             limit = job_limit(options)
             results = run_within(limit, submission=prepared.folder, out_dir=out, **how)
             if results is None:
-                return finish(out, failed_results(sub, options, timed_out_message(limit), cause=grade.TIMEOUT),
+                return finish(out, failed_results(sub, options, timed_out_message(limit), cause=results_doc.TIMEOUT),
                               TIMED_OUT)
         else:
             results = grade.run(prepared.folder, out, **how)
     summary = finish(out, results, GRADER_ERROR if results.get("error") else "graded", rewrite=False)
     if summary["status"] == "graded":
-        grade.write_json(out / HASH_FILE, hashes)
+        results_doc.write(out / HASH_FILE, hashes)
     return summary
 
 
@@ -294,7 +295,7 @@ def finish(out: Path, results: dict, status: str, rewrite: bool = True) -> dict:
     never costs the grade."""
     from graders import grade
     if rewrite:
-        grade.write_json(out / "grade.json", results)
+        results_doc.write(out / results_doc.FILE, results)
     summary = summarize(out.name, results, status)
     problem = grade.write_reports(out)
     if problem:
@@ -508,12 +509,11 @@ class Batch:
         return True
 
     def _failed(self, sub, reason: str, status: str = GRADER_ERROR) -> dict:
-        from graders import grade
         out = submission_out(self.out, sub.name)
         out.mkdir(parents=True, exist_ok=True)
         (out / HASH_FILE).unlink(missing_ok=True)
         return finish(out, failed_results(sub, self.options, reason,
-                                          cause=grade.TIMEOUT if status == TIMED_OUT else grade.GRADER), status)
+                                          cause=results_doc.TIMEOUT if status == TIMED_OUT else results_doc.GRADER), status)
 
     def _record(self, summary: dict, bar) -> None:
         from graders.messages import printable
@@ -566,10 +566,10 @@ def run_within(seconds: float, **kwargs) -> dict | None:
         return None
     finally:
         request.unlink(missing_ok=True)
-    from graders import grade, report
+    from graders import grade
     try:
-        return report.load_results(out)
-    except report.ReportError as err:
+        return results_doc.load(out)
+    except results_doc.ResultsError as err:
         results = grade.crashed_results(kwargs.get("edition", "2022"), f"the grading process ended with exit "
                                         f"code {process.returncode} without a readable grade.json ({err})",
                                         kwargs.get("submission"), kwargs.get("visibility", "all"),

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graders import ingest
+from graders.ingest import number_in_name
 
 MAX_FILES = 300                      # files read per submission
 MAX_DEPTH = 4                        # folder levels below python_dir
@@ -121,27 +122,10 @@ def section_of(edition: str) -> int:
     return specs(edition)[0].number[0]
 
 
-# -- names that state a question ---------------------------------------------------------------
-_NUMBER = r"(\d(?:[._-]?\d){0,2})(?!\d)"
-_NAME_Q = re.compile(r"(?:^|[^a-z])(?:q|question|part|problem)[_-]?" + _NUMBER)
-_NAME_LEADING = re.compile(r"^" + _NUMBER)
+# -- comments and constants that state a question (names: graders.ingest.number_in_name) -------
 _COMMENT = re.compile(r"^[#\s*=\-]*(?:(?:q|question|part|problem|section)\s*[_:.]?\s*)?"
                       r"(\d)\s*[._]\s*(\d)(?:\s*[._]\s*(\d))?(?![\d.])")
 _CONSTANT = re.compile(r"^\s*q?\s*(\d)[._]?(\d)(?:[._]?(\d))?\s*$", re.I)
-
-
-def _digits(text: str) -> tuple:
-    return tuple(int(c) for c in text if c.isdigit())
-
-
-def number_in_name(name: str) -> tuple:
-    """The question number a file or function name states: run_q611 -> (6, 1, 1)."""
-    stem = name.lower()
-    for suffix in (".py", ".ipynb", ".txt"):
-        if stem.endswith(suffix):
-            stem = stem[:-len(suffix)]
-    m = _NAME_Q.search(stem) or _NAME_LEADING.match(stem)
-    return _digits(m.group(1)) if m else ()
 
 
 def number_in_comment(line: str) -> tuple:

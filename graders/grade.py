@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import sys
@@ -19,7 +18,8 @@ import time
 import traceback
 from pathlib import Path
 
-from graders import editions, messages, plugin, rubric as rubric_mod, secret
+from graders import editions, messages, plugin, results as results_doc, rubric as rubric_mod, secret
+from graders.results import GRADER, GRADER_ERROR_NOTE, SUBMISSION, TIMEOUT, mark_grader_failures
 from graders.terminal import Progress, colour_wanted, format_table  # noqa: F401 -- format_table: the autograder's
 
 SUITES = Path(__file__).resolve().parent / "suites"
@@ -89,36 +89,6 @@ def pytest_args(submission, results_path, *, visibility, quick, data_dir, editio
     if select:
         args += ["-k", select]
     return args
-
-
-# why nothing was graded: the harness failed (not the student's doing), the submission could
-# not be read at all (a broken zip, a notebook that is not one: the student's to fix), or its
-# grading ran past the job's wall-clock limit (the batch or Gradescope killed it)
-GRADER, SUBMISSION, TIMEOUT = "grader", "submission", "timeout"
-GRADER_ERROR_NOTE = ("the grader itself failed while grading this submission; this is not your fault and "
-                     "not a grade: the course staff will grade it again")
-
-
-def grader_failures(results: dict) -> list[str]:
-    """The questions on which a check erred: status "error" is only ever the harness's (a check
-    that raised something else than a CheckFailure, a sandbox that could not start, a worker
-    that crashed), never the student's."""
-    return sorted({str(c.get("question")) for c in results.get("checks", [])
-                   if isinstance(c, dict) and c.get("status") == "error"})
-
-
-def mark_grader_failures(results: dict) -> dict:
-    """A run whose harness failed on a check a question needs is a grader error, not a grade:
-    results["error"] says so, so every export (gradebook, Gradescope, overview, resume) treats it
-    as not graded."""
-    questions = grader_failures(results)
-    if questions and not results.get("error"):
-        first = next(c for c in results["checks"] if isinstance(c, dict) and c.get("status") == "error")
-        results["error"] = (f"the grader itself failed on {', '.join(questions)} "
-                            f"({messages.clip(first.get('message') or '', 20_000, 3, 1)})")
-        results["error_cause"] = GRADER
-        results.setdefault("notes", []).insert(0, GRADER_ERROR_NOTE)
-    return results
 
 
 def crashed_results(edition: str, reason: str, submission, visibility: str, quick: bool,
@@ -240,26 +210,18 @@ def escape_log(path: Path, chunk: int = 1 << 20) -> None:
 def _record(out_dir: Path, results: dict, notes, fields: dict | None, reports: bool) -> dict:
     results["notes"] = [*notes, *results.get("notes", [])]
     results.update(fields or {})
-    write_json(out_dir / "grade.json", results)
+    results_doc.write(out_dir / results_doc.FILE, results)
     if reports:
         write_reports(out_dir)
     return results
 
 
-def write_json(path: Path, data: dict) -> None:
-    """data as JSON at path, via a temporary name: a job killed mid-write (the batch's or
-    Gradescope's time limit) never leaves half a grade.json."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
-
-
 def write_reports(out_dir: Path) -> str | None:
     """report.html and results.json beside grade.json; the grade stands even if they fail.
     Returns what went wrong, or None."""
-    from graders import report
+    from graders import publish
     try:
-        report.write_outputs(out_dir)
+        publish.write_outputs(out_dir)
     except Exception as err:  # noqa: BLE001 -- a report bug must not lose a grade
         problem = f"{type(err).__name__}: {err}"    # it may quote the document, the student's text
         print(f"hw5grade: the report could not be written ({messages.printable(problem, newlines=False)}); "

@@ -11,7 +11,7 @@ import csv
 import re
 from pathlib import Path
 
-from . import report, rubric as rubric_mod
+from . import report, results as results_doc, rubric as rubric_mod
 
 SUBMISSION, EDITION, AUTO_TOTAL, AUTO_MAX, STATUS, ERROR = ("submission", "edition", "auto total", "auto max",
                                                              "status", "error")
@@ -35,13 +35,12 @@ def _num(x) -> str:
 
 def _status(results: dict | None, problem: str) -> str:
     if results is None:
-        return "missing" if problem.startswith(report.NO_RESULTS) else "unreadable"
+        return "missing" if problem.startswith(results_doc.NO_RESULTS) else "unreadable"
     if results.get("error"):
-        # graders.grade's causes: only "could not be read" is the student's; the others are regraded
-        from .grade import TIMEOUT
-        if report.unreadable(results):
+        # the document's causes: only "could not be read" is the student's; the others are regraded
+        if results_doc.unreadable(results):
             return "could not be read"
-        return "timed out" if results.get("error_cause") == TIMEOUT else "grader error"
+        return "timed out" if results.get("error_cause") == results_doc.TIMEOUT else "grader error"
     partly = [e["status"] for e in results.get("questions", {}).values()
               if str(e.get("status", "")).startswith(("partly", "not run"))]
     return "partly graded" if partly else "graded"
@@ -70,14 +69,14 @@ def _row(name: str, results: dict | None, problem: str, cols: list[str]) -> dict
 
 
 def edition_of(loaded) -> str:
-    """The edition of a batch (report.load_batch's result): its first graded submission's."""
+    """The edition of a batch (results_doc.load_batch's result): its first graded submission's."""
     return str(next((r.get("edition") for _, r, _ in loaded if r and r.get("edition")), DEFAULT_EDITION))
 
 
 def rows(batch_dir, names=None, loaded=None) -> list[dict]:
     """One row per submission of batch_dir (every subfolder holding grade.json by default);
-    `loaded` is report.load_batch's result when the caller has read the documents already."""
-    loaded = report.load_batch(batch_dir, names) if loaded is None else loaded
+    `loaded` is results_doc.load_batch's result when the caller has read the documents already."""
+    loaded = results_doc.load_batch(batch_dir, names) if loaded is None else loaded
     try:
         cols = columns(edition_of(loaded))
     except rubric_mod.RubricError:
@@ -114,61 +113,3 @@ def write_csv(rows, path) -> Path:
         writer.writerow([cell(name) for name in fieldnames])
         writer.writerows([cell(row.get(name, "")) for name in fieldnames] for row in rows)
     return path
-
-
-# ---------------------------------------------------------------- hw5grade gradebook
-
-CSV_NAME, CANVAS_NAME = "grades.csv", "canvas.csv"
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("grades_dir", metavar="GRADES_DIR", help="a batch's output folder (DIR/submissions/<name>/grade.json)")
-    parser.add_argument("--hand", metavar="HAND_CSV",
-                        help="hand-graded question scores: a 'submission' column, one column per hand question "
-                             "('Q1.1' or 'hand Q1.1'); a filled-in grades.csv works")
-    parser.add_argument("--roster", metavar="CANVAS_CSV",
-                        help="Canvas gradebook export giving each student's ID, SIS ids and section "
-                             "(matched by SIS Login ID, SIS User ID, ID or name)")
-    parser.add_argument("--assignment", default="Homework 5",
-                        help="the Canvas assignment column, as Canvas names it ('Homework 5 (12345)')")
-    parser.add_argument("--out", metavar="DIR", help=f"where {CSV_NAME} and {CANVAS_NAME} go (default: GRADES_DIR)")
-
-
-def main(args) -> int:
-    """Write GRADES_DIR's gradebook; with --hand, merged with the hand grades and exported for Canvas."""
-    import sys
-    from . import handgrades
-
-    batch = Path(args.grades_dir)
-    loaded = report.load_batch(batch)
-    if not loaded:
-        print(f"hw5grade gradebook: no graded submission under {batch / report.SUBMISSIONS}", file=sys.stderr)
-        return 2
-    out = Path(args.out) if args.out else batch
-    out.mkdir(parents=True, exist_ok=True)
-    table = rows(batch, loaded=loaded)
-    if not args.hand:
-        print(f"gradebook: {write_csv(table, out / CSV_NAME)}")
-        return 0
-    rubric = rubric_mod.load(edition_of(loaded))
-    try:
-        hand = handgrades.read(args.hand, rubric, [name for name, _, _ in loaded])
-        roster = handgrades.read_roster(args.roster) if args.roster else None
-    except handgrades.HandGradeError as err:
-        print(err, file=sys.stderr)
-        return 1
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        print(f"hw5grade gradebook: the roster {args.roster} cannot be read ({err})", file=sys.stderr)
-        return 1
-    merged = handgrades.merge(table, hand, rubric)
-    canvas, unmatched = handgrades.canvas_rows(merged, args.assignment, roster)
-    print(f"gradebook: {write_csv(merged, out / CSV_NAME)}")
-    print(f"Canvas import: {write_csv(canvas, out / CANVAS_NAME)}")
-    ungraded = [r[SUBMISSION] for r in merged if not r[handgrades.TOTAL]]
-    if ungraded:
-        print(f"  no total (the autograder did not grade them; regrade, then merge again): {', '.join(ungraded)}")
-    if roster is None:
-        print("  no --roster: Canvas matches students by ID or SIS id, so the import names them only by submission")
-    elif unmatched:
-        print(f"  not in the roster (no Canvas ids): {', '.join(unmatched)}")
-    return 0

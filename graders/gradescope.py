@@ -13,10 +13,10 @@ import json
 from pathlib import Path
 
 from . import messages
-from .report import ReportError, fmt_number, load_results
-from .grade import SUBMISSION, TIMEOUT
 from .late_policy import after_penalty
-from .rubric import NOT_RUN_COUNTED, PASSED
+from .report import fmt_number
+from .results import PASSED, SUBMISSION, TIMEOUT, ResultsError, load as load_results, unreadable
+from .rubric import NOT_RUN_COUNTED
 
 # Rubric visibility -> Gradescope's. A hidden check compares with the staff solution, so its
 # name and message reach students only when the staff publish the grades ("after_published").
@@ -131,11 +131,11 @@ def _tests(results: dict) -> list[dict]:
 def _summary(results: dict, score: float) -> str:
     questions = results.get("questions", {})
     lines = []
-    if results.get("error") and results.get("error_cause") == SUBMISSION:
+    if unreadable(results):
         lines += [f"Your submission could not be graded: {results['error']}",
                   "Nothing in it could be run, so no points are awarded; fix this and submit again.", ""]
     elif results.get("error"):
-        # never a zero that reads as a grade: the staff regrade it (grade.mark_grader_failures)
+        # never a zero that reads as a grade: the staff regrade it (results.mark_grader_failures)
         what = ("Grading this submission ran past its time limit and was stopped"
                 if results.get("error_cause") == TIMEOUT else "The grader failed while grading this submission")
         lines += [f"{what}: {results['error']}",
@@ -219,9 +219,17 @@ def write(out_dir, results: dict | None = None) -> Path:
     if results is None:
         try:
             results = load_results(out_dir)
-        except ReportError as err:
+        except ResultsError as err:
             # Gradescope shows "failed to execute" without a results.json; say what went wrong instead
             results = {"error": f"grade.json could not be read ({err})"}
     path = out_dir / "results.json"
     path.write_text(json.dumps(results_json(results), indent=1))
     return path
+
+
+def refused_document(late: dict, seconds: float = 0.0) -> dict:
+    """Gradescope's results.json for a submission over the limit: no tests, the earlier score kept."""
+    score = late.get("previous_score")
+    return {"score": score if score is not None else 0.0, "execution_time": int(round(seconds)),
+            "output": late["message"], "output_format": FORMAT, "visibility": "visible",
+            "stdout_visibility": "hidden", "extra_data": {"late": late}, "tests": []}

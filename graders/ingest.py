@@ -53,11 +53,26 @@ MAX_NOTEBOOK_BYTES = 100 * 2**20
 DELIVERABLES = static.NUMPY_PART          # the handout's files, util.py (given) among them
 
 
+# a question's number in a file or function name: run_q611, q6_1_2, run_q6.1.1, 7.1.5_skip
+_NUMBER = r"(\d(?:[._-]?\d){0,2})(?!\d)"
+_NAME_Q = re.compile(r"(?:^|[^a-z])(?:q|question|part|problem)[_-]?" + _NUMBER)
+_NAME_LEADING = re.compile(r"^" + _NUMBER)
+
+
+def number_in_name(name: str) -> tuple:
+    """The question number a file or function name states: run_q611 -> (6, 1, 1)."""
+    stem = name.lower()
+    for suffix in (".py", ".ipynb", ".txt"):
+        if stem.endswith(suffix):
+            stem = stem[:-len(suffix)]
+    m = _NAME_Q.search(stem) or _NAME_LEADING.match(stem)
+    return tuple(int(c) for c in m.group(1) if c.isdigit()) if m else ()
+
+
 def is_deliverable(name: str) -> bool:
     """The PyTorch part's scripts have no fixed names (run_q6_1_1.py, q711.py, run_q6.1.1.py,
-    7.1.5_skip.py): a script named for a question, as graders.discovery reads names, marks a
+    7.1.5_skip.py): a script named for a question, as number_in_name reads names, marks a
     submission's folder as much as nn.py does."""
-    from graders.discovery import number_in_name
     return name in DELIVERABLES or (name.lower().endswith(".py") and bool(number_in_name(name)))
 
 
@@ -295,7 +310,6 @@ def _code_root(entries: list[_Entry]) -> PurePosixPath | None:
 
 
 def _named_for_a_question(name: str) -> bool:
-    from graders.discovery import number_in_name
     return bool(number_in_name(name))
 
 

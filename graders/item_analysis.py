@@ -14,7 +14,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 
-from . import report
+from . import messages, results as results_doc
 from .numerics import finite_number
 
 MIN_SUBMISSIONS = 5       # below this a share or a correlation says little: nothing is flagged
@@ -56,26 +56,25 @@ def analyse(loaded: list[tuple[str, dict | None]]) -> list[dict]:
     """One item per check that ran in at least one graded submission, in the checks' order: its
     name, question, description, how many ran and passed, the share, the discrimination, the most
     common failure messages (grouped as the overview groups them, with counts) and the flags."""
-    from .overview import normalise
     outcomes: dict[str, dict] = {}
     for _, results in loaded:
         if not results or results.get("error"):
             continue
-        score = report.number(results.get("score"))
+        score = results_doc.number(results.get("score"))
         if score is None:
             continue
         for check in results.get("checks", []):
-            if not isinstance(check, dict) or check.get("not_run") or report.status_of(check) not in RAN:
+            if not isinstance(check, dict) or check.get("not_run") or results_doc.status_of(check) not in RAN:
                 continue
-            item = outcomes.setdefault(report.check_id(check), {
-                "name": str(check.get("name") or report.check_id(check)), "question": str(check.get("question") or ""),
+            item = outcomes.setdefault(results_doc.check_id(check), {
+                "name": str(check.get("name") or results_doc.check_id(check)), "question": str(check.get("question") or ""),
                 "description": str(check.get("description") or ""), "order": len(outcomes),
                 "passed_flags": [], "rest": [], "messages": Counter()})
             passed = check.get("status") == "passed"
             item["passed_flags"].append(passed)
-            item["rest"].append(score - (report.number(check.get("points")) or 0.0))
+            item["rest"].append(score - (results_doc.number(check.get("points")) or 0.0))
             if not passed:
-                item["messages"][normalise(str(check.get("message") or ""))] += 1
+                item["messages"][messages.failure_pattern(str(check.get("message") or ""))] += 1
     items = []
     for item in sorted(outcomes.values(), key=lambda i: i["order"]):
         ran, passed = len(item["passed_flags"]), sum(item["passed_flags"])

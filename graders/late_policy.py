@@ -200,12 +200,3 @@ def read(root: Path, edition: str) -> dict | None:
     except (LatePolicyError, OSError, ValueError) as err:
         return {"problem": True, "penalty_percent": 0.0, "refused": False,
                 "message": f"The late policy was not applied ({err}); the staff will check the submission time."}
-
-
-def refused_document(late: dict, seconds: float = 0.0) -> dict:
-    """Gradescope's results.json for a submission over the limit: no tests, the earlier score kept."""
-    from . import gradescope
-    score = late.get("previous_score")
-    return {"score": score if score is not None else 0.0, "execution_time": int(round(seconds)),
-            "output": late["message"], "output_format": gradescope.FORMAT, "visibility": "visible",
-            "stdout_visibility": "hidden", "extra_data": {"late": late}, "tests": []}

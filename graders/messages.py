@@ -151,3 +151,20 @@ def printable(text, newlines: bool = True) -> str:
         return ""
     text = text if isinstance(text, str) else str(text)
     return (_CONTROLS if newlines else _CONTROLS_AND_NEWLINES).sub(_escaped, text)
+
+
+# quoted values and numbers differ between submissions for the same mistake
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_FILE = re.compile(r"\b[\w.-]+\.(?:jpe?g|png|py|pt|pth|pickle|mat)\b")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_SHAPE = re.compile(r"\((?:\s*N\s*,)+\s*N?\s*\)")
+
+
+def failure_pattern(message: str) -> str:
+    """One failure's message with its particulars blanked, so the same mistake groups together."""
+    first = (message or "").strip().splitlines()[0] if (message or "").strip() else "(no message)"
+    text = _QUOTED.sub("'…'", first)
+    text = _FILE.sub("…", text)        # one mistake on ten photos, or in four scripts, is one mistake
+    text = _NUMBER.sub("N", text)
+    text = _SHAPE.sub("(…)", text)
+    return clip(" ".join(text.split()), 300, 1, 0)

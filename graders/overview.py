@@ -9,44 +9,26 @@ the gradebook CSV. A missing or broken grade.json is a row that says so, never a
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from graders import report
+from graders import messages, report, results as results_doc
 
 SIMILARITY_FOLDER = "similarity"        # a batch's similarity pages and pairs.json (staff only)
 SIMILARITY_PAIRS = "pairs.json"         # in it: the ranked pairs, which the overview lists
 
 HISTOGRAM_BINS = 10
 TOP_FAILURES = 25
-# quoted values and numbers differ between submissions for the same mistake
-QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
-FILE = re.compile(r"\b[\w.-]+\.(?:jpe?g|png|py|pt|pth|pickle|mat)\b")
-NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-SHAPE = re.compile(r"\((?:\s*N\s*,)+\s*N?\s*\)")
-
-
-def normalise(message: str) -> str:
-    """One failure's message with its particulars blanked, so the same mistake groups together."""
-    first = (message or "").strip().splitlines()[0] if (message or "").strip() else "(no message)"
-    text = QUOTED.sub("'…'", first)
-    text = FILE.sub("…", text)        # one mistake on ten photos, or in four scripts, is one mistake
-    text = NUMBER.sub("N", text)
-    text = SHAPE.sub("(…)", text)
-    return report.clip(" ".join(text.split()), 1, 0, 300)
-
-
 def submission_row(name: str, results: dict | None, problem: str, report_exists: bool) -> dict:
-    row = {"name": name, "href": f"{report.SUBMISSIONS}/{quote(name)}/report.html" if report_exists else None,
+    row = {"name": name, "href": f"{results_doc.SUBMISSIONS}/{quote(name)}/report.html" if report_exists else None,
            "score": None, "max_score": None, "percent": None, "questions": {}, "error": problem}
     if results is None:
         row.update(label="not readable", css="bad", sort=-2)
         return row
     checks = [c for c in results.get("checks", []) if isinstance(c, dict)]
-    problems = sum(report.status_of(c) in report.PROBLEMS for c in checks)
-    hidden = len(report.hidden_not_run(results))
+    problems = sum(results_doc.status_of(c) in results_doc.PROBLEMS for c in checks)
+    hidden = len(results_doc.hidden_not_run(results))
     score, top = results.get("score"), results.get("max_score")
     if isinstance(score, (int, float)) and isinstance(top, (int, float)):
         row.update(score=score, max_score=top, percent=round(100 * score / top) if top else None)
@@ -55,7 +37,7 @@ def submission_row(name: str, results: dict | None, problem: str, report_exists:
             row["questions"][qid] = entry
     if results.get("error"):
         cause = results.get("error_cause")
-        label = ("could not be graded" if report.unreadable(results) else
+        label = ("could not be graded" if results_doc.unreadable(results) else
                  "timed out: not a grade" if cause == "timeout" else "grader error: not a grade")
         # no score shown: what a failed run scored is not a grade
         row.update(label=label, css="bad", sort=-1, error=report.clip(results["error"], 3, 1, 400),
@@ -107,9 +89,9 @@ def common_failures(loaded: list[tuple[str, dict | None]]) -> list[dict]:
     groups: dict[str, dict] = {}
     for name, results in loaded:
         for check in (results or {}).get("checks", []):
-            if not isinstance(check, dict) or report.status_of(check) not in report.PROBLEMS:
+            if not isinstance(check, dict) or results_doc.status_of(check) not in results_doc.PROBLEMS:
                 continue
-            key = normalise(str(check.get("message") or ""))
+            key = messages.failure_pattern(str(check.get("message") or ""))
             group = groups.setdefault(key, {"message": key, "count": 0, "submissions": [],
                                             "questions": Counter(), "example": ""})
             group["count"] += 1
@@ -145,9 +127,9 @@ def write_batch(batch_dir, names=None) -> dict[str, Path]:
     """batch_dir/index.html and batch_dir/grades.csv from batch_dir/submissions/<name>/grade.json."""
     from graders import gradebook, item_analysis
     batch_dir = Path(batch_dir)
-    documents = report.load_batch(batch_dir, names)
+    documents = results_doc.load_batch(batch_dir, names)
     loaded = [(name, results) for name, results, _ in documents]
-    rows = [submission_row(name, results, problem, (batch_dir / report.SUBMISSIONS / name / "report.html").is_file())
+    rows = [submission_row(name, results, problem, (batch_dir / results_doc.SUBMISSIONS / name / "report.html").is_file())
             for name, results, problem in documents]
     titles: dict[str, str] = {}
     for _, results in loaded:

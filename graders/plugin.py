@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import json
 import platform
 import time
 from importlib import metadata
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import messages, rubric as rubric_mod
+from graders import messages, results as results_doc, rubric as rubric_mod
 
 RECORD = "hw5grade"              # user_properties key of a check's outcome record
 NOTE = "hw5grade_note"           # user_properties key of a note for the whole submission
@@ -34,6 +33,7 @@ PROGRESS = None
 IN_QUESTION = "checks_in_question"   # a phase record's count of its question's checks (not kept)
 ISOLATION = "hw5grade_isolation"
 ENFORCEMENT = "hw5grade_enforcement"   # how the sandbox enforced its limits
+DEVICE = "hw5grade_device"             # where a PyTorch script ran: "cpu" or "GPU N (model)" (graders.gpus)
 CATALOG = "hw5grade_catalog"     # workeroutput key: checks this worker deselected
 PLANNED = "hw5grade_planned"     # workeroutput key: checks this worker's session was to run
 STUDENT_SECONDS = "hw5grade_student_seconds"   # workeroutput key: this worker's time in the sandbox
@@ -162,6 +162,7 @@ class Collector:
         self.notes: list[str] = []
         self.isolation: str | None = None
         self.enforcement: str | None = None
+        self.devices: dict[str, str] = {}     # script -> where it ran, on a machine with GPUs
         self.started = time.time()
         self.student_seconds = 0.0               # xdist workers' time in student code, added up
         self._sandbox_clock = _sandbox_seconds()  # this process's total so far (grade.run may repeat)
@@ -204,6 +205,8 @@ class Collector:
                 self.isolation = value
             elif key == ENFORCEMENT:
                 self.enforcement = value
+            elif key == DEVICE and isinstance(value, (list, tuple)) and len(value) == 2:
+                self.devices[str(value[0])] = str(value[1])
         phase = next((v for k, v in report.user_properties if k == RECORD), None)
         if phase is None:
             return
@@ -245,6 +248,9 @@ class Collector:
         scored = self.rubric.score(checks, self.scanned_removed_names())
         hidden = sum(c.get("not_run") == "hidden" for c in checks)
         notes = list(self.notes)
+        if self.devices:     # a machine with GPUs (graders.gpus): the staff's to know, the student's too
+            notes.append("where the PyTorch scripts ran: "
+                         + "; ".join(f"{script} on {where}" for script, where in sorted(self.devices.items())))
         if not self.config.getoption("staff"):
             from graders import secret
             notes.append(secret.PUBLIC_NOTE)
@@ -263,6 +269,7 @@ class Collector:
             "staff": bool(self.config.getoption("staff")),
             "isolation": self.isolation or "not used (no check ran student code)",
             "enforcement": self.enforcement or "not used (no check ran student code)",
+            **({"devices": dict(sorted(self.devices.items()))} if self.devices else {}),
             "repair_policy": self.rubric.repair_policy(bool(self.config.getoption("strict_repairs"))),
             **scored,
             "checks": sorted(checks, key=lambda c: (list(self.rubric.questions).index(c["question"])
@@ -372,7 +379,7 @@ def phase_record(item, call, report) -> dict | None:
         return {**info, "when": report.when, "status": "passed", "message": ""}
     record = {**info, "when": report.when, "message": ""}
     # what a check attached with record_property (figures, a confusion matrix, ...) for the report
-    data = {k: v for k, v in item.user_properties if k not in (RECORD, NOTE, ISOLATION, ENFORCEMENT)}
+    data = {k: v for k, v in item.user_properties if k not in (RECORD, NOTE, ISOLATION, ENFORCEMENT, DEVICE)}
     if data:
         record["data"] = data
     repairs = check_repairs(item)
@@ -479,9 +486,7 @@ class Reports:
         config.stash[RESULTS] = results
         path = config.getoption("results")
         if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # read back once by grade.run: compact, so the C encoder writes it
-            Path(path).write_text(json.dumps(results, separators=(",", ":"), default=str))
+            results_doc.write(path, results, compact=True)     # read back once, by grade.run
 
     def pytest_terminal_summary(self, terminalreporter):
         results = terminalreporter.config.stash.get(RESULTS, None)

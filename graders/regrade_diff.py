@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import report
+from . import report, results as results_doc
 from .messages import printable
 
 TOLERANCE = 5e-5         # scores are rounded to 4 places: below this nothing moved
@@ -59,7 +59,7 @@ class StudentMove:
 def _score(results: dict | None) -> float | None:
     if results is None or results.get("error"):
         return None
-    return report.number(results.get("score"))
+    return results_doc.number(results.get("score"))
 
 
 def _state(results: dict | None, problem: str) -> str:
@@ -71,7 +71,7 @@ def _state(results: dict | None, problem: str) -> str:
 
 
 def _checks(results: dict | None) -> dict[str, dict]:
-    return {report.check_id(c): c for c in (results or {}).get("checks", [])
+    return {results_doc.check_id(c): c for c in (results or {}).get("checks", [])
             if isinstance(c, dict)}
 
 
@@ -92,7 +92,7 @@ def question_moves(old: dict, new: dict) -> list[QuestionMove]:
     old_q, new_q = old.get("questions", {}), new.get("questions", {})
     for qid in dict.fromkeys([*old_q, *new_q]):
         a, b = old_q.get(qid) or {}, new_q.get(qid) or {}
-        old_score, new_score = report.number(a.get("score")), report.number(b.get("score"))
+        old_score, new_score = results_doc.number(a.get("score")), results_doc.number(b.get("score"))
         if not _moved(old_score, new_score):
             continue
         move = QuestionMove(qid, str(b.get("title") or a.get("title") or ""), old_score, new_score)
@@ -112,7 +112,7 @@ def question_moves(old: dict, new: dict) -> list[QuestionMove]:
 
 
 def diff(old_loaded, new_loaded) -> list[StudentMove]:
-    """The students who moved, from two report.load_batch results, in name order."""
+    """The students who moved, from two results_doc.load_batch results, in name order."""
     old = {name: (results, problem) for name, results, problem in old_loaded}
     new = {name: (results, problem) for name, results, problem in new_loaded}
     moves = []
@@ -131,7 +131,7 @@ def diff(old_loaded, new_loaded) -> list[StudentMove]:
 
 
 def diff_dirs(old_dir, new_dir) -> list[StudentMove]:
-    return diff(report.load_batch(old_dir), report.load_batch(new_dir))
+    return diff(results_doc.load_batch(old_dir), results_doc.load_batch(new_dir))
 
 
 def _one_line(text: str) -> str:
@@ -172,10 +172,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     for folder in (args.old, args.new):
-        if not Path(folder, report.SUBMISSIONS).is_dir():
-            print(f"hw5grade diff: {folder} is not a batch folder (no {report.SUBMISSIONS}/ in it)", file=sys.stderr)
+        if not Path(folder, results_doc.SUBMISSIONS).is_dir():
+            print(f"hw5grade diff: {folder} is not a batch folder (no {results_doc.SUBMISSIONS}/ in it)", file=sys.stderr)
             return 2
-    old, new = report.load_batch(args.old), report.load_batch(args.new)
+    old, new = results_doc.load_batch(args.old), results_doc.load_batch(args.new)
     compared = len({n for n, _, _ in old} | {n for n, _, _ in new})
     print(format_moves(diff(old, new), compared))
     return 0
@@ -185,7 +185,7 @@ def main(args: argparse.Namespace) -> int:
 
 def snapshot(batch_dir) -> dict[str, tuple]:
     """What a batch folder holds before it is regraded: name -> (results or None, why not)."""
-    return {name: (results, problem) for name, results, problem in report.load_batch(batch_dir)}
+    return {name: (results, problem) for name, results, problem in results_doc.load_batch(batch_dir)}
 
 
 def after_regrade(batch_dir, before: dict[str, tuple], regraded: list[str]) -> str:
@@ -194,5 +194,5 @@ def after_regrade(batch_dir, before: dict[str, tuple], regraded: list[str]) -> s
     again = [name for name in regraded if name in before]
     if not again:
         return ""
-    moves = diff([(name, *before[name]) for name in again], report.load_batch(batch_dir, again))
+    moves = diff([(name, *before[name]) for name in again], results_doc.load_batch(batch_dir, again))
     return format_moves(moves, len(again))

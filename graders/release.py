@@ -45,9 +45,11 @@ PUBLIC_MODULES = (
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
     "editions", "secret", "ingest", "repairs", "saved_models", "torch_measure", "late_policy",
-    "item_analysis", "handgrades", "discovery", "terminal", "watch", "debugging",
+    "item_analysis", "handgrades", "discovery", "terminal", "watch", "debugging", "results", "publish",
+    "gradebook_command",
 )
-PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py", "debug_pages/*.toml"),
+PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py", "debug_pages/*.toml",
+                            "grade.schema.json"),
                 "fixtures": ("annotations/*.json",)}
 HIDDEN_SUITE = "hidden_*.py"
 DECLARED_PREFIX = "declared_"

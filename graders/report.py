@@ -1,8 +1,7 @@
-"""The per-submission report: report.html (and results.json) rendered from grade.json alone.
+"""The per-submission report: report.html rendered from a results document alone.
 
-`write_outputs(out_dir)` reads out_dir/grade.json and writes out_dir/report.html, plus the
-Gradescope out_dir/results.json through graders.gradescope. `hw5grade report DIR ...`
-re-renders saved results without grading again (a batch folder also gets its index.html).
+`render_report(results, out_dir)` is the page; graders.publish writes it beside grade.json with
+the other outputs, and `hw5grade report DIR ...` re-renders saved results without grading again.
 
 The page is one self-contained file, so it can be mailed or uploaded: CSS and the sorting
 script are inlined, pictures are embedded as data: URIs, and a Content-Security-Policy forbids
@@ -13,18 +12,17 @@ embedded, so a path in grade.json can never pull another file of the machine int
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import difflib
 import json
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
 from graders import debugging, messages
+from graders.results import PROBLEMS, hidden_not_run, status_of, unreadable
 
 TEMPLATES = Path(__file__).resolve().parent / "report_templates"
 
@@ -38,8 +36,9 @@ MAX_PAGE_IMAGE_BYTES = 4_000_000
 MAX_TABLE_ROWS = 200
 MAX_MATRIX_SIZE = 100
 
-# status -> (label the reader sees, icon, css class); colour is never the only signal. The icons
-# are in DejaVu Sans / common system fonts, not emoji (a machine without an emoji font shows boxes)
+# status word (graders.results.STATUSES) -> (label the reader sees, icon, css class); colour is never
+# the only signal. The icons are in DejaVu Sans / common system fonts, not emoji (a machine without
+# an emoji font shows boxes)
 STATUSES = {
     "passed": ("passed", "\u2713", "ok"),
     "failed": ("failed", "\u2717", "bad"),
@@ -48,23 +47,10 @@ STATUSES = {
     "skipped": ("skipped", "\u21b7", "muted"),
     "hidden-not-run": ("hidden: not run", "\u25cc", "muted"),
 }
-PROBLEMS = ("failed", "error", "timeout")
 PICTURE_KEYS = ("figures", "images", "overlays")
 SHOWN_ELSEWHERE = {*PICTURE_KEYS, "confusion_matrix", "confusion_labels", "confusion_set", "most_confused",
                    "lines", "output"}
 IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF8": "image/gif"}
-
-
-# A batch folder: DIR/index.html and DIR/grades.csv are the class's; each submission's results are
-# in DIR/submissions/<name>/, so no submission (index.html.zip, grades.csv.zip) takes their names.
-SUBMISSIONS = "submissions"
-
-
-NO_RESULTS = "no grade.json"   # how load_results' message starts when there is none (the gradebook's "missing")
-
-
-class ReportError(Exception):
-    """grade.json cannot be read as a results document."""
 
 
 # ---------------------------------------------------------------- shared by report and overview
@@ -115,76 +101,6 @@ def fmt_seconds(x) -> str:
 def clip(text, head: int = HEAD_LINES, tail: int = TAIL_LINES, max_chars: int = MAX_TEXT_CHARS) -> str:
     """messages.clip with the page's own sizes (grade.json keeps more than a page shows)."""
     return messages.clip(text, max_chars, head, tail)
-
-
-def status_of(check: dict) -> str:
-    status = check.get("status")
-    return status if status in STATUSES else "error"
-
-
-def load_results(out_dir) -> dict:
-    """out_dir/grade.json as a dict, or ReportError saying what is wrong with it."""
-    path = Path(out_dir) / "grade.json"
-    try:
-        results = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportError(f"{NO_RESULTS} in {path.parent} (not graded yet, or the job died before "
-                          "writing it)") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ReportError(f"{path} is unreadable ({err})") from None
-    except ValueError as err:
-        raise ReportError(f"{path} is unreadable: not valid JSON ({err})") from None
-    if not isinstance(results, dict):
-        raise ReportError(f"{path} is unreadable: not a results document (a JSON object is expected, "
-                          f"found {type(results).__name__})")
-    if not isinstance(results.get("checks", []), list) or not isinstance(results.get("questions", {}), dict):
-        raise ReportError(f"{path} is unreadable: not a results document ('checks' must be a list and "
-                          f"'questions' an object)")
-    return results
-
-
-def submission_dirs(batch_dir) -> list[Path]:
-    """The results folders of a batch: batch_dir/submissions/<name>/ holding grade.json."""
-    return sorted(p.parent for p in (Path(batch_dir) / SUBMISSIONS).glob("*/grade.json"))
-
-
-def load_batch(batch_dir, names=None) -> list[tuple[str, dict | None, str]]:
-    """(name, results or None, why not) for each submission of a batch folder, read once for
-    the overview and the gradebook; names default to every submission holding grade.json."""
-    batch_dir = Path(batch_dir)
-    if names is None:
-        names = [p.name for p in submission_dirs(batch_dir)]
-    loaded = []
-    for name in names:
-        folder = batch_dir / SUBMISSIONS / name
-        try:
-            loaded.append((name, load_results(folder), ""))
-        except ReportError as err:
-            loaded.append((name, None, str(err).replace(f"{folder}/", "")))
-    return loaded
-
-
-def unreadable(results: dict) -> bool:
-    """True when nothing was graded because the submission itself could not be read."""
-    from graders.grade import SUBMISSION
-    return bool(results.get("error")) and results.get("error_cause") == SUBMISSION
-
-
-def check_id(check: dict) -> str:
-    """What names a check across gradings (its pytest node id), for comparing documents."""
-    return str(check.get("nodeid") or check.get("name"))
-
-
-def number(x) -> float | None:
-    """A number of a results document (a score, a check's points) as a float; None when it is not
-    one finite real number (a string, a bool, NaN, a list)."""
-    from graders.numerics import finite_number
-    return finite_number(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
-
-
-def hidden_not_run(results: dict) -> list[dict]:
-    return [c for c in results.get("checks", [])
-            if isinstance(c, dict) and (c.get("status") == "hidden-not-run" or c.get("not_run") == "hidden")]
 
 
 # ---------------------------------------------------------------- pictures
@@ -500,59 +416,3 @@ def late_view(results: dict) -> dict | None:
 def render_report(results: dict, out_dir: Path) -> str:
     """report.html for a results document; pictures are read from (and only from) out_dir."""
     return environment().get_template("report.html.j2").render(**view_model(results, out_dir))
-
-
-def write_outputs(out_dir) -> dict[str, Path]:
-    """From out_dir/grade.json: out_dir/report.html and (with graders.gradescope) results.json."""
-    out_dir = Path(out_dir)
-    results = load_results(out_dir)
-    from graders import gradescope
-    written = {"report": out_dir / "report.html"}
-    written["report"].write_text(render_report(results, out_dir), encoding="utf-8")
-    written["results"] = gradescope.write(out_dir, results)
-    return written
-
-
-# ---------------------------------------------------------------- `hw5grade report`
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dirs", nargs="+", metavar="DIR",
-                        help="a results folder (holding grade.json) or a batch folder (its submissions/ do)")
-
-
-def _render_batch(folder: Path) -> bool:
-    from graders import overview
-    ok = True
-    for sub in submission_dirs(folder):
-        ok &= _render_one(sub)
-    try:
-        for path in overview.write_batch(folder).values():
-            print(f"wrote {path}")
-    except (OSError, ReportError) as err:
-        print(f"{folder}: the batch overview failed: {err}", file=sys.stderr)
-        ok = False
-    return ok
-
-
-def _render_one(folder: Path) -> bool:
-    try:
-        written = write_outputs(folder)
-    except (OSError, ReportError) as err:
-        print(f"{folder}: not rendered: {err}", file=sys.stderr)
-        return False
-    for path in written.values():
-        print(f"wrote {path}")
-    return True
-
-
-def main(args: argparse.Namespace) -> int:
-    ok = True
-    for folder in map(Path, args.dirs):
-        if (folder / "grade.json").is_file():
-            ok &= _render_one(folder)
-        elif folder.is_dir() and submission_dirs(folder):
-            ok &= _render_batch(folder)
-        else:
-            print(f"{folder}: no grade.json in it or in its submissions/", file=sys.stderr)
-            ok = False
-    return 0 if ok else 1

@@ -12,23 +12,23 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graders.results import PASSED
+
 RUBRICS = Path(__file__).resolve().parent / "rubrics"
 KINDS = {"auto", "hand", "advisory"}
 VISIBILITIES = {"public", "hidden"}
 TIERS = {"quick", "training"}
 
-# Check statuses. A check that did not run because of the run's options carries not_run
-# ("hidden": status hidden-not-run under --visibility public; "quick": skipped by --quick;
-# "deselected": left out by -k or -m); it keeps its share of the question's points but does
-# not count toward the run's max_score.
-PASSED = "passed"
+# A check that did not run because of the run's options carries not_run besides its status
+# (graders.results.STATUSES) ("hidden": status hidden-not-run under --visibility public; "quick":
+# skipped by --quick; "deselected": left out by -k or -m); it keeps its share of the question's
+# points but does not count toward the run's max_score.
 NOT_RUN = {"hidden": "hidden checks exist and were not run (--visibility public)",
            "quick": "training tier skipped (--quick)",
            "deselected": "its checks were deselected (-k / -m)"}
 NOT_RUN_COUNTED = {"hidden": "hidden check(s) exist and were not run",
                    "quick": "training check(s) skipped (--quick)",
                    "deselected": "check(s) deselected"}
-STATUSES = {"passed", "failed", "error", "timeout", "skipped", "hidden-not-run"}
 
 # [repairs]: a policy per repair kind (graders/repairs.py KINDS). "free": repaired and shown at
 # no cost; a number N: repaired and shown, N points deducted once from the score if it fired;
@@ -75,6 +75,9 @@ class Rubric:
     files: dict = field(default_factory=dict)
     # [repairs]: kind -> "free", "refused" or points deducted (see FREE, REFUSED)
     repairs: dict = field(default_factory=dict)
+    # [gpu] tolerance: how far the PyTorch questions' thresholds widen for a script that ran on a
+    # GPU, whose kernels are not deterministic (graders.gpus); 0 where the rubric sets none
+    gpu_tolerance: float = 0.0
 
     def repair_policy(self, strict: bool = False) -> dict:
         """kind -> its policy for every repair kind (--strict: all refused)."""
@@ -275,9 +278,12 @@ def load(edition: str = "2022", path: Path | None = None) -> Rubric:
                 isinstance(policy, (int, float)) and not isinstance(policy, bool) and policy >= 0)):
             raise RubricError(f"{path.name}: [repairs] {kind} = {policy!r}: kinds are {', '.join(REPAIR_KINDS)}; "
                               f"a policy is \"free\", \"refused\" or the points deducted (>= 0)")
+    tolerance = data.get("gpu", {}).get("tolerance", base.gpu_tolerance if base is not None else 0.0)
+    if not (isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and 0 <= tolerance <= 0.2):
+        raise RubricError(f"{path.name}: [gpu] tolerance = {tolerance!r}: a fraction from 0 to 0.2")
     return Rubric(edition=str(data.get("edition", edition)), title=data.get("title", ""),
                   questions=questions, aliases=aliases, data=dict(data.get("data", {})),
-                  files=dict(data.get("files", {})), repairs=repairs)
+                  files=dict(data.get("files", {})), repairs=repairs, gpu_tolerance=float(tolerance))
 
 
 def editions() -> list[str]:

@@ -14,7 +14,7 @@ Which grading is staff grading (the mode):
   graders.grade.run calls staff_key(create=True) (the key is made on first staff use) and passes
   `--staff` to pytest. Only that flag reaches the pytest process (and its xdist workers): the
   key itself never appears on a command line or in grade.json's pytest_args; each process reads
-  it from the environment or the key file (grading_key in graders/suites/conftest.py).
+  it from the environment or the key file (grading_key in graders/suites/_sandboxes.py).
 - A student's local grade (`tox`: --visibility public) passes no --staff and uses no key: the
   public seed, the public photos, and a note saying that staff grading uses other photos and
   seeds (PUBLIC_NOTE).

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from . import overview, report
+from . import overview, report, results as results_doc
 
 NOISE = 25            # copydetect's noise threshold: shared runs shorter than this never count
 GUARANTEE = 30        # and its guarantee threshold: shared runs this long are always found
@@ -187,7 +187,7 @@ def submission_code(results: dict) -> dict[str, str]:
 def batch_code(batch_dir) -> tuple[dict[str, dict[str, str]], list[str], str]:
     """({submission: {file: text}}, the submissions whose code could not be read, the edition)."""
     codes, missing, editions = {}, [], set()
-    for name, results, _ in report.load_batch(batch_dir):
+    for name, results, _ in results_doc.load_batch(batch_dir):
         files = submission_code(results) if results else {}
         if results and results.get("edition"):
             editions.add(str(results["edition"]))
@@ -236,8 +236,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     batch_dir = Path(args.grades_dir)
-    if not (batch_dir / report.SUBMISSIONS).is_dir():
-        print(f"hw5grade similarity: {batch_dir} is not a batch folder (no {report.SUBMISSIONS}/ in it)",
+    if not (batch_dir / results_doc.SUBMISSIONS).is_dir():
+        print(f"hw5grade similarity: {batch_dir} is not a batch folder (no {results_doc.SUBMISSIONS}/ in it)",
               file=sys.stderr)
         return 2
     try:

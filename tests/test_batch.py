@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import build_submission
-from graders import batch, grade, ingest, report
+from graders import batch, grade, ingest, results as results_doc
 from support import REPO, hw5grade
 
 # --strict: removed_np_float stays wrong (by default its np.float is repaired, graders/repairs.py)
@@ -29,7 +29,7 @@ def batch_cli(subs: Path, out: Path, *options: str, timeout: float = 900) -> sub
 
 def sub_out(out: Path, name: str) -> Path:
     """A submission's results folder in a batch's output."""
-    return out / report.SUBMISSIONS / name
+    return out / results_doc.SUBMISSIONS / name
 
 
 def grades(out: Path, names) -> dict[str, dict]:
@@ -72,6 +72,9 @@ def test_every_submission_gets_its_grade_and_reports(four):
             assert (sub_out(out, name) / file).is_file(), f"{name}/{file}\n{proc.stdout}{proc.stderr}"
     assert (out / "index.html").is_file() and (out / "grades.csv").is_file()
     results = grades(out, GRADED)
+    from test_results import schema_errors
+    assert {name: schema_errors(doc) for name, doc in grades(out, (*GRADED, "readme")).items()} == \
+        {name: [] for name in (*GRADED, "readme")}          # the graded ones and the unreadable one
     assert results["ref"]["score"] == results["ref"]["max_score"] > 0
     assert all(results[name]["score"] < results["ref"]["score"] for name in (*WRONG, "stub"))
     # the grade names what was handed in, not the batch's temporary copy
@@ -160,8 +163,10 @@ def test_a_job_that_raises_or_dies_fails_alone(tmp_path):
     results = grades(tmp_path / "out", status)
     assert "RuntimeError: a bug of the harness" in results["raises"]["error"]
     assert "grading process died" in results["dies"]["error"]
+    from test_results import schema_errors
     for name in ("dies", "raises"):
         assert results[name]["score"] == 0 and (sub_out(tmp_path / "out", name) / "report.html").is_file()
+        assert schema_errors(results[name]) == []
         assert not (sub_out(tmp_path / "out", name) / batch.HASH_FILE).exists()    # regraded next time
     assert results["ref"]["score"] == results["ref"]["max_score"] > 0
     assert results["zz_ref"]["score"] == results["ref"]["score"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import discovery, editions, rubric, stubs
+from graders import discovery, editions, ingest, rubric, stubs
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "discovery_cases"
@@ -316,7 +316,7 @@ def test_names_in_every_shape_state_their_question():
               "run_q611.py": (6, 1, 1), "run_q613": (6, 1, 3), "run_q6.1.1.py": (6, 1, 1),
               "q_62_squeezenet.py": (6, 2), "run_q6_cifar.py": (6,), "run_q7_2_finetune.py": (7, 2),
               "7.1.5_skip.py": (7, 1, 5), "q711.py": (7, 1, 1), "models.py": (), "nn_pytorch.py": ()}
-    assert {name: discovery.number_in_name(name) for name in shapes} == shapes
+    assert {name: ingest.number_in_name(name) for name in shapes} == shapes
 
 
 def test_the_answers_go_into_grade_json_as_plain_data():

@@ -12,6 +12,8 @@ NUMPY_PART = ("Q2.1.2", "Q2.2.1", "Q2.2.2", "Q2.2.3", "Q2.3.1", "Q2.4", "Q2.5",
 @pytest.mark.xdist_group("reference_full")
 def test_reference_full_marks_on_the_numpy_part_three_times_identically(reference_full_grades):
     runs = [json.loads((out / "grade.json").read_text()) for out in reference_full_grades]
+    from test_results import schema_errors
+    assert schema_errors(runs[0]) == []           # what the harness really writes keeps its contract
     for results in runs:
         for q in NUMPY_PART:
             got = results["questions"][q]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from graders import gradebook, report, rubric
+from graders import gradebook, results as results_doc, rubric
 from test_gradescope import crashed, full_pass, hidden_not_run, stub_run
 
 RUBRIC = rubric.load("2022")
@@ -17,7 +17,7 @@ NUMBER = re.compile(r"^-?\d+(\.\d{1,4})?$")     # 2.1429 or 3: no float noise, n
 @pytest.fixture
 def batch(tmp_path):
     docs = {"alice": full_pass(), "bob": hidden_not_run(), "carol": crashed(), "dan": stub_run()}
-    subs = tmp_path / report.SUBMISSIONS
+    subs = tmp_path / results_doc.SUBMISSIONS
     for name, doc in docs.items():
         (subs / name).mkdir(parents=True)
         (subs / name / "grade.json").write_text(json.dumps(doc))

@@ -6,7 +6,7 @@ import csv
 import pytest
 
 import results_factory as rf
-from graders import cli, gradebook, handgrades, report, rubric
+from graders import cli, gradebook, handgrades, results as results_doc, rubric
 
 RUBRIC = rubric.load("2022")
 HAND = {qid: q for qid, q in RUBRIC.questions.items() if q.kind == "hand"}
@@ -15,7 +15,7 @@ HAND = {qid: q for qid, q in RUBRIC.questions.items() if q.kind == "hand"}
 @pytest.fixture
 def batch(tmp_path):
     """alice passes everything she ran, bob fails some, carol's grading crashed (no score)."""
-    subs = tmp_path / "batch" / report.SUBMISSIONS
+    subs = tmp_path / "batch" / results_doc.SUBMISSIONS
     docs = {"alice": rf.typical(failing=False), "bob": rf.typical(failing=True),
             "carol": rf.results([], error="the grader failed", error_cause="grader")}
     for name, doc in docs.items():

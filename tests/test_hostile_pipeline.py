@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import build_submission
-from graders import batch, grade, gradebook, report, textmatch
+from graders import batch, grade, gradebook, publish, results as results_doc, textmatch
 from graders.suites import q4_letters
 from support import REPO
 from test_hostile_grading import descendants, left_running
@@ -68,7 +68,7 @@ def test_a_linked_python_folder_grades_nothing_and_says_why(tmp_path):
     (tmp_path / "student").mkdir()
     os.symlink(theirs, tmp_path / "student" / "python")
     results = grade.run(tmp_path / "student", tmp_path / "out", quick=True, select=SOFTMAX)
-    assert results["score"] == 0 and results["error_cause"] == grade.SUBMISSION
+    assert results["score"] == 0 and results["error_cause"] == results_doc.SUBMISSION
     assert "python (a link)" in results["error"] and "links are refused" in results["error"]
     assert CLASSMATE_LINE not in everything_written(tmp_path / "out")
     assert grade.main(_args(tmp_path / "student", tmp_path / "out2")) == 2
@@ -216,13 +216,13 @@ def test_a_hostile_batch_finishes_with_its_neighbours_graded(tmp_path):
     status = {s["name"]: s["status"] for s in outcome["summaries"]}
     assert status == {"alice": "graded", "index.html": "graded", "grades.csv": "graded",
                       "HYPERLINK_evil.example_A1_x": "ingest-error", "sleeper": batch.TIMED_OUT}, status
-    folder = out / report.SUBMISSIONS
+    folder = out / results_doc.SUBMISSIONS
     results = {n: json.loads((folder / n / "grade.json").read_text()) for n in status}
     full = results["alice"]["score"]
     assert full == results["alice"]["max_score"] > 0 and results["index.html"]["score"] == full
     assert results["grades.csv"]["score"] < full
     sleeper = results["sleeper"]
-    assert sleeper["error_cause"] == grade.TIMEOUT and "60 s" in sleeper["error"]
+    assert sleeper["error_cause"] == results_doc.TIMEOUT and "60 s" in sleeper["error"]
     assert not (folder / "sleeper" / batch.HASH_FILE).exists()       # graded again next time
     assert json.loads((folder / "sleeper" / "results.json").read_text())["extra_data"]["not_a_grade"]
     # the class's own files, intact beside the submissions
@@ -259,7 +259,7 @@ def test_a_sandbox_that_cannot_start_is_a_grader_error_not_a_zero(tmp_path, monk
     printed = capsys.readouterr()
     assert "the grader itself failed on Q2.2.2" in printed.out and "not a grade" in printed.err
     alone = json.loads((tmp_path / "alone" / "grade.json").read_text())
-    assert alone["error_cause"] == grade.GRADER and grade.GRADER_ERROR_NOTE in alone["notes"]
+    assert alone["error_cause"] == results_doc.GRADER and results_doc.GRADER_ERROR_NOTE in alone["notes"]
     published = json.loads((tmp_path / "alone" / "results.json").read_text())
     assert published["tests"] == [] and published["extra_data"]["not_a_grade"]
     assert "will grade your submission again" in published["output"]
@@ -268,7 +268,7 @@ def test_a_sandbox_that_cannot_start_is_a_grader_error_not_a_zero(tmp_path, monk
     sub = ingest.discover(tmp_path / "subs")[0]
     summary = batch.grade_job(sub, str(tmp_path / "out"), options, batch.grading_hash(options))
     assert summary["status"] == batch.GRADER_ERROR
-    folder = tmp_path / "out" / report.SUBMISSIONS / "alice"
+    folder = tmp_path / "out" / results_doc.SUBMISSIONS / "alice"
     assert not (folder / batch.HASH_FILE).exists()                  # regraded next time, never cached
     row = gradebook.rows(tmp_path / "out")[0]
     assert row["status"] == "grader error" and row["auto total"] == ""
@@ -283,7 +283,7 @@ def test_a_report_failure_quoting_the_student_reaches_the_terminal_escaped(tmp_p
     error may quote the student's text, which must not drive the TA's terminal."""
     def fails(out_dir):
         raise ValueError("bad fact '\x1b]52;c;ZXZpbA==\x07\x1b[2J'")
-    monkeypatch.setattr(report, "write_outputs", fails)
+    monkeypatch.setattr(publish, "write_outputs", fails)
     problem = grade.write_reports(tmp_path)
     summary = batch.format_summary({"summaries": [{"name": "alice", "status": "graded", "score": 1.0, "max_score": 2.0,
                                                    "error": None, "report_error": problem}],
@@ -299,7 +299,7 @@ def test_a_grading_child_that_dies_leaves_a_grade_json_saying_so(tmp_path):
     out = tmp_path / "out"
     results = batch.run_within(60, submission=str(tmp_path), out_dir=str(out), no_such_option=True,
                                notes=["from ingest"], fields={"late": {"message": "Late: 2 h"}})
-    assert results["error_cause"] == grade.GRADER and "without a readable grade.json" in results["error"]
+    assert results["error_cause"] == results_doc.GRADER and "without a readable grade.json" in results["error"]
     assert results["late"] == {"message": "Late: 2 h"} and results["notes"][0] == "from ingest"
     assert json.loads((out / "grade.json").read_text()) == json.loads(json.dumps(results, default=str))
     assert batch.finish(out, results, batch.GRADER_ERROR, rewrite=False).get("report_error") is None
@@ -316,5 +316,5 @@ def test_a_job_in_its_own_process_keeps_its_limit(tmp_path):
                  for sub in ingest.discover(tmp_path / "subs")}
     assert summaries["alice"]["status"] == "graded" and summaries["alice"]["score"] == summaries["alice"]["max_score"] > 0
     assert summaries["sleeper"]["status"] == batch.TIMED_OUT and "40 s" in summaries["sleeper"]["error"]
-    assert not (tmp_path / "out" / report.SUBMISSIONS / "sleeper" / batch.HASH_FILE).exists()
+    assert not (tmp_path / "out" / results_doc.SUBMISSIONS / "sleeper" / batch.HASH_FILE).exists()
     assert not left_running(before)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import results_factory as rf
-from graders import item_analysis, overview, report
+from graders import item_analysis, overview, results as results_doc
 
 CLASS = 8      # students s0 (weakest) .. s7 (strongest)
 
@@ -86,7 +86,7 @@ def test_common_failures_group_the_same_mistake_with_counts(loaded):
 def test_the_overview_shows_the_item_analysis(loaded, tmp_path):
     for name, doc in loaded:
         if doc is not None:
-            rf.write(tmp_path / report.SUBMISSIONS / name, doc)
+            rf.write(tmp_path / results_doc.SUBMISSIONS / name, doc)
     html = overview.write_batch(tmp_path)["index"].read_text()
     section = re.search(r'<section class="card" id="item-analysis">(.*?)</section>', html, re.S).group(1)
     assert re.search(r"<b>3 check\(s\) flagged for staff</b>: <code>test_backwards_check</code>, "

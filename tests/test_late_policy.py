@@ -86,7 +86,7 @@ def test_over_the_limit_is_refused_keeping_the_latest_score_and_saying_when_next
     assert late["next_allowed"] == "2022-04-01T13:00:00-04:00"
     assert "submission 4 in the 24 h before 2022-04-01T12:00:00-04:00" in late["message"]
     assert "at most 3 are graded" in late["message"] and "graded from 2022-04-01T13:00:00-04:00" in late["message"]
-    doc = late_policy.refused_document(late)
+    doc = gradescope.refused_document(late)
     assert doc["score"] == 42.0 and doc["tests"] == [] and doc["output"] == late["message"]
 
 

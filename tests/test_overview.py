@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import re
 
-from graders import cli, overview, report
+from graders import cli, messages, overview, publish, results as results_doc
 from results_factory import check, results, write
 
 
@@ -16,7 +16,7 @@ def batch(tmp_path):
     """alice passes everything; bob and carol make the same mistake with different numbers and
     names; dave's grade.json is broken; erin's grading crashed. Returns the batch folder (the
     submissions are in its submissions/)."""
-    subs = tmp_path / report.SUBMISSIONS
+    subs = tmp_path / results_doc.SUBMISSIONS
     write(subs / "alice", results([check("test_softmax_rows", "Q2.2.2"), check("test_backwards", "Q2.3.1")]))
     write(subs / "bob", results([check("test_softmax_rows", "Q2.2.2"),
                                      shape_failure("test_backwards", (25, 2), "Wlayer1")]))
@@ -28,23 +28,23 @@ def batch(tmp_path):
 
 
 def test_normalise_groups_the_same_mistake():
-    a = overview.normalise("grad_W has shape (25, 2); params['Wlayer1'] must match it, 1e-3 off")
-    b = overview.normalise("grad_W has shape (64, 1024); params['Woutput'] must match it, 0.5 off")
+    a = messages.failure_pattern("grad_W has shape (25, 2); params['Wlayer1'] must match it, 1e-3 off")
+    b = messages.failure_pattern("grad_W has shape (64, 1024); params['Woutput'] must match it, 0.5 off")
     assert a == b
-    assert overview.normalise("softmax is not implemented yet") != a
+    assert messages.failure_pattern("softmax is not implemented yet") != a
 
 
 def test_normalise_groups_one_mistake_on_every_photo_or_script():
-    pages = {overview.normalise(f"findLetters found {n} of the 41 characters of page_0{n}.jpg") for n in range(1, 5)}
-    scripts = {overview.normalise(f"run_q6_1_{n}.py did not save q6_1_{n}_model.pt") for n in range(1, 5)}
+    pages = {messages.failure_pattern(f"findLetters found {n} of the 41 characters of page_0{n}.jpg") for n in range(1, 5)}
+    scripts = {messages.failure_pattern(f"run_q6_1_{n}.py did not save q6_1_{n}_model.pt") for n in range(1, 5)}
     assert len(pages) == 1 and len(scripts) == 1 and pages != scripts
 
 
 def test_index_rows_links_histogram_rates_and_failures(tmp_path):
     root = batch(tmp_path)
-    subs = root / report.SUBMISSIONS
+    subs = root / results_doc.SUBMISSIONS
     for name in ("alice", "bob", "carol", "erin"):
-        report.write_outputs(subs / name)
+        publish.write_outputs(subs / name)
     written = overview.write_batch(root)
     html = written["index"].read_text()
     rows = re.findall(r"<tr class=\"row-(\w+)\">\s*<td>(.*?)</td>", html, re.S)
@@ -57,7 +57,7 @@ def test_index_rows_links_histogram_rates_and_failures(tmp_path):
     bars = re.findall(r'<rect class="bin"[^>]*><title>(\d+) submission\(s\) scored ([^<]+)</title>', html)
     assert len(bars) == overview.HISTOGRAM_BINS
     counts = {label: int(n) for n, label in bars}
-    percents = [r["score"] / r["max_score"] * 100 for r in (report.load_results(subs / n) for n in ("alice", "bob", "carol"))]
+    percents = [r["score"] / r["max_score"] * 100 for r in (results_doc.load(subs / n) for n in ("alice", "bob", "carol"))]
     assert counts["90\u2013100%"] == sum(p >= 90 for p in percents)
     assert counts["0\u20139%"] == sum(p < 10 for p in percents)
     assert sum(counts.values()) == len(percents)
@@ -91,7 +91,7 @@ def test_report_command_rerenders_a_batch_despite_a_broken_grade_json(tmp_path, 
     root = batch(tmp_path)
     assert cli.main(["report", str(root)]) == 1
     out, err = capsys.readouterr()
-    subs = root / report.SUBMISSIONS
+    subs = root / results_doc.SUBMISSIONS
     for name in ("alice", "bob", "carol", "erin"):
         assert (subs / name / "report.html").is_file() and str(subs / name / "report.html") in out
     assert not (subs / "dave" / "report.html").exists()
@@ -101,7 +101,7 @@ def test_report_command_rerenders_a_batch_despite_a_broken_grade_json(tmp_path, 
 
 def test_report_command_on_one_folder_and_on_nothing(tmp_path, capsys):
     root = batch(tmp_path)
-    assert cli.main(["report", str(root / report.SUBMISSIONS / "alice")]) == 0
-    assert (root / report.SUBMISSIONS / "alice" / "report.html").is_file() and not (root / "index.html").exists()
+    assert cli.main(["report", str(root / results_doc.SUBMISSIONS / "alice")]) == 0
+    assert (root / results_doc.SUBMISSIONS / "alice" / "report.html").is_file() and not (root / "index.html").exists()
     assert cli.main(["report", str(tmp_path / "empty")]) == 1
     assert "no grade.json" in capsys.readouterr().err

@@ -23,8 +23,10 @@ from graders import messages
 
 
 @pytest.mark.rubric("Q2.1.2", weight=2)
-def test_pass():
+def test_pass(request):
     """passes"""
+    # what the torch_run fixture records on a machine with GPUs (graders.gpus)
+    request.node.user_properties.append(("hw5grade_device", ("run_q6_1_1.py", "GPU 1 (NVIDIA H100)")))
 
 
 @pytest.mark.rubric("Q2.1.2")
@@ -168,6 +170,13 @@ def test_xdist_gives_the_same_results(public_quick, tmp_path):
                       for c in results["checks"])
     assert view(spread) == view(public_quick)
     assert spread["questions"] == public_quick["questions"]
+    assert spread["devices"] == public_quick["devices"]      # the record crosses from the xdist worker
+
+
+def test_where_each_pytorch_script_ran_is_in_the_document_and_the_notes(public_quick):
+    assert public_quick["devices"] == {"run_q6_1_1.py": "GPU 1 (NVIDIA H100)"}
+    assert "where the PyTorch scripts ran: run_q6_1_1.py on GPU 1 (NVIDIA H100)" in public_quick["notes"]
+    assert "hw5grade_device" not in next(c for c in public_quick["checks"] if c["name"] == "test_pass")
 
 
 def test_all_visibility_runs_hidden_checks(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import results_factory as rf
-from graders import cli, regrade_diff, report
+from graders import cli, regrade_diff, results as results_doc
 
 
 def softmax_checks(stable: str, message: str = "") -> list[dict]:
@@ -28,7 +28,7 @@ def runs(tmp_path):
            "erin": rf.results(softmax_checks("passed"))}
     for folder, docs in (("old", old), ("new", new)):
         for name, doc in docs.items():
-            rf.write(tmp_path / folder / report.SUBMISSIONS / name, doc)
+            rf.write(tmp_path / folder / results_doc.SUBMISSIONS / name, doc)
     return tmp_path / "old", tmp_path / "new", old, new
 
 

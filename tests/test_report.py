@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from graders import grade, report
+from graders import grade, publish, report, results as results_doc
 from results_factory import check, results, typical, write
 
 EXTERNAL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
@@ -26,7 +26,7 @@ def png(size: int = 32, pad_to: int = 0) -> bytes:
 
 def render(tmp_path, doc) -> str:
     write(tmp_path, doc)
-    report.write_outputs(tmp_path)
+    publish.write_outputs(tmp_path)
     return (tmp_path / "report.html").read_text()
 
 
@@ -159,32 +159,32 @@ def test_student_text_is_escaped(tmp_path):
 
 def test_write_outputs_returns_what_it_wrote(tmp_path):
     write(tmp_path, typical())
-    written = report.write_outputs(tmp_path)
+    written = publish.write_outputs(tmp_path)
     assert written["report"] == tmp_path / "report.html" and written["report"].stat().st_size > 0
     assert json.loads(written["results"].read_text())["tests"]
 
 
 def test_a_broken_grade_json_is_a_clear_error(tmp_path):
     write(tmp_path, '{"score": ')
-    with pytest.raises(report.ReportError, match="not valid JSON"):
-        report.write_outputs(tmp_path)
+    with pytest.raises(results_doc.ResultsError, match="not valid JSON"):
+        publish.write_outputs(tmp_path)
     write(tmp_path, "[1, 2]")
-    with pytest.raises(report.ReportError, match="not a results document"):
-        report.write_outputs(tmp_path)
+    with pytest.raises(results_doc.ResultsError, match="not a results document"):
+        publish.write_outputs(tmp_path)
 
 
 def test_a_submission_that_cannot_be_read_is_told_to_fix_it_not_that_the_grader_failed(tmp_path):
     unreadable = grade.crashed_results("2022", "alice.zip is not a readable zip archive", "/subs/alice.zip",
-                                       "all", False, cause=grade.SUBMISSION)
+                                       "all", False, cause=results_doc.SUBMISSION)
     write(tmp_path / "alice", unreadable)
-    written = report.write_outputs(tmp_path / "alice")
+    written = publish.write_outputs(tmp_path / "alice")
     html = written["report"].read_text()
     assert "This submission could not be graded" in html and "not a readable zip" in html
     assert "not your fault" not in html
     assert json.loads(written["results"].read_text())["output"].startswith("Your submission could not be graded")
     # the harness's own failure still says it is not the student's
     write(tmp_path / "bob", grade.crashed_results("2022", "pytest failed: boom", "/subs/bob", "all", False))
-    assert "not your fault" in report.write_outputs(tmp_path / "bob")["report"].read_text()
+    assert "not your fault" in publish.write_outputs(tmp_path / "bob")["report"].read_text()
 
 
 def test_a_failed_check_links_to_how_to_debug_it(tmp_path):

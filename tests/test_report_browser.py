@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import overview, report
+from graders import overview, publish, report, results as results_doc
 from support import REPO, grade_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reference_full")]
@@ -61,12 +61,12 @@ def batch(reference_full_grades, tmp_path_factory) -> Path:
     index.html. Returns the folder of the submissions' results; its parent is the batch's."""
     from conftest import build_submission
     root = tmp_path_factory.mktemp("reports")
-    folder = root / "batch" / report.SUBMISSIONS
+    folder = root / "batch" / results_doc.SUBMISSIONS
     shutil.copytree(reference_full_grades[0], folder / "reference")
     for name, (source, options) in SUBMISSIONS.items():
         python_dir = source if name == "stubs" else build_submission(root / "submissions" / name, source)
         grade_cli(python_dir, folder / name, *options)
-    report.write_outputs(folder / "reference")
+    publish.write_outputs(folder / "reference")
     overview.write_batch(folder.parent)
     return folder
 

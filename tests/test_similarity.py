@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import results_factory as rf
-from graders import cli, report, similarity
+from graders import cli, publish, results as results_doc, similarity
 
 pytest.importorskip("copydetect", reason=f"similarity needs copydetect: {similarity.INSTALL}")
 
@@ -221,15 +221,15 @@ def batch(tmp_path):
         folder = tmp_path / "subs" / who / "python"
         folder.mkdir(parents=True)
         (folder / "nn.py").write_text(code)
-        rf.write(grades / report.SUBMISSIONS / who, {**rf.typical(), "submission": str(folder.parent)})
-    rf.write(grades / report.SUBMISSIONS / "gone", {**rf.typical(), "submission": str(tmp_path / "subs" / "gone")})
+        rf.write(grades / results_doc.SUBMISSIONS / who, {**rf.typical(), "submission": str(folder.parent)})
+    rf.write(grades / results_doc.SUBMISSIONS / "gone", {**rf.typical(), "submission": str(tmp_path / "subs" / "gone")})
     return grades
 
 
 def test_the_command_writes_staff_pages_linked_from_the_overview_only(batch, capsys):
     for name in ("orig", "ana"):
-        report.write_outputs(batch / report.SUBMISSIONS / name)
-    before = {p: p.read_bytes() for p in (batch / report.SUBMISSIONS).rglob("*") if p.is_file()}
+        publish.write_outputs(batch / results_doc.SUBMISSIONS / name)
+    before = {p: p.read_bytes() for p in (batch / results_doc.SUBMISSIONS).rglob("*") if p.is_file()}
     assert cli.main(["similarity", str(batch)]) == 0
     printed = capsys.readouterr().out
     assert "2 pair(s) of 8 submissions" in printed and "copycat / orig" in printed and "gone" in printed
@@ -245,7 +245,7 @@ def test_the_command_writes_staff_pages_linked_from_the_overview_only(batch, cap
         assert f'<a href="{p["href"]}">{p["a"]} / {p["b"]}</a>' in section
     assert "not a verdict" in section and "gone" in section
     # nothing a student sees changed: their folders (report.html, results.json, grade.json) are as they were
-    after = {p: p.read_bytes() for p in (batch / report.SUBMISSIONS).rglob("*") if p.is_file()}
+    after = {p: p.read_bytes() for p in (batch / results_doc.SUBMISSIONS).rglob("*") if p.is_file()}
     assert after == before
     assert not any("similar" in p.read_text(errors="replace").lower() for p in after if p.suffix in (".html", ".json"))
 

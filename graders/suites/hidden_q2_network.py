@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from graders.sandbox import Ref
-from graders.suites.q2_network import as_array, expect_close, param
+from graders.suites._arrays import as_array, expect_close, param
 
 
 @pytest.fixture(scope="session")

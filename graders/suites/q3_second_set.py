@@ -17,8 +17,8 @@ import pytest
 from graders import evaluation, trained
 from graders.calls import call_limits
 from graders.messages import Failure
-from graders.suites.conftest import _open_sandbox, _record_sandbox, course_data_dirs, grading_key
-from graders.suites.q3_training import network_or_skip, script_failure
+from graders.suites._sandboxes import course_data_dirs, grading_key, open_sandbox, record_sandbox
+from graders.suites._scripts import network_or_skip, script_failure
 
 pytestmark = pytest.mark.xdist_group("q3_data2")
 
@@ -50,7 +50,7 @@ def second_set(pytestconfig, rubric):
 def _second_set_sandbox(submission, pytestconfig, rubric):
     with tempfile.TemporaryDirectory(prefix="hw5grade-data2-") as tmp:
         data, images = second_set_as_first(pytestconfig, rubric, Path(tmp))
-        box = _open_sandbox(submission, data, images)
+        box = open_sandbox(submission, data, images)
         yield box
         box.close()
 
@@ -67,7 +67,7 @@ def q3_second_run(_second_set_sandbox, rubric, run_seed):
 def test_network_learns_data2(q3_second_run, _second_set_sandbox, second_set, rubric, question, request,
                               record_property):
     """run_q3.py, given data2 in data1's place, trains a network; its accuracies on data2 are measured for the write-up"""
-    _record_sandbox(request, _second_set_sandbox)
+    record_sandbox(request, _second_set_sandbox)
     script_failure(q3_second_run, _second_set_sandbox, rubric)
     q3_second_run.require_weights()
     weights = network_or_skip(q3_second_run)

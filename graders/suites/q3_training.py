@@ -14,52 +14,10 @@ import pytest
 
 from graders import evaluation, messages, numerics, plugin
 from graders.artifacts import save_figures
-from graders.calls import call_limits
-from graders.messages import Failure, NotImplementedYet, StudentError, describe
-from graders.suites.q2_network import unimplemented
+from graders.messages import Failure, describe
+from graders.suites._scripts import network_or_skip, script_failure, weights_or_skip
 
 pytestmark = pytest.mark.xdist_group("q3")
-
-
-def script_failure(run, box, rubric) -> None:
-    """Raise why a training script did not run to its end and train, in the student's terms.
-
-    The handout's stubs let a script run to its end without training anything, so a script
-    whose nn.py functions are still stubs, or which left nothing trained, does not pass."""
-    if run.outcome.error != "timeout":
-        stubs = unimplemented(box, call_limits(box, rubric["Static"].call_seconds))
-        if stubs:
-            raise Failure(f"{run.script} cannot train yet: {', '.join(stubs)} in nn.py "
-                          f"{'is' if len(stubs) == 1 else 'are'} not implemented yet",
-                          hint=f"{run.script} uses the functions of nn.py; implement them first")
-    try:
-        run.require_finished()
-    except StudentError as err:
-        if not err.hint and "FileNotFoundError" in err.rationale:
-            err.hint = rubric.data_hint(err.rationale + err.traceback)
-        raise
-    if isinstance(run.problem, NotImplementedYet):
-        raise run.problem
-
-
-def weights_or_skip(q3_run) -> dict:
-    if q3_run.weights is None:
-        pytest.skip(f"no weights to check: {q3_run.problem.rationale}")
-    return q3_run.weights
-
-
-def network_or_skip(q3_run) -> dict:
-    """The four arrays when they form a network the grader can run (any hidden size)."""
-    weights = weights_or_skip(q3_run)
-    arrays = {k: weights.get(k) for k in evaluation.CLASSIFIER}
-    if not all(isinstance(v, np.ndarray) for v in arrays.values()):
-        pytest.skip("the weights lack Wlayer1, blayer1, Woutput or boutput, so the network cannot be evaluated")
-    W1, b1, W2, b2 = (np.asarray(arrays[k], dtype=np.float64) for k in evaluation.CLASSIFIER)
-    hidden = W1.shape[1] if W1.ndim == 2 else None
-    if not (W1.shape == (1024, hidden) and b1.shape == (hidden,) and W2.shape == (hidden, 36)
-            and b2.shape == (36,)):
-        pytest.skip("the weights' shapes do not chain into a 1024-h-36 network, so it cannot be evaluated")
-    return {"Wlayer1": W1, "blayer1": b1, "Woutput": W2, "boutput": b2}
 
 
 @pytest.mark.rubric("Q3.1")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,70 +25,9 @@ import pytest
 from graders import artifacts, messages, plugin, textmatch
 from graders.calls import call_limits, check_outcome, import_failure
 from graders.messages import CheckFailure, Failure, Mismatch, NotImplementedYet, StudentError, describe
+from graders.suites._photos import Photos, find_photos
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-PHOTOS = pytest.StashKey["Photos"]()
 DETECTIONS = pytest.StashKey[dict]()
-
-
-# ---------------------------------------------------------------------------------------------
-# the photos of the profile in use and their ground truth
-
-@dataclass
-class Photos:
-    images_dir: Path | None
-    truth: dict = field(default_factory=dict)          # file name -> {"size", "lines"}
-    notes: list = field(default_factory=list)          # photos that are not graded, and why
-
-    def boxes(self, name: str) -> np.ndarray:
-        return np.array([b for line in self.truth[name]["lines"] for b in line["boxes"]],
-                        dtype=float).reshape(-1, 4)
-
-    def text(self, name: str) -> list[str]:
-        return [line["text"] for line in self.truth[name]["lines"]]
-
-
-def truth_files(images_dir: Path) -> list[Path]:
-    """Where ground truth may be: a profile's own truth/pages.json beside images/ (the synthetic
-    profile's layout), then the committed annotations of the course photos."""
-    from fixtures import annotate
-    return [images_dir.parent / "truth" / "pages.json", annotate.JSON_PATH]
-
-
-def find_photos(config) -> Photos:
-    """The graded photos of this run (computed once per process, at collection)."""
-    if PHOTOS in config.stash:
-        return config.stash[PHOTOS]
-    photos = Photos(None)
-    if config.getoption("submission", None):
-        from graders.suites.conftest import course_data_dirs, grading_key
-        _, images_dir = course_data_dirs(config.getoption("data_dir"), key=grading_key(config))
-        photos = Photos(images_dir)
-        if images_dir is not None:
-            known = {}
-            for path in truth_files(images_dir):
-                if path.is_file():
-                    for name, entry in json.loads(path.read_text())["images"].items():
-                        known.setdefault(name, entry)
-            names = sorted(p.name for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            for name in names:
-                entry = known.get(name)
-                if entry is None:
-                    photos.notes.append(f"{name} has no ground truth, so findLetters and run_q4 "
-                                        "were not graded on it")
-                elif tuple(entry["size"]) != image_size(images_dir / name):
-                    photos.notes.append(f"{name} is not the photo the ground truth describes (its size "
-                                        "differs), so it was not graded")
-                else:
-                    photos.truth[name] = entry
-    config.stash[PHOTOS] = photos
-    return photos
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image        # reads the header only; a 12 Mpx photo is not decoded
-    with Image.open(path) as im:
-        return im.height, im.width
 
 
 def pytest_generate_tests(metafunc):
@@ -563,7 +501,7 @@ def finished_q4(q4_run, data_sandbox, request) -> Q4Run:
 
 def unimplemented_for_run_q4(box, rubric) -> list[str]:
     """The functions run_q4.py calls that are still the handout's stubs."""
-    from graders.suites.q2_network import unimplemented
+    from graders.suites._scripts import unimplemented
     limits = call_limits(box, rubric["Static"].call_seconds)
     missing = [f"{name} in nn.py" for name in unimplemented(box, limits) if name in ("forward", "sigmoid", "softmax")]
     out = box.call("q4", "findLetters", np.ones((24, 24, 3)), limits=limits)

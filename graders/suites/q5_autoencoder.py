@@ -28,7 +28,7 @@ import pytest
 
 from graders import artifacts, evaluation, messages, numerics
 from graders.messages import Failure, describe
-from graders.suites.q3_training import script_failure
+from graders.suites._scripts import script_failure
 
 pytestmark = pytest.mark.xdist_group("q5")
 
