@@ -37,7 +37,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from graders import protocol
+from graders import gpus as gpus_mod, protocol
 from graders.protocol import ProtocolError, Ref
 
 __all__ = ["Sandbox", "keep_spares", "Limits", "Ref", "Outcome", "ScriptOutcome", "SandboxUnavailable", "SandboxError"]
@@ -179,6 +179,9 @@ class ScriptOutcome(Outcome):
     written: dict = field(default_factory=dict)     # name -> size of the files matching `written`
     figures_dropped: int = 0     # figures beyond MAX_FIGURES / MAX_FIGURE_BYTES (or not PNG bytes)
     after: list = field(default_factory=list)       # an Outcome per follow-up request
+    # where it ran, in a torch sandbox on a machine with GPUs: "GPU 0 (NVIDIA ...)" or "cpu"
+    # (graders.gpus); "" elsewhere
+    device: str = ""
 
 
 def arrays_request(shapes, max_bytes: int = 256 << 20) -> dict:
@@ -723,7 +726,11 @@ class _Worker:
                   "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
                   "repairs": box.repairs,
                   "measure": mode == "measure"}
-        argv = box.command(config, limits)
+        # a script of a GPU sandbox holds one GPU for its life (graders.gpus), or runs on the CPU
+        self.lease = gpus_mod.lease(box.gpus, box.gpu_wait) if mode == "script" and box.gpus else None
+        self.device = self.lease.describe() if self.lease else ""
+        gpu = self.lease.gpu if self.lease else None
+        argv = box.command(config, limits, gpu)
         if prlimit_path():
             # The hard CPU limit is in place before bwrap runs: nothing started below can lift it.
             hard = math.ceil(self.cpu_budget + STARTUP_CPU)
@@ -731,11 +738,13 @@ class _Worker:
         try:
             user = dict(user=box.run_as[0], group=box.run_as[1], extra_groups=[]) if box.run_as else {}
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=box.env(),
+                argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=box.env(gpu),
                 pass_fds=(req_r, resp_w), start_new_session=True, cwd=box.root, **user)
         except OSError as exc:
             for fd in {out_r, err_r, self.req_w, self.resp_r} - {None}:
                 os.close(fd)
+            if self.lease:
+                self.lease.release()
             raise SandboxError(f"the sandbox worker could not be started ({argv[0]}: {exc})") from None
         finally:
             for fd in {req_r, resp_w, out_w, err_w}:
@@ -914,6 +923,8 @@ class _Worker:
             self.err.join(timeout=2)
         if self.cgroup:
             self.cgroup.remove()
+        if self.lease:
+            self.lease.release()
         self.box._live.discard(self)
 
     # -- requests --------------------------------------------------------------------------
@@ -1019,7 +1030,7 @@ class Sandbox:
 
     def __init__(self, python_dir, data_dir=None, images_dir=None, *, isolation="auto",
                  limits=Limits(), given_files: dict[str, Path] | None = None, blas_threads=1,
-                 torch_home=None, repairs: dict | None = None):
+                 torch_home=None, repairs: dict | None = None, gpus: bool = False, gpu_wait: float = 120.0):
         if isolation not in ("auto", "bubblewrap", "none"):
             raise ValueError(f"isolation must be 'auto', 'bubblewrap' or 'none', not {isolation!r}")
         for folder in (python_dir, data_dir, images_dir, torch_home):
@@ -1041,6 +1052,10 @@ class Sandbox:
         # A torch sandbox (Q6): TORCH_HOME read-only (pretrained weights without a network) and
         # torchvision's datasets kept offline (graders/offline_torch.py).
         self.torch_home = Path(torch_home).resolve() if torch_home else None
+        # gpus: its scripts may run on the machine's NVIDIA GPUs, one script per GPU at a time
+        # (graders.gpus); none found, nothing changes
+        self.gpus = gpus_mod.available() if gpus else []
+        self.gpu_wait = gpu_wait
         # repairs: {"allowed": [kinds], "aliases": {file name: path under data/}} (None: every kind)
         from graders import repairs as repairs_mod
         self.repairs = repairs if repairs is not None else {"allowed": sorted(repairs_mod.KINDS)}
@@ -1169,7 +1184,7 @@ class Sandbox:
         return os.path.join(self.root, rel)
 
     # -- worker command line and environment ------------------------------------------------
-    def env(self) -> dict:
+    def env(self, gpu=None) -> dict:
         boxed = self.isolation == "bubblewrap"
         threads = str(self.blas_threads)
         return {
@@ -1187,9 +1202,10 @@ class Sandbox:
             "MKL_NUM_THREADS": threads, "NUMEXPR_NUM_THREADS": threads,
             "VECLIB_MAXIMUM_THREADS": threads,
             **({"TORCH_HOME": BOX_TORCH if boxed else str(self.torch_home)} if self.torch_home else {}),
+            **(gpus_mod.environment(gpu) if self.gpus else {}),
         }
 
-    def command(self, config: dict, limits: Limits) -> list[str]:
+    def command(self, config: dict, limits: Limits, gpu=None) -> list[str]:
         import json
         lib = self.box_path("lib")
         # Not realpath: a venv's python is a symlink whose location tells it the venv.
@@ -1208,6 +1224,8 @@ class Sandbox:
                 args += ["--ro-bind", str(target), f"{BOX_WORK}/{name}"]
         if self.torch_home:
             args += ["--ro-bind", str(self.torch_home), BOX_TORCH]
+        if gpu is not None:
+            args += gpus_mod.bwrap_args(gpu)
         # Nothing else is writable: bwrap's root is a tmpfs (memory) that would otherwise take files.
         args += ["--remount-ro", "/", "--chdir", f"{BOX_WORK}/python"]
         return args + python
@@ -1290,11 +1308,12 @@ class Sandbox:
                 outcome.figures, outcome.figure_data, outcome.figures_dropped = _figures(response)
                 outcome.after = [self._follow_up(worker, i, dict(req), seed, after_limits, script)
                                  for i, req in enumerate(after, start=1)]
+                outcome.device = worker.device
                 return outcome
             except _Failure as failure:
                 return ScriptOutcome(ok=False, error=failure.error, message=failure.message,
                                      stdout=_text(*worker.out.rest()), stderr=_text(*worker.err.rest()),
-                                     elapsed=time.monotonic() - start)
+                                     elapsed=time.monotonic() - start, device=worker.device)
             finally:
                 worker.close()
 

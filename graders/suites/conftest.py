@@ -8,7 +8,6 @@ broken import is one clear failure (the check test_nn_imports), not twenty.
 """
 from __future__ import annotations
 
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,8 @@ import pytest
 
 from graders import plugin, static
 from graders.calls import StudentModule, call_limits, import_failure
-
-# The handout's copies of the files it gives (util.py), which replace a student's own: the
-# student handout carries them in graders/given/ (graders.release), the staff repository and the
-# Gradescope bundle in reference/python/. Public suites copy them into the sandbox and never
-# import anything from reference/: hidden checks live in hidden_*.py and use graders.reference.
-GIVEN_DIRS = (Path(__file__).resolve().parents[1] / "given",
-              Path(__file__).resolve().parents[2] / "reference" / "python")
-
+from graders.suites._sandboxes import (course_data_dirs, given_files, grading_key, open_sandbox,
+                                         record_sandbox)
 
 @pytest.fixture(scope="session")
 def submission(pytestconfig) -> Path:
@@ -49,19 +42,6 @@ def rubric(pytestconfig, submission):
 def question(request, rubric):
     """The rubric question of the running check (its thresholds and time budgets)."""
     return rubric[request.node.get_closest_marker("rubric").args[0]]
-
-
-def grading_key(config) -> bytes | None:
-    """The course key under staff grading (--staff, set by graders.grade.run), None for a
-    student's local grade (graders.secret explains the modes)."""
-    if not config.getoption("staff", False):
-        return None
-    from graders import secret
-    key = secret.staff_key()
-    if key is None:
-        raise pytest.UsageError("--staff needs the course key: `hw5grade secret` makes it "
-                                f"({secret.ENV_KEY} or {secret.key_file()})")
-    return key
 
 
 @pytest.fixture(scope="session")
@@ -90,56 +70,9 @@ def rng(request, run_seed) -> np.random.Generator:
     return np.random.default_rng([run_seed, zlib.crc32(key.encode())])
 
 
-def course_data_dirs(option: str | None, layout: dict | None = None,
-                     key: bytes | None = None) -> tuple[Path, Path | None]:
-    """(data, images) from --data-dir, or the embedded synthetic profile (built when needed)
-    with NIST36 where the edition's scripts read it (layout: Rubric.nist36_layout); under a
-    course key (staff grading) the staff profile, whose photos the student has never seen.
-    The grader-only split is fixtures.cache.grader_split_path(data), never mounted."""
-    if option:
-        root = Path(option).resolve()
-        if (root / "data").is_dir():
-            images = root / "images"
-            return root / "data", images if images.is_dir() else None
-        images = root.parent / "images"
-        return root, images if images.is_dir() else None
-    from fixtures import cache
-    profile = cache.grading(key, log=lambda *a: None, files=layout)
-    return profile.data_dir, profile.images_dir
-
-
-def _open_sandbox(python_dir: Path, data=None, images=None, *, spare: bool = False):
-    """spare: take the process's spare when a batch keeps one (Sandbox.open), for a sandbox whose
-    call worker runs; one that runs scripts only starts a fresh worker for each anyway."""
-    from graders.sandbox import Sandbox
-    return (Sandbox.open if spare else Sandbox)(python_dir, data, images, given_files=given_files(),
-                                                repairs=plugin.sandbox_repairs())
-
-
-def given_files() -> dict:
-    """name -> the handout's copy, from the first of GIVEN_DIRS that holds them."""
-    for folder in GIVEN_DIRS:
-        found = {name: folder / name for name in static.GIVEN_FILES if (folder / name).is_file()}
-        if found:
-            return found
-    return {}
-
-
-def _notes(box) -> list[str]:
-    notes = [f"your {name} differed from the handout's; the handout's copy was used"
-             for name in sorted(getattr(box, "replaced", ()) or ())]
-    if getattr(box, "isolation", "bubblewrap") != "bubblewrap" and os.geteuid() == 0:
-        # the staff's to know: a root grader without bubblewrap (Gradescope) and whose rights the code had
-        from graders import sandbox as sandbox_mod
-        notes.append(f"student code ran without bubblewrap, as {box.worker_user}"
-                     + ("" if box.run_as else f" ({sandbox_mod.unprivileged_problem()}): it could read the "
-                                              "grader's files"))
-    return notes
-
-
 @pytest.fixture(scope="session")
 def _sandbox(submission):
-    box = _open_sandbox(submission, spare=True)
+    box = open_sandbox(submission, spare=True)
     yield box
     box.close()
 
@@ -147,14 +80,14 @@ def _sandbox(submission):
 @pytest.fixture
 def sandbox(_sandbox, request):
     """The submission's sandbox without course data (unit checks of nn.py and friends)."""
-    _record_sandbox(request, _sandbox)
+    record_sandbox(request, _sandbox)
     return _sandbox
 
 
 @pytest.fixture(scope="session")
 def _data_sandbox(submission, pytestconfig, rubric, staff_key):
     data, images = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout(), staff_key)
-    box = _open_sandbox(submission, data, images)
+    box = open_sandbox(submission, data, images)
     yield box
     box.close()
 
@@ -162,16 +95,8 @@ def _data_sandbox(submission, pytestconfig, rubric, staff_key):
 @pytest.fixture
 def data_sandbox(_data_sandbox, request):
     """The submission's sandbox with the course data at ../data and ../images."""
-    _record_sandbox(request, _data_sandbox)
+    record_sandbox(request, _data_sandbox)
     return _data_sandbox
-
-
-def _record_sandbox(request, box):
-    # Notes and isolation ride on the check's report, so they reach the xdist controller too.
-    request.node.user_properties.append((plugin.ISOLATION, box.isolation))
-    request.node.user_properties.append((plugin.ENFORCEMENT, box.enforcement))
-    for note in _notes(box):
-        request.node.user_properties.append((plugin.NOTE, note))
 
 
 @pytest.fixture(scope="session")
@@ -301,8 +226,9 @@ def torch_data(pytestconfig, rubric) -> TorchData:
 @pytest.fixture(scope="session")
 def _torch_sandbox(submission, torch_data):
     from graders.sandbox import Limits, Sandbox
+    # gpus: on a machine with NVIDIA GPUs each script leases one (graders.gpus); else the CPU, as always
     box = Sandbox(submission, torch_data.data_dir, torch_data.images_dir, torch_home=torch_data.torch_home,
-                  repairs=plugin.sandbox_repairs(),
+                  repairs=plugin.sandbox_repairs(), gpus=True,
                   given_files=given_files(), limits=Limits(memory_mb=TORCH_MEMORY_MB))
     yield box
     box.close()
@@ -311,7 +237,7 @@ def _torch_sandbox(submission, torch_data):
 @pytest.fixture
 def torch_sandbox(_torch_sandbox, torch_data, request):
     """The submission's torch sandbox; the check's report notes the stand-ins it ran on."""
-    _record_sandbox(request, _torch_sandbox)
+    record_sandbox(request, _torch_sandbox)
     if torch_data.standins:
         request.node.user_properties.append((plugin.NOTE, "The PyTorch questions ran on the grader's "
                                              "stand-ins, so accuracies are not those of the real datasets: "
@@ -325,7 +251,7 @@ def _torch_runs():
 
 
 @pytest.fixture
-def torch_run(torch_sandbox, _torch_runs, rubric, run_seed):
+def torch_run(torch_sandbox, _torch_runs, rubric, run_seed, request):
     """run(question, script, after, measure) -> (ScriptOutcome, measured): the script run once
     per grading in the torch sandbox (within the question's script_seconds), its worker
     answering `after` (what the script left: graders.saved_models.models_request); then, once
@@ -342,5 +268,8 @@ def torch_run(torch_sandbox, _torch_runs, rubric, run_seed):
                 script, globals=(), files=(), written=("*.pt", "*.pth"), seed=run_seed, after=after,
                 limits=call_limits(torch_sandbox, seconds or q.script_seconds), after_limits=limits)
             _torch_runs[script] = (outcome, measure(outcome, limits) if measure else None)
+        outcome = _torch_runs[script][0]
+        if outcome.device:
+            request.node.user_properties.append((plugin.DEVICE, (str(script), outcome.device)))
         return _torch_runs[script]
     return run
