@@ -17,9 +17,12 @@
 #   2 data    the public, staff and PyTorch fixtures, and the staff held-out sets, side by side
 #   3 repeat  the reference graded six times at once (3 public seed, 3 staff key, -n 2 each) and
 #             the stubs once (public): identical verdicts per mode? every stub check explained?
+#   gpu       (only when named in DEVICE_CHECK_STAGES, on a machine with NVIDIA GPUs) the
+#             reference's PyTorch part graded on the GPUs and with HW5GRADE_GPUS=none side by side:
+#             where each script ran, verdicts, times (issue 16, item 4)
 #   4 bench   benchmarks/bench_batch.py's batch at -j 16, 1, 8, 4, as far as the time left allows
 # Settings: DEVICE_CHECK_SECONDS (the whole, default 530), DEVICE_CHECK_STAGES (of "data repeat
-# bench"), DEVICE_CHECK_BENCH (the bench's arguments); FORCE_LOADER, FORCE_UNISOLATED and
+# gpu bench"), DEVICE_CHECK_BENCH (the bench's arguments); FORCE_LOADER, FORCE_UNISOLATED and
 # FORCE_TARGET try the fallbacks here.
 set -o pipefail
 export PYTHONUNBUFFERED=1
@@ -355,6 +358,39 @@ dest.write_text(json.dumps(summary, indent=1))
 EOF
 pack
 
+fi
+
+# ---------------------------------------------------------------------------------------------
+if want gpu; then
+stage "gpu"
+mkdir -p "$W/gpu"
+limit=$(cap 300 25)
+timed gpu/on "$limit" "$PY" -m graders.cli grade reference --visibility public -k "q6 or q7" -n 2 --out "$W/gpu/on" &
+HW5GRADE_GPUS=none timed gpu/off "$limit" "$PY" -m graders.cli grade reference --visibility public \
+    -k "q6 or q7" -n 2 --out "$W/gpu/off" &
+wait
+cat "$W"/gpu/*.rc | tee -a "$SUMMARY"
+"$PY" - "$W/gpu" <<'EOF' 2>&1 | tee -a "$SUMMARY"
+import json, sys
+from pathlib import Path
+from graders import gpus
+
+print("GPUs found:", [g.describe() for g in gpus.available()] or "none")
+runs = {}
+for mode in ("on", "off"):
+    path = Path(sys.argv[1]) / mode / "grade.json"
+    runs[mode] = json.loads(path.read_text()) if path.exists() else None
+    g = runs[mode]
+    if g is None:
+        print(f"{mode}: no grade.json")
+        continue
+    print(f"{mode}: score {g.get('score')}/{g.get('max_score')}, wall {g['timings'].get('wall_seconds')} s, "
+          f"student {g['timings'].get('student_seconds')} s, devices {g.get('devices', {})}")
+if all(runs.values()):
+    a, b = ({c["nodeid"]: (c["status"], c.get("points")) for c in r["checks"]} for r in runs.values())
+    print("verdicts identical on GPU and CPU:", a == b, {k: (a[k], b.get(k)) for k in a if a[k] != b.get(k)})
+EOF
+pack
 fi
 
 # ---------------------------------------------------------------------------------------------
