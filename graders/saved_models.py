@@ -190,11 +190,12 @@ def captured_states(capture: dict) -> list[tuple[str, dict[str, np.ndarray]]]:
     return out
 
 
-def fits(state: dict, what: str, classes: int, inputs: str) -> bool:
+def fits(state: dict, what: str, classes: int, inputs: str, channels: int = 3) -> bool:
     """Whether a model's tensors can be the question's: its last layer gives `classes` scores,
-    it takes the question's inputs (NIST rows of 1024, or 3-channel images), and it is the kind
-    the question asks for (a fully connected network has no convolution, a CNN has one, the
-    fine-tuned SqueezeNet is torchvision's, the network from scratch is not)."""
+    it takes the question's inputs (NIST rows of 1024, or images of `channels` channels: 1 for
+    MNIST and EMNIST, 3 for colour photos), and it is the kind the question asks for (a fully
+    connected network has no convolution, a CNN has one, the fine-tuned SqueezeNet is
+    torchvision's, the network from scratch is not)."""
     weights = [v for k, v in state.items() if k.endswith("weight") and v.ndim in (2, 4)]
     if not weights:
         return False
@@ -211,7 +212,7 @@ def fits(state: dict, what: str, classes: int, inputs: str) -> bool:
     if "fully connected" in what:
         return not convolutional and inputs == "nist" and first.shape[1] == 1024
     if first.ndim == 4:
-        return first.shape[1] == (1 if inputs == "nist" else 3)
+        return first.shape[1] == (1 if inputs == "nist" else channels)
     return inputs == "nist" and first.shape[1] == 1024
 
 

@@ -70,6 +70,9 @@ Q2_SCRIPT = "training_loop_trains or gradcheck"
 PAGES = "find_letters and (bw_format or recall or precision) and (page_01 or page_06)"
 LETTERS = "find_letters and (recall or precision)"
 ADVISORY = {"ran_without_repairs"}
+# every check of Q6.1.1: a script that cannot run fails them all
+Q6_1_1_CHECKS = {f"{name}[q6_1_1]" for name in ("q6_script_finishes", "q6_plots", "q6_loss_falls", "q6_model_saved",
+                                                 "q6_heldout_accuracy")}
 
 REALISTIC_VERDICTS = {
     # --- the first seven: removed library names, other machines, results files ------------------
@@ -151,6 +154,20 @@ REALISTIC_VERDICTS = {
     "q6_one_script_no_save": V("2022", "q6_1_1 or q6_1_2"),
     "q7_skip_residual_files_2019": V("2019", "q7_1_5"),
     "q6_2_1_two_files": V("2022", "q6_2_1"),
+    "q6_dotted_name": V("2022", "q6_1_1"),
+    "q6_tqdm_progress": V("2022", "q6_1_1"),
+    "q6_saves_whole_model": V("2022", "q6_1_1"),
+    "q6_no_plots": V("2022", "q6_1_1", {"q6_plots[q6_1_1]"}, {"Q6.1.1"}),
+    "q6_torchsummary_import": V("2022", "q6_1_1", Q6_1_1_CHECKS, {"Q6.1.1"}, (),
+                                ("q6_script_finishes[q6_1_1]", "No module named 'torchsummary'")),
+    "q6_helper_models_module": V("2022", "q6_1_2"),
+    "q6_dataparallel_device_ids": V("2022", "q6_1_2", ADVISORY, (), {"pytorch"}),
+    "q6_no_extension_own_root": V("2022", "q6_1_3", ADVISORY, (), {"pytorch"}),
+    "q6_cifar_old_attributes": V("2022", "q6_1_3", ADVISORY, (), {"pytorch"}),
+    "q6_notebook_whole_part": V("2022", "q6_1_1 or q6_1_2"),
+    "q711_short_name_2019": V("2019", "q7_1_1"),
+    "q7_mnist_by_name_2019": V("2019", "q7_1_2"),
+    "q7_leading_digits_2019": V("2019", "q7_1_3"),
 }
 # what each 2019 submission read (the recording of data files opened)
 DATA_READ = {"plain_names_2019": {"nist36_train.mat", "nist36_valid.mat", "nist36_test.mat"},

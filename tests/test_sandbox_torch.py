@@ -378,3 +378,19 @@ def test_a_prepared_measurer_outlives_the_thread_that_asked_for_it(tmp_path):
         worker = box._measurer[1].result(timeout=120)
         time.sleep(1.0)
         assert worker.alive()
+
+
+@pytest.mark.parametrize("layers, what, classes, inputs, channels, expected", [
+    ([(16, 1, 5, 5), (10, 320)], "CNN", 10, "images", 1, True),        # MNIST's CNN takes grey digits
+    ([(16, 3, 5, 5), (10, 320)], "CNN", 10, "images", 1, False),
+    ([(16, 3, 5, 5), (10, 400)], "CNN", 10, "images", 3, True),        # CIFAR-10's takes colour
+    ([(16, 1, 5, 5), (10, 400)], "CNN", 10, "images", 3, False),
+    ([(16, 1, 3, 3), (36, 512)], "CNN", 36, "nist", 3, True),          # NIST36 rows are grey 32x32
+    ([(64, 1024), (36, 64)], "fully connected network", 36, "nist", 3, True),
+    ([(16, 1, 3, 3), (36, 512)], "fully connected network", 36, "nist", 3, False),
+    ([(64, 1024), (10, 64)], "fully connected network", 36, "nist", 3, False),   # 10 scores, not 36
+])
+def test_a_model_left_in_a_variable_fits_the_question_by_its_inputs_and_classes(layers, what, classes, inputs,
+                                                                                 channels, expected):
+    state = {f"layer{i}.weight": torch.zeros(shape) for i, shape in enumerate(layers)}
+    assert saved_models.fits(state, what, classes, inputs, channels) is expected

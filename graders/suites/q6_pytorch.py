@@ -120,6 +120,11 @@ class Q6Run:
     tolerance: float = 0.0
 
 
+def channels(x) -> int:
+    """The channels of held-out images: grey (N x H x W, MNIST and EMNIST) or colour (N x H x W x 3)."""
+    return 1 if x.ndim == 3 or x.shape[-1] == 1 else 3
+
+
 def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits, run_seed: int,
             key: bytes | None) -> dict:
     """{file: SavedModel} of every file the scripts save, and ("joins", file): the joins Outcome;
@@ -139,17 +144,24 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
         try:
             model.state = saved_models.saved_state(work, submission, saved.file)
         except saved_models.Unreadable as unreadable:
-            # the handout asks for no file: a model the script left is measured instead
-            # (a run that ended normally: a crashed run's half-trained model is not its answer)
-            found = next(((var, state) for var, state in left if unreadable.reason == "missing" and outcome.ok
-                          and saved_models.fits(state, saved.what, len(truth["classes"]), inputs)), None)
+            # the handout asks for no file: a model the script left is measured instead when it
+            # saved none, or saved one the grader does not read (a whole pickled module, whose
+            # loading would run the student's code here). A run that ended normally only: a
+            # crashed run's half-trained model is not its answer; a file this run did not write
+            # ("unchanged") is not replaced by whatever the script loaded into a variable.
+            found = next(((var, state) for var, state in left
+                          if unreadable.reason in ("missing", "not_state_dict") and outcome.ok
+                          and saved_models.fits(state, saved.what, len(truth["classes"]), inputs,
+                                                channels(truth["x"]))), None)
             if found is None:
                 model.problem = unreadable
                 continue
             left = [entry for entry in left if entry[0] != found[0]]      # one model answers one question
             model.state = found[1]
             model.source = (f"the {saved.what} in the script's variable {found[0]} (it saved no {saved.file}: "
-                            "measured from what its run left)")
+                            "measured from what its run left)" if unreadable.reason == "missing" else
+                            f"the {saved.what} in the script's variable {found[0]}, measured from what its run "
+                            f"left, since {unreadable.message}")
         model.order = saved_models.heldout_order(saved.heldout, len(truth["y"]), run_seed, key)
         requests.append(saved_models.predict_request(name, capture, saved.file, model.state, truth["x"][model.order],
                                                      inputs))
@@ -467,7 +479,7 @@ def measured_or_skip(q6: Q6Run, saved: Saved) -> SavedModel:
 
 @checks(*TRAINED)
 def test_q6_model_saved(qid, q6, record_property):
-    """the model the script trained can be measured: its saved state_dict (or, with no file saved, the model left in a variable of the script) loads into the script's own model (strict)"""
+    """the model the script trained can be measured: its saved state_dict (or, with no file saved or one the grader does not read, such as a whole pickled model, the model left in a variable of the script) loads into the script's own model (strict)"""
     saved = q6.script.saved[0]
     problem = saved_problem(q6, saved)
     if problem is not None:
