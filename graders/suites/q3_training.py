@@ -68,6 +68,14 @@ def test_q3_weights_keys_and_shapes(q3_run):
                   actual=", ".join(f"{k} {g}" for k, _, g in wrong))
 
 
+def sampling_margin(threshold: float, n: int, confidence: float) -> float:
+    """How far below the threshold an accuracy measured on n characters may fall by the draw of
+    the characters alone, at the given one-sided confidence (the normal approximation of a
+    binomial proportion whose true value is the threshold)."""
+    from scipy.stats import norm
+    return float(norm.ppf(confidence) * np.sqrt(threshold * (1 - threshold) / max(n, 1)))
+
+
 @pytest.mark.rubric("Q3.1", weight=2)
 def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
     """the saved network, run by the grader on held-out characters drawn like the validation set, classifies at least 75% correctly"""
@@ -90,7 +98,14 @@ def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
     if course_data.grader_note:
         record_property(plugin.NOTE, f"Q3.1: {course_data.grader_note}")
     threshold = question.threshold("validation_accuracy")
-    if numerics.at_least(held_out, threshold):
+    # The grader's accuracy is an estimate from a sample of characters: "below 75%" is said only
+    # when it is below by more than the sample's own error (one-sided, the rubric's confidence),
+    # never because of which characters the course key drew.
+    counted = len(course_data.grader[1])
+    margin = sampling_margin(threshold, counted, question.threshold("sampling_confidence"))
+    mark = threshold - margin
+    record_property("pass_mark", round(mark, 4))
+    if numerics.at_least(held_out, mark):
         return
     seen = (f"validation set: {valid_acc:.1%}, test set: {test_acc:.1%}" if not course_data.grader_note
             else f"test set: {test_acc:.1%}")
@@ -110,8 +125,10 @@ def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
                 f"{valid_acc:.1%}: save the weights after training, from the same params")
     what = "the validation set" if course_data.grader_note else "held-out characters drawn like the validation set"
     raise Failure(f"the saved network classifies {held_out:.1%} of {what} correctly; "
-                  f"at least {threshold:.0%} is needed ({seen})",
-                  expected=f">= {threshold:.0%}", actual=f"{held_out:.1%}", hint=hint)
+                  f"at least {threshold:.0%} is needed, and this is below it by more than the "
+                  f"{margin:.1%} that the draw of {counted} characters alone can explain ({seen})",
+                  expected=f">= {mark:.1%} ({threshold:.0%} less the sampling margin)", actual=f"{held_out:.1%}",
+                  hint=hint)
 
 
 @pytest.mark.rubric("Q3.1")
