@@ -45,7 +45,7 @@ PUBLIC_MODULES = (
     "protocol", "capture_backend", "safe_pickle", "static", "numerics", "evaluation", "trained",
     "textmatch", "artifacts", "report", "gradescope", "overview", "gradebook", "offline_torch",
     "editions", "secret", "ingest", "repairs", "saved_models", "torch_measure", "late_policy",
-    "item_analysis", "handgrades", "discovery", "terminal", "watch", "debugging", "results", "publish",
+    "item_analysis", "handgrades", "discovery", "terminal", "watch", "debugging", "results", "publish", "gpus",
     "gradebook_command",
 )
 PACKAGE_DATA = {"graders": ("rubrics/*.toml", "report_templates/*", "given/*.py", "debug_pages/*.toml",
