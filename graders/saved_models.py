@@ -36,7 +36,8 @@ STAFF_SUBSET = 0.8              # the share of each held-out set a staff grading
 
 class Unreadable(Exception):
     """A saved file that cannot be measured, in the student's terms; reason: "missing",
-    "not_state_dict", "unchanged"."""
+    "pickled" (a torch.save archive of pickled Python objects, such as a whole model: honest, but
+    never unpickled here), "not_state_dict" (anything else that is not a state_dict), "unchanged"."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -93,10 +94,10 @@ def state_dict(data: bytes, name: str) -> dict[str, np.ndarray]:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 -- whatever it holds, it is not a state_dict
         text = str(exc).strip()
-        why = ("it holds pickled Python objects, such as a whole model saved with torch.save(model)"
-               if "weights only" in text.lower() or "weights_only" in text.lower()
+        pickled = "weights only" in text.lower() or "weights_only" in text.lower()
+        why = ("it holds pickled Python objects, such as a whole model saved with torch.save(model)" if pickled
                else (text.splitlines()[0] if text else type(exc).__name__)[:300])
-        raise Unreadable("not_state_dict", f"{name} could not be read as a state_dict: PyTorch's "
+        raise Unreadable("pickled" if pickled else "not_state_dict", f"{name} could not be read as a state_dict: PyTorch's "
                          f"weights-only loader refused it ({why}). Save the weights, not the whole "
                          f"model: {how}") from None
     if not (isinstance(state, dict) and state and len(state) <= MAX_TENSORS and all(

@@ -221,7 +221,7 @@ def test_predict_measures_the_saved_weights(run):
 
 def test_whole_model_is_refused_unread(run):
     refused = run["states"]["toy_full.pt"]
-    assert isinstance(refused, Unreadable) and refused.reason == "not_state_dict"
+    assert isinstance(refused, Unreadable) and refused.reason == "pickled"
     assert "toy_full.pt" in refused.message and "model.state_dict()" in refused.message
     assert "whole model" in refused.message
 

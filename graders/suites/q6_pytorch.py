@@ -145,12 +145,13 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
             model.state = saved_models.saved_state(work, submission, saved.file)
         except saved_models.Unreadable as unreadable:
             # the handout asks for no file: a model the script left is measured instead when it
-            # saved none, or saved one the grader does not read (a whole pickled module, whose
-            # loading would run the student's code here). A run that ended normally only: a
-            # crashed run's half-trained model is not its answer; a file this run did not write
-            # ("unchanged") is not replaced by whatever the script loaded into a variable.
+            # saved none, or saved a real torch.save archive the grader does not unpickle (a whole
+            # module, whose loading would run the student's code here). A run that ended normally
+            # only: a crashed run's half-trained model is not its answer; a file this run did not
+            # write ("unchanged"), or one torch.save never wrote, is not replaced by whatever the
+            # script holds in a variable.
             found = next(((var, state) for var, state in left
-                          if unreadable.reason in ("missing", "not_state_dict") and outcome.ok
+                          if unreadable.reason in ("missing", "pickled") and outcome.ok
                           and saved_models.fits(state, saved.what, len(truth["classes"]), inputs,
                                                 channels(truth["x"]))), None)
             if found is None:
