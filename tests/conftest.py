@@ -73,17 +73,16 @@ def make_submission(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def reference_full_grades(tmp_path_factory) -> list[Path]:
+def reference_full_grades(tmp_path_factory, worker_id) -> list[Path]:
     """Three full grades of the NumPy part of the reference (training included, -n 2): their
-    output folders.
+    output folders, made once per test session whichever xdist worker asks first (a dozen
+    minutes of CI would go if each worker graded again). The PyTorch part (another 2-4 minutes a
+    grade) is graded once, in tests/test_q6_checks.py."""
+    from support import grade_cli, shared_once
 
-    A dozen minutes of CI would go if each test that needs them graded again; the tests that
-    share them carry @pytest.mark.xdist_group("reference_full"), and `--dist loadgroup` sends
-    them to one worker, which computes this once. The PyTorch part (another 2-4 minutes a grade) is
-    graded once, in tests/test_q6_checks.py."""
-    from support import grade_cli
-    root = tmp_path_factory.mktemp("reference_full")
-    outs = [root / f"run{i}" for i in range(3)]
-    for out in outs:
-        grade_cli(REFERENCE_PYTHON, out, "-n", "2", "-k", "not q6", timeout=1800)
-    return outs
+    def grade_three_times(root: Path):
+        for i in range(3):
+            grade_cli(REFERENCE_PYTHON, root / f"run{i}", "-n", "2", "-k", "not q6", timeout=1800)
+
+    root = shared_once(tmp_path_factory, worker_id, "reference-full", grade_three_times)
+    return [root / f"run{i}" for i in range(3)]

@@ -69,18 +69,30 @@ def grade_cli(python_dir: Path, out: Path, *options: str, timeout: float = 900, 
     return results
 
 
-def shared_grade(tmp_path_factory, worker_id: str, name: str, python_dir: Path, *options: str,
-                 timeout: float = 1800) -> tuple[dict, Path]:
-    """`hw5grade grade python_dir OPTIONS` once per test session, whichever xdist worker asks
-    first (the others wait on a lock file and read its grade.json): (grade.json, its folder)."""
+def shared_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """The folder `name`, made by build(folder) once per test session, whichever xdist worker asks
+    first (the others wait on a lock file, then reuse it). pytest-xdist's loadgroup cannot be
+    relied on to keep the tests of one costly fixture on one worker (pytest 9.2 stopped honouring
+    its xdist_group marks), and each worker computing it again cost CI ten minutes."""
     import fcntl
     base = tmp_path_factory.getbasetemp()
     shared = base if worker_id == "master" else base.parent
-    out = shared / name
+    out, done = shared / name, shared / f"{name}.done"
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / "grade.json").exists():
-            grade_cli(python_dir, out, *options, timeout=timeout)
+        if not done.exists():
+            shutil.rmtree(out, ignore_errors=True)      # a worker that failed half-way left it
+            build(out)
+            done.touch()
+    return out
+
+
+def shared_grade(tmp_path_factory, worker_id: str, name: str, python_dir: Path, *options: str,
+                 timeout: float = 1800) -> tuple[dict, Path]:
+    """`hw5grade grade python_dir OPTIONS` once per test session (see shared_once): (grade.json,
+    its folder)."""
+    out = shared_once(tmp_path_factory, worker_id, name,
+                      lambda folder: grade_cli(python_dir, folder, *options, timeout=timeout))
     return json.loads((out / "grade.json").read_text()), out
 
 

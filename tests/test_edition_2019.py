@@ -201,7 +201,6 @@ def reference_2019_q7(tmp_path_factory, worker_id, tree_2019):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("edition_2019")
 def test_reference_scores_full_marks(reference_2019):
     results, out = reference_2019
     assert results["edition"] == "2019" and not_passed(results) == set()
@@ -226,7 +225,6 @@ def test_reference_scores_full_marks(reference_2019):
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("edition_2019_q7")
 def test_reference_scores_full_marks_on_q7(reference_2019_q7):
     results, _ = reference_2019_q7
     # Static: the repairs' advisory check, which runs wherever student code ran

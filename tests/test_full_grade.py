@@ -9,7 +9,6 @@ NUMPY_PART = ("Q2.1.2", "Q2.2.1", "Q2.2.2", "Q2.2.3", "Q2.3.1", "Q2.4", "Q2.5",
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("reference_full")
 def test_reference_full_marks_on_the_numpy_part_three_times_identically(reference_full_grades):
     runs = [json.loads((out / "grade.json").read_text()) for out in reference_full_grades]
     from test_results import schema_errors

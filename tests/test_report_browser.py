@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from graders import overview, publish, report, results as results_doc
-from support import REPO, grade_cli
+from support import REPO, grade_cli, shared_once
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reference_full")]
+pytestmark = [pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 # off the closed network: no background fetches, no component updates, no first-run pages
@@ -55,20 +55,23 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def batch(reference_full_grades, tmp_path_factory) -> Path:
+@pytest.fixture(scope="session")
+def batch(reference_full_grades, tmp_path_factory, worker_id) -> Path:
     """One folder as `hw5grade batch` leaves it: a graded folder per submission (in submissions/),
-    index.html. Returns the folder of the submissions' results; its parent is the batch's."""
+    index.html; made once per test session. Returns the folder of the submissions' results; its
+    parent is the batch's."""
     from conftest import build_submission
-    root = tmp_path_factory.mktemp("reports")
-    folder = root / "batch" / results_doc.SUBMISSIONS
-    shutil.copytree(reference_full_grades[0], folder / "reference")
-    for name, (source, options) in SUBMISSIONS.items():
-        python_dir = source if name == "stubs" else build_submission(root / "submissions" / name, source)
-        grade_cli(python_dir, folder / name, *options)
-    publish.write_outputs(folder / "reference")
-    overview.write_batch(folder.parent)
-    return folder
+
+    def make(root: Path):
+        folder = root / "batch" / results_doc.SUBMISSIONS
+        shutil.copytree(reference_full_grades[0], folder / "reference")
+        for name, (source, options) in SUBMISSIONS.items():
+            python_dir = source if name == "stubs" else build_submission(root / "submissions" / name, source)
+            grade_cli(python_dir, folder / name, *options)
+        publish.write_outputs(folder / "reference")
+        overview.write_batch(folder.parent)
+
+    return shared_once(tmp_path_factory, worker_id, "reports", make) / "batch" / results_doc.SUBMISSIONS
 
 
 @pytest.fixture(scope="module")
