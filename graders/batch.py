@@ -29,6 +29,10 @@ Decisions worth knowing:
 - Ctrl-C or an error of the batch itself still writes the overview of what was done.
 - Like the design says, batch grading refuses to run without bubblewrap unless
   --allow-unisolated is given.
+
+Why one file this long: one job's whole life (prepare, grade, publish, and each way it can end:
+unreadable, raised, died, timed out, grader failure) must read as one story, so that no end of it
+is forgotten on the pool or on Dask.
 """
 from __future__ import annotations
 

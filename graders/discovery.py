@@ -16,6 +16,10 @@ Signals, strongest first:
 
 `discover` gives question -> Answer (the parts graded and why); `describe` gives the report's
 lines; `load_map` reads a TA's override (question -> file[, part]).
+
+Why one file this long: every signal (names, section comments, functions, if-blocks, data loaded,
+network shape) votes in one ranking per question, and a TA must be able to read the whole of that
+ranking, with the reasons it writes, in one place.
 """
 from __future__ import annotations
 

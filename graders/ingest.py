@@ -23,6 +23,9 @@ Archives are untrusted. Limits (the module constants below), and why:
 Refused outright: absolute or `..` paths, links and device/FIFO entries, encrypted entries,
 corrupt or truncated archives. Nested zips are never unpacked. In a folder submission, links
 and special files are skipped with a note (only regular files are read).
+
+Why one file this long: every submission format (folder, zip, notebook) ends in the same safety
+rules (sizes, links, names, plain copies); keeping them beside each other keeps one rule for all.
 """
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ Outcomes are turned into plain records in pytest_runtest_makereport and travel i
 `report.user_properties`, so with pytest-xdist they reach the controller with the reports; the
 controller scores them with the rubric and writes the results JSON at session finish. Checks
 deselected by --visibility public or --quick travel through `workeroutput` instead.
+
+Why one file this long: a pytest plugin is one module of hooks, and the hooks share the records
+that travel from xdist's workers to the controller.
 """
 from __future__ import annotations
 

@@ -14,6 +14,9 @@ score has the same maximum as the staff's public view and the report says hidden
 Before anything is written the build is verified: shipped code may import only shipped modules
 (so the handout runs without reference/), no public suite holds a hidden check or loads the
 reference, and after writing, no line of a solution block is found in any handout file.
+
+Why one file this long: the handout is built from an explicit allowlist and the files written for
+it (tox.ini, pyproject, README); one file keeps the whole list in view.
 """
 from __future__ import annotations
 

@@ -16,6 +16,9 @@ function. A kind the rubric refuses is not installed, and the code fails as it w
 Lazy by design: nothing is imported here that the worker does not import already (NumPy); the
 scikit-image, SciPy and matplotlib repairs attach when the student's code imports those modules
 (an import hook), and a function is wrapped when it is first looked up.
+
+Why one file this long: it is one table read on both sides of the boundary (the trusted side reads
+it, the sandbox installs it), and the table is most of the file.
 """
 from __future__ import annotations
 

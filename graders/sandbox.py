@@ -16,6 +16,10 @@ between requests stops it; memory held in memfd files and the sandbox's tmpfs co
 v2 of its own (memory.max counting shared memory, pids.max, cgroup.kill) holds each worker where
 the machine lets us make one (`enforcement`: "cgroup v2" or "watcher"); frames, figures and
 files taken from it are bounded before they are read.
+
+Why it is this long: it is not earned. It still holds six jobs in its sections (the outcomes, /proc
+accounting, bubblewrap arguments, cgroups, output streams, the worker and the sandbox with its
+spare pool); splitting it into a sandbox/ folder is open in issue 17.
 """
 from __future__ import annotations
 

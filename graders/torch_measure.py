@@ -21,6 +21,9 @@ verdict never rests on its honesty: the trusted side sends the held-out inputs i
 (2019's Q7.1.5) have no secret to hide behind, so ``trace`` only hands over a TorchScript archive,
 and a second fresh worker that runs none of the student's Python answers ``scripted_joins`` from
 it: the connections of its graph, and whether it carries the saved file's weights.
+
+Why one file this long: it ships into the sandbox as one module; every PyTorch follow-up the worker
+answers is here, so the trusted side can audit all it is told in one file.
 """
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ matplotlib backend sit alone in a library folder.  Standard library and NumPy on
 Requests arrive as frames on a dedicated pipe (never stdin/stdout, which belong to the student's
 prints).  Whatever the student does in this process can only change the data it sends back;
 every verdict is decided on the trusted side.
+
+Why one file this long: it ships into the sandbox alone with protocol.py, repairs and the torch
+measurer, so what it needs must be in it; it imports nothing of graders/.
 """
 import fnmatch
 import importlib

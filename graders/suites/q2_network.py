@@ -4,6 +4,10 @@ Each check's docstring is the sentence the student reads. Inputs are fresh rando
 the run's seed. Public checks judge by properties, scipy (expit, softmax) and central
 differences (graders.numerics); the hidden checks that compare with the staff solution are in
 hidden_q2_network.py, which students do not receive.
+
+Why one file this long: a suite is one question group of the rubric; Q2's seven questions
+(initialisation, forward, softmax, loss and accuracy, backwards, the training loop, the gradient
+checker) are checked here, and a student who reads why they lost Q2 points reads one file.
 """
 from __future__ import annotations
 

@@ -11,6 +11,9 @@ its xdist group). Boxes are matched to the truth one to one at IoU >= 0.5
 (fixtures.boxes.match_boxes). Q4.4 runs run_q4.py once, in the sandbox where run_q3.py just
 wrote q3_weights.pickle (xdist group "q3"), and scores its printed lines with
 graders.textmatch. Every check gives credit per photo, so one hard photo costs only its share.
+
+Why one file this long: a suite is one question group of the rubric; Q4.2 and Q4.4 share the
+photos, their truth and the boxes' matching.
 """
 from __future__ import annotations
 

@@ -17,6 +17,9 @@ printed or plotted:
   changed by training, not constant, along which the last update moved the parameter;
 - PSNR by the grader's own forward pass of the handout's network (ReLU hidden layers, sigmoid
   output) over the final weights, with skimage's peak_signal_noise_ratio.
+
+Why one file this long: a suite is one question group of the rubric; Q5's checks share one training
+run of run_q5.py and its readings.
 """
 from __future__ import annotations
 

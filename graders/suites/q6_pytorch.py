@@ -10,6 +10,9 @@ script made and the usual fallbacks (graders/saved_models.py). Verdicts are comp
 accuracy against truth/heldout_*.npz mapped back to the order sent (best preprocessing, named in
 the results), the loss curve from the captured plot data or the printed losses, Q6.2.1's frozen
 layers against the pretrained weights file, read here with the same tensors-only loader.
+
+Why one file this long: a suite is one question group of the rubric; Q6's runs, measured models and
+their checks share one run per script, found once.
 """
 from __future__ import annotations
 
