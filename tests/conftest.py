@@ -86,3 +86,26 @@ def reference_full_grades(tmp_path_factory, worker_id) -> list[Path]:
 
     root = shared_once(tmp_path_factory, worker_id, "reference-full", grade_three_times)
     return [root / f"run{i}" for i in range(3)]
+
+
+@pytest.fixture(scope="session")
+def reference_run_q3(tmp_path_factory, worker_id):
+    """The reference's run_q3.py run once per test session as a student runs it (from python/,
+    seed 0, on the public synthetic data): (its exit status, what it printed, its python/ folder
+    holding q3_weights.pickle). Two test files need this run; each running it cost CI minutes."""
+    import json
+    import subprocess
+
+    from fixtures import cache
+    from support import lay_out, run_script, shared_once
+
+    def run(root: Path):
+        profile = cache.build(log=lambda *_: None)
+        tree = lay_out(root, REFERENCE_PYTHON, profile.data_dir, profile.images_dir)
+        done = run_script(tree, "run_q3.py", timeout=900)
+        (root / "run.json").write_text(json.dumps({"returncode": done.returncode, "stdout": done.stdout,
+                                                    "stderr": done.stderr[-20000:]}))
+
+    root = shared_once(tmp_path_factory, worker_id, "reference-run-q3", run)
+    done = json.loads((root / "run.json").read_text())
+    return subprocess.CompletedProcess(["run_q3.py"], done["returncode"], done["stdout"], done["stderr"]), root / "python"

@@ -22,7 +22,7 @@ import pytest
 from fixtures import cache
 from graders import stubs, textmatch
 from graders.suites import q4_letters
-from support import REPO, course_photos_dir, lay_out, run_script
+from support import REPO, course_photos_dir
 from test_q2_checks import grade, short
 
 WRONG = REPO / "tests" / "wrong"
@@ -83,14 +83,11 @@ def not_passed_run(results: dict) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def session_weights(tmp_path_factory) -> bytes:
+def session_weights(reference_run_q3) -> bytes:
     """q3_weights.pickle of one bare run of the reference run_q3.py (trained once per session)."""
-    profile = cache.build(log=lambda *_: None)
-    tree = lay_out(tmp_path_factory.mktemp("trained"), REPO / "reference" / "python",
-                   profile.data_dir, profile.images_dir)
-    done = run_script(tree, "run_q3.py", timeout=600)
+    done, python_dir = reference_run_q3
     assert done.returncode == 0, done.stderr[-2000:]
-    return (tree / "q3_weights.pickle").read_bytes()
+    return (python_dir / "q3_weights.pickle").read_bytes()
 
 
 # ---------------------------------------------------------------------------------------------

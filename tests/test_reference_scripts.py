@@ -35,12 +35,12 @@ def test_run_q2_trains_and_its_gradient_check_agrees(reference_tree):
 
 
 @pytest.mark.slow
-def test_run_q3_reaches_the_handout_validation_accuracy(reference_tree):
-    done = run_script(reference_tree, "run_q3.py")
+def test_run_q3_reaches_the_handout_validation_accuracy(reference_run_q3):
+    done, python_dir = reference_run_q3
     assert done.returncode == 0, done.stderr
     valid = _number_after("Validation accuracy", done.stdout)
     assert 0.75 <= valid <= 0.90, f"validation accuracy {valid}"
-    with open(reference_tree / "q3_weights.pickle", "rb") as f:
+    with open(python_dir / "q3_weights.pickle", "rb") as f:
         weights = pickle.load(f)  # staff-written file: trusted
     assert {k: v.shape for k, v in weights.items()} == {
         "Wlayer1": (1024, 64), "blayer1": (64,), "Woutput": (64, 36), "boutput": (36,)}
