@@ -6,26 +6,35 @@ import json
 import subprocess
 import sys
 
+# Each check records its group and the worker that ran it.
+RECORDER = '''
+import json, os, pytest
+
+@pytest.fixture(autouse=True)
+def record(request):
+    yield
+    with open(os.environ["GROUPING_LOG"], "a") as f:
+        group = request.node.get_closest_marker("xdist_group").args[0]
+        f.write(json.dumps([group, os.environ["PYTEST_XDIST_WORKER"]]) + "\\n")
+'''
 # the two ways the suites mark their groups: a module's pytestmark (q3_training, q5_autoencoder)
 # and each parameter's marks (q4_letters' photos, q6_pytorch's scripts)
 MODULE_GROUP = '''
-import json, os, pytest
+import pytest
 
 pytestmark = pytest.mark.xdist_group("{group}")
 
 @pytest.mark.parametrize("i", range(6))
 def test_grouped(i):
-    with open(os.environ["GROUPING_LOG"], "a") as f:
-        f.write(json.dumps(["{group}", os.environ["PYTEST_XDIST_WORKER"]]) + "\\n")
+    pass
 '''
 PARAMETER_GROUPS = '''
-import json, os, pytest
+import pytest
 
 @pytest.mark.parametrize("photo", [pytest.param(n, marks=pytest.mark.xdist_group(f"photo-{n}"))
                                    for n in ("a", "b") for _ in range(4)])
 def test_photo(photo):
-    with open(os.environ["GROUPING_LOG"], "a") as f:
-        f.write(json.dumps(["photo-" + photo, os.environ["PYTEST_XDIST_WORKER"]]) + "\\n")
+    pass
 '''
 
 
@@ -33,6 +42,7 @@ def test_loadgroup_keeps_each_group_on_one_worker(tmp_path):
     for group in ("q3", "q5"):
         (tmp_path / f"test_{group}.py").write_text(MODULE_GROUP.format(group=group))
     (tmp_path / "test_photos.py").write_text(PARAMETER_GROUPS)
+    (tmp_path / "conftest.py").write_text(RECORDER)
     log = tmp_path / "workers.jsonl"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "--disable-plugin-autoload", "-p", "xdist.plugin", "-n", "2", "--dist", "loadgroup",
