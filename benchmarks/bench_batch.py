@@ -3,7 +3,7 @@
     python benchmarks/bench_batch.py [--jobs 1 2] [--grade-jobs 0] [--select EXPR] [--copies N]
 
 The same 8 submissions (the reference and 7 wrong ones from tests/wrong/, plain folders), quick
-tier, graded by graders.batch into a fresh folder for each -j value (so nothing is skipped as
+tier, graded by graders.staff.batch into a fresh folder for each -j value (so nothing is skipped as
 unchanged). --copies N grades the set N times under other names (8 N submissions), so that -j 16
 on 16 cores has at least two submissions per job. Each submission is graded in-process
 (--grade-jobs 0, no xdist), so -j 1 uses one core and the ratio shows how the pool itself scales
@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from conftest import build_submission  # noqa: E402  (tests/conftest.py: reference + a patch)
-from graders import batch  # noqa: E402
+from graders.staff import batch  # noqa: E402
 
 WRONG = ("softmax_mutates", "removed_np_float", "bias_2d", "transposed_grad", "boxes_xy",
          "bw_inverted", "loss_mean")

@@ -2,9 +2,9 @@
 
     python benchmarks/bench_corpus.py [--jobs 2] [--full] [--select EXPR]
 
-Each realistic submission is composed as tests/test_realistic.py composes it (its own files over
+Each realistic submission is composed as tests/suites/test_realistic.py composes it (its own files over
 the edition's reference, REMOVED files taken out), then the 2022 ones and the 2019 ones are graded
-by graders.batch with every check (visibility all), the quick tier unless --full. Printed: per
+by graders.staff.batch with every check (visibility all), the quick tier unless --full. Printed: per
 submission its score and the job's seconds; per edition the batch's wall time, submissions per
 minute and seconds per submission. Not a test: figures depend on the machine and its load.
 """
@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "suites")]
 
-from graders import batch  # noqa: E402
+from graders.staff import batch  # noqa: E402
 from test_realistic import REALISTIC_VERDICTS, submission  # noqa: E402
 
 

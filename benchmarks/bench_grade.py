@@ -6,7 +6,7 @@ Bare: `python run_q2.py`, run_q3.py, run_q4.py, run_q5.py from a laid-out copy o
 (data/ and images/ beside it), one BLAS thread as in the sandbox, figures to Agg. Sequentially,
 and on two lanes side by side (run_q2, run_q3, run_q4 | run_q5), which is how `grade -n 2`
 spreads them (loadgroup: the q3 group and the q5 group train on separate workers).
-Grade: graders.grade.run on the reference, every check, for each --jobs value. The overhead is
+Grade: graders.pipeline.grade.run on the reference, every check, for each --jobs value. The overhead is
 grade / bare - 1 against the matching baseline (sequential for -n 0, two lanes for -n 2); it
 includes the checks' own work (Q2's unit checks, findLetters on the pages, the trusted
 evaluation), not only the sandbox. Not a test: it prints figures for the README.
@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from graders import grade  # noqa: E402
+from graders.pipeline import grade  # noqa: E402
 from graders.suites.conftest import course_data_dirs  # noqa: E402
 from support import lay_out  # noqa: E402  (tests/support.py: a student's layout)
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_sandbox import NN, bench  # noqa: E402
-from graders import grade  # noqa: E402
+from graders.pipeline import grade  # noqa: E402
 
 
 def main():

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from graders.sandbox import Sandbox, bwrap_problem  # noqa: E402
+from graders.sandbox.sandbox import Sandbox, bwrap_problem  # noqa: E402
 
 NN = "import numpy as np\n\ndef sigmoid(x):\n    return 1 / (1 + np.exp(-x))\n"
 

@@ -4,7 +4,7 @@ one-line change in nn.py to its summary in watch mode.
     python benchmarks/bench_watch.py [--runs 5]
 
 First result: `hw5grade grade` in-process (as `tox` runs it) of the reference and of the stubs,
-timed from the call to the first question whose checks have all reported (graders.plugin.PROGRESS;
+timed from the call to the first question whose checks have all reported (graders.checks.plugin.PROGRESS;
 the quick checks run first), aim: under 3 s on two cores.
 
 The reference is graded once (every quick check, what `hw5grade watch` does first), then nn.py is
@@ -23,7 +23,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from conftest import build_submission  # noqa: E402
-from graders import grade, plugin, stubs, watch  # noqa: E402
+from graders.pipeline import grade  # noqa: E402
+from graders.checks import plugin
+from graders.staff import stubs
+from graders.pipeline import watch
 
 
 def first_result(python_dir: Path, out: Path) -> tuple[float, str]:

@@ -38,7 +38,7 @@ import scipy.io
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from fixtures import cache, nist36  # noqa: E402
-from graders import secret  # noqa: E402
+from graders.checks import secret  # noqa: E402
 
 THRESHOLD = 0.75
 # (learning rate, batch size, epochs, hidden units, what was reported on the real NIST36)

@@ -205,7 +205,7 @@ else
     say "bwrap --unshare-all --die-with-parent --ro-bind / / true: FAILS ($bwrap_out)"
 fi
 # what the harness itself concludes (its own sandbox command line, as root)
-"$PY" -c "from graders import sandbox as s; p = s.bwrap_problem(); print('harness: bubblewrap', 'usable at ' + s.bwrap_path() if p is None else 'unusable: ' + p); print('harness: limits enforced by', 'cgroup v2' if s.cgroup_problem() is None else 'the watcher (' + s.cgroup_problem() + ')')" 2>&1 | tee -a "$SUMMARY"
+"$PY" -c "from graders.sandbox import sandbox as s; p = s.bwrap_problem(); print('harness: bubblewrap', 'usable at ' + s.bwrap_path() if p is None else 'unusable: ' + p); print('harness: limits enforced by', 'cgroup v2' if s.cgroup_problem() is None else 'the watcher (' + s.cgroup_problem() + ')')" 2>&1 | tee -a "$SUMMARY"
 grep -q "bubblewrap usable" "$SUMMARY" && ISOLATED=1
 [[ ${FORCE_UNISOLATED:-0} == 1 ]] && ISOLATED=0    # to try the unisolated batch where bwrap works
 ((ISOLATED)) || say "NOTE: no sandbox here: grades run unisolated (grade.json says so); the batch gets allow_unisolated"
@@ -228,7 +228,8 @@ import sys
 import time
 
 from fixtures import cache, nist36, torchdata
-from graders import rubric, secret
+from graders.checks import rubric
+from graders.checks import secret
 
 what, n = sys.argv[1], int(sys.argv[2])
 draw, heldout = nist36._draw, torchdata.write_heldout
@@ -262,7 +263,7 @@ EOF
     wait
     # then the commands a TA runs: they find the profiles built (or build what is missing)
     timed data-fixtures "$(cap 240 200)" "$PY" -m graders.cli fixtures --staff --torch
-    timed data-heldout "$(cap 120 200)" "$PY" -c "from graders import secret; from fixtures import torchdata; print(torchdata.staff_heldout(secret.staff_key()))"
+    timed data-heldout "$(cap 120 200)" "$PY" -c "from graders.checks import secret; from fixtures import torchdata; print(torchdata.staff_heldout(secret.staff_key()))"
     cat "$W"/data-*.rc | tee -a "$SUMMARY"
     grep -h "written\|profile\|built\|Error" "$W"/data-*.log | sed 's/^/  /' >>"$SUMMARY"
     pack
@@ -373,7 +374,7 @@ cat "$W"/gpu/*.rc | tee -a "$SUMMARY"
 "$PY" - "$W/gpu" <<'EOF' 2>&1 | tee -a "$SUMMARY"
 import json, sys
 from pathlib import Path
-from graders import gpus
+from graders.sandbox import gpus
 
 print("GPUs found:", [g.describe() for g in gpus.available()] or "none")
 runs = {}

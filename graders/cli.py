@@ -9,17 +9,17 @@ import sys
 # subcommand runs, so `hw5grade stubs` works without the grading stack's heavier imports.
 SUBCOMMANDS = {
     "fixtures": ("fixtures.command", "build the embedded synthetic data (cached, not committed)"),
-    "stubs": ("graders.stubs", "regenerate student/ from reference/"),
-    "grade": ("graders.grade", "grade one submission and write grade.json"),
-    "watch": ("graders.watch", "run the quick checks again each time a file of student/python is saved"),
-    "report": ("graders.publish", "re-render report.html (and a batch's index.html) from saved grade.json"),
-    "batch": ("graders.batch", "grade a folder of submissions (local pool or Dask; resumable)"),
-    "release": ("graders.release", "write the student handout (stubs, public checks, tox.ini)"),
-    "autograder": ("graders.autograder", "write the Gradescope autograder bundle (staff-only)"),
-    "secret": ("graders.secret", "say where the course key of staff grading is; make it if there is none"),
-    "gradebook": ("graders.gradebook_command", "write a batch's gradebook; --hand merges hand grades and exports for Canvas"),
-    "diff": ("graders.regrade_diff", "list the students whose grade moved between two batch folders, and why"),
-    "similarity": ("graders.similarity", "rank pairs of submissions by the code they share (staff only; needs copydetect)"),
+    "stubs": ("graders.staff.stubs", "regenerate student/ from reference/"),
+    "grade": ("graders.pipeline.grade", "grade one submission and write grade.json"),
+    "watch": ("graders.pipeline.watch", "run the quick checks again each time a file of student/python is saved"),
+    "report": ("graders.outputs.publish", "re-render report.html (and a batch's index.html) from saved grade.json"),
+    "batch": ("graders.staff.batch", "grade a folder of submissions (local pool or Dask; resumable)"),
+    "release": ("graders.staff.release", "write the student handout (stubs, public checks, tox.ini)"),
+    "autograder": ("graders.staff.gradescope_bundle", "write the Gradescope autograder bundle (staff-only)"),
+    "secret": ("graders.checks.secret", "say where the course key of staff grading is; make it if there is none"),
+    "gradebook": ("graders.outputs.gradebook_command", "write a batch's gradebook; --hand merges hand grades and exports for Canvas"),
+    "diff": ("graders.outputs.regrade_diff", "list the students whose grade moved between two batch folders, and why"),
+    "similarity": ("graders.staff.similarity", "rank pairs of submissions by the code they share (staff only; needs copydetect)"),
 }
 
 

@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from graders import editions
+from graders.pipeline import editions
 
 REPO = Path(__file__).resolve().parent.parent
+# The tests sit in one folder per layer of graders/ and import each other's tables and helpers by
+# name (from test_batch import ...): every such folder is importable whichever files a run collects.
+sys.path[:0] = [str(d) for d in sorted(Path(__file__).resolve().parent.iterdir())
+                if d.is_dir() and any(d.glob("test_*.py"))]
 REFERENCE_PYTHON = REPO / "reference" / "python"
 
 
@@ -37,7 +42,7 @@ def no_spare_sandbox_outlives_its_test():
     as a pool's process does); left on, every later sandbox of this xdist worker starts a spare,
     and the tests that count the processes a grading leaves behind would count it."""
     yield
-    from graders import sandbox
+    from graders.sandbox import sandbox
     if sandbox._spares.enabled:
         sandbox._spares.close()
 
@@ -77,7 +82,7 @@ def reference_full_grades(tmp_path_factory, worker_id) -> list[Path]:
     """Three full grades of the NumPy part of the reference (training included, -n 2): their
     output folders, made once per test session whichever xdist worker asks first (a dozen
     minutes of CI would go if each worker graded again). The PyTorch part (another 2-4 minutes a
-    grade) is graded once, in tests/test_q6_checks.py."""
+    grade) is graded once, in tests/suites/test_q6_checks.py."""
     from support import grade_cli, shared_once
 
     def grade_three_times(root: Path):

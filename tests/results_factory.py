@@ -1,6 +1,6 @@
 """Results documents (grade.json) built in code for the report and overview tests.
 
-Scores come from the real rubric (graders.rubric), so the documents are shaped and scored as
+Scores come from the real rubric (graders.checks.rubric), so the documents are shaped and scored as
 the grader makes them; tests never hard-code a score.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from graders import rubric as rubric_mod
+from graders.checks import rubric as rubric_mod
 
 
 def check(name: str, question: str, status: str = "passed", **extra) -> dict:

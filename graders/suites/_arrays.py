@@ -2,15 +2,15 @@
 when they are finite real arrays of the right shape, and fail with what the student can act on
 ("sigmoid returned complex numbers", "params['Wlayer1'] has shape (64, 1024) ...: did you
 transpose?"). Every number from the student's process passes through here (or
-graders.numerics.finite_number) before it is compared with anything. Shared by the Q2 suites,
+graders.checks.numerics.finite_number) before it is compared with anything. Shared by the Q2 suites,
 public and hidden.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from graders import numerics
-from graders.messages import Failure, Mismatch, Missing, NotImplementedYet, describe
+from graders.checks import numerics
+from graders.results.messages import Failure, Mismatch, Missing, NotImplementedYet, describe
 
 
 

@@ -10,22 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from graders import plugin, static
+from graders.checks import plugin
+from graders.checks import static
 
 # The handout's copies of the files it gives (util.py), which replace a student's own: the
-# student handout carries them in graders/given/ (graders.release), the staff repository and the
+# student handout carries them in graders/given/ (graders.staff.release), the staff repository and the
 # Gradescope bundle in reference/python/. Public suites copy them into the sandbox and never
-# import anything from reference/: hidden checks live in hidden_*.py and use graders.reference.
+# import anything from reference/: hidden checks live in hidden_*.py and use graders.staff.staff_solution.
 GIVEN_DIRS = (Path(__file__).resolve().parents[1] / "given",
               Path(__file__).resolve().parents[2] / "reference" / "python")
 
 
 def grading_key(config) -> bytes | None:
-    """The course key under staff grading (--staff, set by graders.grade.run), None for a
-    student's local grade (graders.secret explains the modes)."""
+    """The course key under staff grading (--staff, set by graders.pipeline.grade.run), None for a
+    student's local grade (graders.checks.secret explains the modes)."""
     if not config.getoption("staff", False):
         return None
-    from graders import secret
+    from graders.checks import secret
     key = secret.staff_key()
     if key is None:
         raise pytest.UsageError("--staff needs the course key: `hw5grade secret` makes it "
@@ -54,7 +55,7 @@ def course_data_dirs(option: str | None, layout: dict | None = None,
 def open_sandbox(python_dir: Path, data=None, images=None, *, spare: bool = False):
     """spare: take the process's spare when a batch keeps one (Sandbox.open), for a sandbox whose
     call worker runs; one that runs scripts only starts a fresh worker for each anyway."""
-    from graders.sandbox import Sandbox
+    from graders.sandbox.sandbox import Sandbox
     return (Sandbox.open if spare else Sandbox)(python_dir, data, images, given_files=given_files(),
                                                 repairs=plugin.sandbox_repairs())
 
@@ -73,7 +74,7 @@ def sandbox_notes(box) -> list[str]:
              for name in sorted(getattr(box, "replaced", ()) or ())]
     if getattr(box, "isolation", "bubblewrap") != "bubblewrap" and os.geteuid() == 0:
         # the staff's to know: a root grader without bubblewrap (Gradescope) and whose rights the code had
-        from graders import sandbox as sandbox_mod
+        from graders.sandbox import sandbox as sandbox_mod
         notes.append(f"student code ran without bubblewrap, as {box.worker_user}"
                      + ("" if box.run_as else f" ({sandbox_mod.unprivileged_problem()}): it could read the "
                                               "grader's files"))

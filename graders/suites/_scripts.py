@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graders import evaluation
-from graders.calls import StudentModule, call_limits
-from graders.messages import Failure, NotImplementedYet, StudentError
+from graders.checks import evaluation
+from graders.checks.student_module import StudentModule, call_limits
+from graders.results.messages import Failure, NotImplementedYet, StudentError
 
 
 def unimplemented(box, limits) -> list[str]:

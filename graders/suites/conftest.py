@@ -1,6 +1,6 @@
 """Fixtures of the grading suites: the submission, its sandbox, its modules, seeds, the rubric.
 
-Student code never runs in this process: every call goes through graders.sandbox.Sandbox and
+Student code never runs in this process: every call goes through graders.sandbox.sandbox.Sandbox and
 comes back as plain data (an Outcome). `StudentModule.value` turns an Outcome that is not a
 usable value into the typed failure the student reads (not implemented yet, raised, timed out).
 Checks that need a module which does not import are skipped ("nn.py did not import"), so one
@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import plugin, static
-from graders.calls import StudentModule, call_limits, import_failure
+from graders.checks import plugin
+from graders.checks import static
+from graders.checks.student_module import StudentModule, call_limits, import_failure
 from graders.suites._sandboxes import (course_data_dirs, given_files, grading_key, open_sandbox,
                                          record_sandbox)
 
@@ -54,11 +55,11 @@ def run_seed(pytestconfig, submission, staff_key) -> int:
     """Seed of the checks' random inputs: fixed per submission (grading twice gives the same
     results) unless --grade-seed says otherwise, and different across submissions, so answers
     hard-coded for one set of inputs do not carry over; under staff grading a keyed hash of the
-    submission, which no student can reproduce offline (graders.secret.run_seed)."""
+    submission, which no student can reproduce offline (graders.checks.secret.run_seed)."""
     given = pytestconfig.getoption("grade_seed")
     if given is not None:
         return given
-    from graders import secret
+    from graders.checks import secret
     return secret.run_seed(staff_key, submission)
 
 
@@ -120,10 +121,10 @@ def nn(sandbox, nn_import, question):
 
 @pytest.fixture(scope="session")
 def q3_run(_data_sandbox, rubric, run_seed):
-    """run_q3.py run once in the data sandbox, with the run's seed: a graders.trained.TrainingRun
+    """run_q3.py run once in the data sandbox, with the run's seed: a graders.checks.training_runs.TrainingRun
     (outcome = the ScriptOutcome; weights = q3_weights.pickle through the restricted loader, or
     None and `problem` = the failure saying why)."""
-    from graders import trained
+    from graders.checks import training_runs as trained
     outcome = _data_sandbox.run_script(
         "run_q3.py", globals=("max_iters", "hidden_size", "valid_acc"), files=(trained.WEIGHTS_FILE,),
         seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q3.1"].script_seconds))
@@ -133,7 +134,7 @@ def q3_run(_data_sandbox, rubric, run_seed):
 @pytest.fixture(scope="session")
 def q5_run(_data_sandbox, rubric, run_seed):
     """run_q5.py run once in the data sandbox: a TrainingRun whose weights are its final params."""
-    from graders import trained
+    from graders.checks import training_runs as trained
     outcome = _data_sandbox.run_script(
         "run_q5.py", globals=("params", "max_iters", "batch_size", trained.SEEN),
         files=(), seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q5.2"].script_seconds))
@@ -142,11 +143,11 @@ def q5_run(_data_sandbox, rubric, run_seed):
 
 @pytest.fixture(scope="session")
 def course_data(pytestconfig, rubric, staff_key):
-    """The NIST36 splits the grader evaluates returned weights on (graders.evaluation.Splits):
+    """The NIST36 splits the grader evaluates returned weights on (graders.checks.evaluation.Splits):
     the set the edition's scripts train on, and the grader-only split (`grader`) that verdicts
     are measured on, which the sandbox never mounts."""
     from fixtures import cache
-    from graders import evaluation
+    from graders.checks import evaluation
     data, _ = course_data_dirs(pytestconfig.getoption("data_dir"), rubric.nist36_layout(), staff_key)
     return evaluation.load_splits(data, rubric.data["nist36"], cache.grader_split_path(data))
 
@@ -225,8 +226,8 @@ def torch_data(pytestconfig, rubric) -> TorchData:
 
 @pytest.fixture(scope="session")
 def _torch_sandbox(submission, torch_data):
-    from graders.sandbox import Limits, Sandbox
-    # gpus: on a machine with NVIDIA GPUs each script leases one (graders.gpus); else the CPU, as always
+    from graders.sandbox.sandbox import Limits, Sandbox
+    # gpus: on a machine with NVIDIA GPUs each script leases one (graders.sandbox.gpus); else the CPU, as always
     box = Sandbox(submission, torch_data.data_dir, torch_data.images_dir, torch_home=torch_data.torch_home,
                   repairs=plugin.sandbox_repairs(), gpus=True,
                   given_files=given_files(), limits=Limits(memory_mb=TORCH_MEMORY_MB))
@@ -254,9 +255,9 @@ def _torch_runs():
 def torch_run(torch_sandbox, _torch_runs, rubric, run_seed, request):
     """run(question, script, after, measure) -> (ScriptOutcome, measured): the script run once
     per grading in the torch sandbox (within the question's script_seconds), its worker
-    answering `after` (what the script left: graders.saved_models.models_request); then, once
+    answering `after` (what the script left: graders.checks.saved_models.models_request); then, once
     that worker has ended, measured = measure(outcome, limits) (a fresh measuring worker, see
-    graders.saved_models), each request within the question's call_seconds. measuring: how
+    graders.checks.saved_models), each request within the question's call_seconds. measuring: how
     many requests measure may make at most; its worker then starts while the script runs."""
     def run(question: str, script: str, after: list, measure=None, measuring: int = 0, seconds=None):
         if script not in _torch_runs:

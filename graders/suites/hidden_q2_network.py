@@ -1,5 +1,5 @@
 """Hidden checks of Q2: they compare with the staff solution, so they ship only to the course
-staff and the Gradescope bundle (graders.release leaves every hidden_*.py suite out of the
+staff and the Gradescope bundle (graders.staff.release leaves every hidden_*.py suite out of the
 student handout and declares its checks there instead, so the handout's scores leave room for
 them). Helpers come from the public suite of the same group.
 """
@@ -8,14 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graders.sandbox import Ref
+from graders.sandbox.sandbox import Ref
 from graders.suites._arrays import as_array, expect_close, param
 
 
 @pytest.fixture(scope="session")
 def reference_nn():
     """The staff solution's nn.py, imported here: trusted code, used by hidden checks only."""
-    from graders.reference import load_reference_module
+    from graders.staff.staff_solution import load_reference_module
     return load_reference_module("nn", requires=("util",))
 
 

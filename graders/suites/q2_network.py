@@ -2,7 +2,7 @@
 
 Each check's docstring is the sentence the student reads. Inputs are fresh random arrays from
 the run's seed. Public checks judge by properties, scipy (expit, softmax) and central
-differences (graders.numerics); the hidden checks that compare with the staff solution are in
+differences (graders.checks.numerics); the hidden checks that compare with the staff solution are in
 hidden_q2_network.py, which students do not receive.
 
 Why one file this long: a suite is one question group of the rubric; Q2's seven questions
@@ -16,11 +16,12 @@ import pytest
 from scipy import stats
 from scipy.special import softmax as scipy_softmax
 
-from graders import numerics, plugin
-from graders.messages import Failure, Mismatch, Missing, NotImplementedYet, describe
-from graders.sandbox import Ref
-from graders.calls import call_limits, check_outcome
-from graders.trained import SEEN
+from graders.checks import numerics
+from graders.checks import plugin
+from graders.results.messages import Failure, Mismatch, Missing, NotImplementedYet, describe
+from graders.sandbox.sandbox import Ref
+from graders.checks.student_module import call_limits, check_outcome
+from graders.checks.training_runs import SEEN
 from graders.suites._arrays import as_array, expect_close, expect_shape, finite, param, scalar
 from graders.suites._scripts import unimplemented
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import evaluation, trained
-from graders.calls import call_limits
-from graders.messages import Failure
+from graders.checks import evaluation
+from graders.checks import training_runs as trained
+from graders.checks.student_module import call_limits
+from graders.results.messages import Failure
 from graders.suites._sandboxes import course_data_dirs, grading_key, open_sandbox, record_sandbox
 from graders.suites._scripts import network_or_skip, script_failure
 

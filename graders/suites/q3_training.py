@@ -2,7 +2,7 @@
 
 run_q3.py runs once per grading (the q3_run fixture, in the data sandbox, seeded by the run's
 seed). The weights it wrote are read with the restricted loader and evaluated here with the
-grader's own forward pass (graders.evaluation). The verdict is the accuracy on the grader-only
+grader's own forward pass (graders.checks.evaluation). The verdict is the accuracy on the grader-only
 split (course_data.grader), which the sandbox never mounts, so a script that trains on the
 validation set it can read gains nothing; the validation and test accuracies are recorded for
 the student to compare with what the script printed.
@@ -12,9 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graders import evaluation, messages, numerics, plugin
-from graders.artifacts import save_figures
-from graders.messages import Failure, describe
+from graders.checks import evaluation
+from graders.results import messages
+from graders.checks import numerics
+from graders.checks import plugin
+from graders.checks.artifacts import save_figures
+from graders.results.messages import Failure, describe
 from graders.suites._scripts import network_or_skip, script_failure, weights_or_skip
 
 pytestmark = pytest.mark.xdist_group("q3")

@@ -10,7 +10,7 @@ array to findLetters in the sandbox, once per photo (the checks of one photo sha
 its xdist group). Boxes are matched to the truth one to one at IoU >= 0.5
 (fixtures.boxes.match_boxes). Q4.4 runs run_q4.py once, in the sandbox where run_q3.py just
 wrote q3_weights.pickle (xdist group "q3"), and scores its printed lines with
-graders.textmatch. Every check gives credit per photo, so one hard photo costs only its share.
+graders.checks.textmatch. Every check gives credit per photo, so one hard photo costs only its share.
 
 Why one file this long: a suite is one question group of the rubric; Q4.2 and Q4.4 share the
 photos, their truth and the boxes' matching.
@@ -25,9 +25,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import artifacts, messages, plugin, textmatch
-from graders.calls import call_limits, check_outcome, import_failure
-from graders.messages import CheckFailure, Failure, Mismatch, NotImplementedYet, StudentError, describe
+from graders.checks import artifacts
+from graders.results import messages
+from graders.checks import plugin
+from graders.checks import textmatch
+from graders.checks.student_module import call_limits, check_outcome, import_failure
+from graders.results.messages import CheckFailure, Failure, Mismatch, NotImplementedYet, StudentError, describe
 from graders.suites._photos import Photos, find_photos
 
 DETECTIONS = pytest.StashKey[dict]()
@@ -469,7 +472,7 @@ class Q4Run:
 def q4_run(q3_run, _data_sandbox, submission, photos, rubric, run_seed) -> Q4Run:
     """run_q4.py run once, right after run_q3.py in the same sandbox, so it reads the
     q3_weights.pickle that run_q3.py wrote (or, when run_q3 wrote none, the one submitted)."""
-    from graders import trained
+    from graders.checks import training_runs as trained
     run = Q4Run()
     if trained.WEIGHTS_FILE not in q3_run.outcome.files:
         if not (submission / trained.WEIGHTS_FILE).is_file():

@@ -1,7 +1,7 @@
 """Q5: run_q5.py's autoencoder (layers, activations, loss, backpropagation, momentum, training, PSNR).
 
 run_q5.py runs once per grading (the q5_run fixture, in the data sandbox, seeded by the run's
-seed). The worker's watch (graders.worker.ParamsWatch) reports the dict the script's training
+seed). The worker's watch (graders.sandbox.shipped.worker.ParamsWatch) reports the dict the script's training
 handed to nn.py's functions (its params, whatever the script bound to `params` at its end): the
 arrays at the end, the first value of each, and the entries when the last backwards call began.
 Every verdict is computed here, and training is judged by its result, never by what the script
@@ -29,8 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from graders import artifacts, evaluation, messages, numerics
-from graders.messages import Failure, describe
+from graders.checks import artifacts
+from graders.checks import evaluation
+from graders.results import messages
+from graders.checks import numerics
+from graders.results.messages import Failure, describe
 from graders.suites._scripts import script_failure
 
 pytestmark = pytest.mark.xdist_group("q5")
@@ -367,7 +370,7 @@ def find_accumulators(q5_run, params: dict, names: list[str]) -> dict[str, Accum
     keys = [p + n for n in names for p in ("W", "b")]
     dicts = ([q5_run.training] if q5_run.training else []) + [d for d in q5_run.seen if d is not q5_run.training]
     if not q5_run.training:
-        from graders.trained import SeenDict
+        from graders.checks.training_runs import SeenDict
         dicts.insert(0, SeenDict(params, {}, {}, "params"))
     found = dict.fromkeys(keys)
     for seen in dicts:

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from graders import evaluation, messages, numerics
-from graders.artifacts import save_figures
-from graders.calls import call_limits, check_outcome
-from graders.messages import Failure, Missing, StudentError
-from graders.sandbox import arrays_request
+from graders.checks import evaluation
+from graders.results import messages
+from graders.checks import numerics
+from graders.checks.artifacts import save_figures
+from graders.checks.student_module import call_limits, check_outcome
+from graders.results.messages import Failure, Missing, StudentError
+from graders.sandbox.sandbox import arrays_request
 
 pytestmark = pytest.mark.xdist_group("q6_pca")
 
@@ -52,7 +54,7 @@ class PcaRun:
 
 @pytest.fixture(scope="session")
 def pca_truth(course_data) -> dict:
-    """The grader's own PCAs of the training set (graders.evaluation.principal_subspaces)."""
+    """The grader's own PCAs of the training set (graders.checks.evaluation.principal_subspaces)."""
     return evaluation.principal_subspaces(course_data.train[0], COMPONENTS)
 
 

@@ -6,7 +6,7 @@ script made (pickled, passed on unread) and ends. The saved state_dict is read o
 PyTorch's weights-only loader; a fresh measuring worker that ran no script rebuilds the script's
 model from its definitions, loads those tensors and classifies the grader's held-out inputs,
 sent in a secret order (a secret subset under the course key) under each preprocessing the
-script made and the usual fallbacks (graders/saved_models.py). Verdicts are computed here:
+script made and the usual fallbacks (graders/checks/saved_models.py). Verdicts are computed here:
 accuracy against truth/heldout_*.npz mapped back to the order sent (best preprocessing, named in
 the results), the loss curve from the captured plot data or the printed losses, Q6.2.1's frozen
 layers against the pretrained weights file, read here with the same tensors-only loader.
@@ -24,10 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graders import artifacts, messages, numerics, plugin, saved_models
-from graders.calls import check_outcome
-from graders.trained import stopped_early
-from graders.messages import Failure, StudentError
+from graders.checks import artifacts
+from graders.results import messages
+from graders.checks import numerics
+from graders.checks import plugin
+from graders.checks import saved_models
+from graders.checks.student_module import check_outcome
+from graders.checks.training_runs import stopped_early
+from graders.results.messages import Failure, StudentError
 
 
 @dataclass(frozen=True)
@@ -218,8 +222,8 @@ def notebook_script(name: str) -> str:
 def pytorch_scripts(submission, pytestconfig, rubric) -> dict:
     """question -> Found for the edition's PyTorch questions. The handout names no scripts, so
     the stub tree's name is taken when the submission has that file, else the file that
-    graders.discovery finds by name and content (or a TA's --map); the whole file is run."""
-    from graders import discovery
+    graders.pipeline.discovery finds by name and content (or a TA's --map); the whole file is run."""
+    from graders.pipeline import discovery
     path = pytestconfig.getoption("pytorch_map", None)
     parts = discovery.discover(submission, rubric.edition, discovery.load_map(path) if path else None)
     found = {}
@@ -261,7 +265,7 @@ def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_ke
     if found.note:      # the report's notes say which file was graded as which question, and why
         request.node.user_properties.append((plugin.NOTE, found.note))
     if found.notebook:
-        from graders import discovery
+        from graders.pipeline import discovery
         parts = discovery.discover(submission, rubric.edition)
         work = Path(torch_sandbox.root) / "work" / "python" / script.name
         if not work.exists():
@@ -629,7 +633,7 @@ def test_q6_2_1_scratch_accuracy(qid, q6, question, record_property):
 @checks("Q7.1.4", weight=2)
 def test_q7_1_4_reads_the_photos(qid, q6, question, record_property, pytestconfig):
     """the EMNIST network reads the characters findLetters finds in the photos (edit distance per line, as in Q4.4)"""
-    from graders import textmatch
+    from graders.checks import textmatch
     from graders.suites._photos import find_photos
     photos = find_photos(pytestconfig)
     if not photos.truth:

@@ -6,7 +6,9 @@ test_nn_imports is the one clear failure behind every "skipped: nn.py did not im
 """
 import pytest
 
-from graders import messages, rubric as rubric_mod, static
+from graders.results import messages
+from graders.checks import rubric as rubric_mod
+from graders.checks import static
 
 pytestmark = pytest.mark.rubric("Static")
 

@@ -1,0 +1,378 @@
+"""One worker process: started under bubblewrap, watched from outside, killed as a whole tree."""
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from graders.sandbox import gpus as gpus_mod
+from graders.sandbox.shipped import protocol
+from graders.sandbox.shipped.protocol import ProtocolError
+
+from graders.sandbox.outcomes import Limits, SandboxError
+from graders.sandbox.accounting import _tmpfs_bytes, cpu_seconds, held_files, process_tree, proportional_bytes, resident_bytes
+from graders.sandbox.bwrap import prlimit_path
+from graders.sandbox.cgroups import _Cgroup, _cgroup_parent
+from graders.sandbox.streams import _Stream, _text
+
+POLL = 0.05                 # seconds between checks of the worker's memory, processes and disk
+DISK_POLL = 0.2
+PSS_POLL = 0.25             # at most this often the costly proportional count (see _check_tree)
+CGROUP, WATCHER = "cgroup v2", "watcher"     # how the limits are enforced (Sandbox.enforcement)
+# STARTUP_CPU: the room the outer CPU limit leaves for imports before the worker tightens it
+# itself. Between requests a worker has nothing to do: IDLE_CPU seconds of CPU spent then (a
+# thread or child left spinning) stop it.
+STARTUP_CPU = 30
+IDLE_CPU = 2.0
+MEMFD_POLL = 0.2
+
+
+
+def _pipe():
+    """A pipe with a large buffer: big arrays cross in fewer context switches."""
+    r, w = os.pipe()
+    try:
+        import fcntl
+        fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass            # not Linux, or above the system's pipe-max-size: the default works too
+    return r, w
+
+
+class _Failure(Exception):
+    def __init__(self, error: str, message: str):
+        super().__init__(message)
+        self.error, self.message = error, message
+
+
+class _Worker:
+    """One worker process, its pipes, and a watcher enforcing the limits from outside. box: the
+    graders.sandbox.sandbox.Sandbox it works for.
+
+    cpu_budget: the CPU seconds the worker may use in its whole life, a hard limit it cannot
+    raise (RLIMIT_CPU's hard value, which only lowers inside the sandbox's user namespace)."""
+
+    def __init__(self, box, mode: str, limits: Limits, cpu_budget: float | None = None):
+        self.box, self.limits = box, limits
+        self.task = "the worker's start-up"      # what is running, for messages
+        self.verdict: _Failure | None = None     # why the watcher stopped the worker
+        self._pss, self._pss_due = 0, 0.0
+        self._memfd = self._unlinked = 0      # counted by _watch_held
+        self.busy = True                 # a request (or the start-up) is in flight
+        self._idle_cpu: float | None = None
+        self.pid: int | None = None      # the worker's own process (inside bwrap, below its init)
+        self.cgroup: _Cgroup | None = None
+        self.cpu_budget = float(cpu_budget if cpu_budget is not None else limits.cpu_seconds)
+        self.cpu_at_ready = self.last_cpu = 0.0
+        self._closed = False
+        self.marker = b"\x00hw5-end-" + secrets.token_hex(8).encode() + b"\x00"
+        req_r, self.req_w = _pipe()
+        self.resp_r, resp_w = _pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe() if mode == "script" else (None, out_w)
+        # "box" names the sandbox in every worker's command line, so leftovers can be found.
+        config = {"box": os.path.basename(box.root), "work": box.box_path("work/python"),
+                  "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
+                  "limits": box.worker_limits(limits), "cpu_budget": self.cpu_budget,
+                  "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
+                  "repairs": box.repairs,
+                  "measure": mode == "measure"}
+        # a script of a GPU sandbox holds one GPU for its life (graders.sandbox.gpus), or runs on the CPU
+        self.lease = gpus_mod.lease(box.gpus, box.gpu_wait) if mode == "script" and box.gpus else None
+        self.device = self.lease.describe() if self.lease else ""
+        gpu = self.lease.gpu if self.lease else None
+        argv = box.command(config, limits, gpu)
+        if prlimit_path():
+            # The hard CPU limit is in place before bwrap runs: nothing started below can lift it.
+            hard = math.ceil(self.cpu_budget + STARTUP_CPU)
+            argv = [prlimit_path(), f"--cpu={hard}:{hard}", "--", *argv]
+        try:
+            user = dict(user=box.run_as[0], group=box.run_as[1], extra_groups=[]) if box.run_as else {}
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=box.env(gpu),
+                pass_fds=(req_r, resp_w), start_new_session=True, cwd=box.root, **user)
+        except OSError as exc:
+            for fd in {out_r, err_r, self.req_w, self.resp_r} - {None}:
+                os.close(fd)
+            if self.lease:
+                self.lease.release()
+            raise SandboxError(f"the sandbox worker could not be started ({argv[0]}: {exc})") from None
+        finally:
+            for fd in {req_r, resp_w, out_w, err_w}:
+                os.close(fd)
+        box._live.add(self)
+        keep, flood = limits.output_bytes, limits.flood_bytes
+        self.out = _Stream(out_r, self.marker, keep, flood, self._flood)
+        self.err = _Stream(err_r, self.marker, keep, flood, self._flood) if err_r else None
+        # The watcher runs as long as the worker does: code a student left running between
+        # calls (a thread, a child) is held to the limits too.
+        threading.Thread(target=self._watch, daemon=True).start()
+        self._await_ready()
+
+    def _await_ready(self):
+        """No student code runs before the worker says it is ready: failing here is ours."""
+        try:
+            self.receive(replace(self.limits, wall_seconds=max(60, self.limits.wall_seconds)),
+                         "the worker's start-up")
+        except _Failure as failure:
+            self.close()
+            output = _text(*self.out.rest())
+            raise SandboxError(f"the sandbox worker failed to start ({failure.message}):\n{output}") from None
+        # Only the harness's own processes exist yet: the worker is the Python among them, and
+        # all of them go into the worker's cgroup before any student code can fork.
+        tree = process_tree(self.proc.pid)
+        self.pid = next((p for p in reversed(tree) if _argv0(p) == sys.executable), tree[-1])
+        self.cpu_at_ready = self.last_cpu = cpu_seconds(self.pid)
+        parent = _cgroup_parent()[0] if self.box.enforcement == CGROUP else None
+        if parent is not None:
+            try:
+                self.cgroup = _Cgroup.make(parent, f"hw5-{os.path.basename(self.box.root)}-{self.pid}",
+                                           self.limits.memory_mb << 20, self.limits.processes + 2)
+                self.cgroup.adopt(tree)
+            except OSError:
+                if self.cgroup:
+                    self.cgroup.remove()
+                self.cgroup = None
+                self.box.enforcement = WATCHER
+        threading.Thread(target=self._watch_held, daemon=True).start()
+
+    def cpu_left(self) -> float:
+        """CPU seconds left below the worker's hard limit."""
+        return self.cpu_at_ready + self.cpu_budget - cpu_seconds(self.pid) if self.pid else 0.0
+
+    # -- limits watched from outside ---------------------------------------------------------
+    def _watch(self):
+        next_disk = time.monotonic() + DISK_POLL
+        while self.proc.poll() is None:
+            time.sleep(POLL)
+            failure = self._check_tree()
+            if failure is None and time.monotonic() > next_disk:
+                next_disk = time.monotonic() + DISK_POLL
+                failure = self._check_disk()
+            if failure:
+                self._stop(failure)
+                return
+
+    def _check_tree(self) -> _Failure | None:
+        limits, tree = self.limits, process_tree(self.proc.pid)
+        if self.proc.poll() is not None:
+            return None
+        # bwrap adds two processes of its own (the outer one and the namespace's init).
+        own = 2 if self.box.isolation == "bubblewrap" else 0
+        if len(tree) - own > limits.processes:
+            return _Failure("crashed", f"{self.task} started more than {limits.processes} "
+                                       "processes (a fork bomb?) and was stopped")
+        if self.pid:
+            self.last_cpu = cpu_seconds(self.pid)
+        failure = self._check_memory(tree) if self.cgroup is None else (
+            self._memory_failure() if self.cgroup.oom_killed() else None)
+        return failure or self._check_idle(tree)
+
+    def _check_memory(self, tree) -> _Failure | None:
+        limits = self.limits
+        tmpfs = _tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
+        held = tmpfs + self._memfd
+        rss = resident_bytes(tree) + held   # tmpfs: bwrap's init, inside the sandbox's mounts
+        if rss > limits.memory_mb << 20:
+            # RSS overcounts forked children (torch's DataLoader workers count torch's pages
+            # again each); reading PSS takes milliseconds, so only near the limit, and not at
+            # every poll (the last count stands for a quarter second).
+            if time.monotonic() >= self._pss_due:
+                began = time.monotonic()
+                self._pss = proportional_bytes(tree) + held
+                self._pss_due = time.monotonic() + max(PSS_POLL, 10 * (time.monotonic() - began))
+            rss = self._pss
+        if rss > limits.memory_mb << 20:
+            return self._memory_failure()
+        return None
+
+    def _watch_held(self):
+        """memfd files (and unisolated, /dev/shm's) are memory no RSS shows, deleted files kept
+        open are disk no walk finds (held_files). Reading every descriptor and mapping is dearer,
+        and waits on processes busy forking, so it runs in a thread of its own (the watcher's
+        process and time checks never wait for it), at most every MEMFD_POLL and a tenth of its
+        time (a student's 60,000 mappings cost us little). Under a cgroup, whose memory.max
+        counts memfd and shared memory itself, only the descriptors are read (for the disk)."""
+        disk_dev = os.stat(self.box.root).st_dev
+        while self.proc.poll() is None:
+            began = time.monotonic()
+            self._memfd, self._unlinked = held_files(
+                process_tree(self.proc.pid), shm_too=self.box.isolation != "bubblewrap", disk_dev=disk_dev,
+                count_memory=self.cgroup is None)
+            time.sleep(max(MEMFD_POLL, 10 * (time.monotonic() - began)))
+
+    def _memory_failure(self) -> _Failure:
+        return _Failure("memory", f"{self.task} used more than {self.limits.memory_mb} MB of "
+                                  "memory and was stopped")
+
+    def _check_idle(self, tree) -> _Failure | None:
+        """Between requests the worker waits: CPU spent then is code the student left running."""
+        if self.busy:
+            self._idle_cpu = None
+            return None
+        used = self.cgroup.cpu_seconds() if self.cgroup else sum(cpu_seconds(p, children=True) for p in tree)
+        if self._idle_cpu is None:
+            self._idle_cpu = used
+        elif used - self._idle_cpu > IDLE_CPU and not self.busy:
+            return _Failure("crashed", f"code left running after {self.task} kept using CPU in the "
+                                       f"background (more than {IDLE_CPU:g} s) and was stopped")
+        return None
+
+    def _check_disk(self) -> _Failure | None:
+        if self.box.disk_used() + self._unlinked > (self.limits.disk_mb << 20) + self.box.disk_at_start:
+            return _Failure("output", f"{self.task} wrote more than {self.limits.disk_mb} MB of "
+                                      "files and was stopped")
+        return None
+
+    def _flood(self):
+        self._stop(_Failure("output", f"{self.task} printed more than "
+                                      f"{self.limits.flood_bytes // 1_000_000} MB and was stopped"))
+
+    def _stop(self, failure: _Failure):
+        if self.verdict is None:        # the first reason wins
+            self.verdict = failure
+        self.kill()
+
+    # -- lifetime --------------------------------------------------------------------------
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL the whole tree: a student's signal handlers cannot delay it."""
+        if self.cgroup:
+            self.cgroup.kill()
+        for _ in range(5):
+            tree = process_tree(self.proc.pid) if self.proc.poll() is None else []
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            for pid in reversed(tree):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            if self.proc.poll() is not None and len(tree) <= 1:
+                break
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self):
+        self.kill()
+        if self._closed:
+            return
+        self._closed = True
+        for fd in (self.req_w, self.resp_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.out.join(timeout=2)
+        if self.err:
+            self.err.join(timeout=2)
+        if self.cgroup:
+            self.cgroup.remove()
+        if self.lease:
+            self.lease.release()
+        self.box._live.discard(self)
+
+    # -- requests --------------------------------------------------------------------------
+    def send(self, request: dict, limits: Limits, what: str):
+        self.limits, self.task, self.busy = limits, what, True
+        self.out.keep, self.out.flood = limits.output_bytes, limits.flood_bytes
+        try:
+            protocol.write_frame(self.req_w, request)
+        except OSError:
+            raise self._death() from None
+
+    def receive(self, limits: Limits, what: str) -> dict:
+        """The worker's response; raises _Failure, and on any error the worker is killed. The
+        frame is the student's to forge (the response descriptor is theirs to find): its size
+        and its header's are checked before either is read, the buffer is only touched as data
+        arrives, and the header's depth before it is parsed (graders.sandbox.shipped.protocol)."""
+        import numpy as np
+        self.limits, self.task, self.busy = limits, what, True
+        start = time.monotonic()
+        try:
+            (size,) = protocol.FRAME_HEADER.unpack(self._read(8, start))
+            if size > (limits.memory_mb << 20) + (64 << 20) or size < 4:
+                raise _Failure("protocol", f"the worker sent a message of an impossible size ({size:,} bytes)")
+            view = memoryview(np.empty(size, np.uint8))
+            self._read_into(view[:4], start)
+            protocol.check_header_length(int.from_bytes(view[:4], "big"))
+            self._read_into(view[4:], start)
+            response = protocol.decode(view)
+            if not isinstance(response, dict) or "ok" not in response:
+                raise _Failure("protocol", "the worker sent a malformed response")
+            return response
+        except ProtocolError as exc:
+            self.kill()
+            raise _Failure("protocol", f"the worker sent a malformed response: {exc}") from None
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            self.busy = False
+
+    def _read(self, n: int, start: float) -> bytearray:
+        buf = bytearray(n)
+        self._read_into(memoryview(buf), start)
+        return buf
+
+    def _read_into(self, view: memoryview, start: float):
+        n, got = len(view), 0
+        deadline = start + self.limits.wall_seconds
+        while got < n:
+            # Checked on time even while data trickles in, so a slow writer cannot dodge them.
+            if self.verdict:
+                raise self._death()
+            if time.monotonic() > deadline:
+                raise _Failure("timeout", f"{self.task} timed out after {self.limits.wall_seconds:g} s")
+            ready, _, _ = select.select([self.resp_r], [], [], POLL)
+            if ready:
+                k = os.readv(self.resp_r, [view[got:got + (1 << 20)]])
+                if not k:
+                    raise self._death()
+                got += k
+
+    def _death(self) -> _Failure:
+        """Why the worker is gone (it is killed for good measure)."""
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.kill()
+        if self.verdict:
+            return self.verdict
+        if self.cgroup and self.cgroup.oom_killed():
+            return self._memory_failure()
+        # bwrap's init reports the worker's death by a signal as 128 + signal.
+        sig = -code if code is not None and code < 0 else (
+            code - 128 if code and code > 128 and self.box.isolation == "bubblewrap" else None)
+        if sig == signal.SIGXCPU:
+            return _Failure("timeout", f"{self.task} used more than its CPU time "
+                                       f"({self.limits.cpu_seconds:g} s) and was stopped")
+        if sig == signal.SIGKILL and self.pid and self.last_cpu >= self.cpu_at_ready + self.cpu_budget - 1:
+            return _Failure("timeout", f"{self.task} used up the worker's CPU time ({self.cpu_budget:g} s "
+                                       "in all, a limit that cannot be raised) and was stopped")
+        if sig in signal.Signals._value2member_map_:
+            return _Failure("crashed", f"the worker was killed by {signal.Signals(sig).name} "
+                                       f"during {self.task}")
+        return _Failure("crashed", f"the worker process exited (code {code}) during {self.task}; "
+                                   "did the code call os._exit() or exit the interpreter?")
+
+
+def _argv0(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        return None
