@@ -495,7 +495,12 @@ class Batch:
         """Submit the first waiting submission; it leaves `waiting` only once submitted."""
         sub = waiting[0]
         (submission_out(self.out, sub.name) / PID_FILE).unlink(missing_ok=True)
-        future = executor.executor.submit(self.job, sub, str(self.out), self.options, grading, self.force)
+        try:
+            future = executor.executor.submit(self.job, sub, str(self.out), self.options, grading, self.force)
+        except OSError as err:
+            # a pool whose process has just died can fail a submit ("handle is closed": CPython's
+            # executor closes its queue's pipe before it marks itself broken): the same as broken
+            raise BrokenProcessPool(f"the pool broke as a job was submitted ({err})") from err
         in_flight[future] = (waiting.popleft(), alone)
         if isinstance(executor, LocalPool):
             # no more jobs than processes are submitted, so a job starts when it is submitted

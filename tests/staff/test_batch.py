@@ -176,6 +176,31 @@ def test_a_job_that_raises_or_dies_fails_alone(tmp_path):
     assert (tmp_path / "out" / "index.html").is_file()
 
 
+def test_a_pool_that_breaks_under_a_submit_is_renewed(tmp_path, monkeypatch):
+    """CPython's pool can fail a submit with OSError ("handle is closed") while a process of it
+    that died is being noticed (seen once in CI beside the test above): the batch renews the pool
+    and grades on, instead of stopping with most of the class not graded."""
+    import concurrent.futures
+    subs = tmp_path / "subs"
+    for name in ("ref", "zz_ref"):
+        build_submission(subs / name)
+    real_submit, calls = concurrent.futures.ProcessPoolExecutor.submit, []
+
+    def submit_once_broken(self, *args, **kwargs):
+        calls.append(args[1].name)
+        if len(calls) == 1:
+            raise OSError("handle is closed")
+        return real_submit(self, *args, **kwargs)
+    monkeypatch.setattr(concurrent.futures.ProcessPoolExecutor, "submit", submit_once_broken)
+    runner = batch.Batch(tmp_path / "out", batch.Options(quick=True, select="q2_network and softmax"),
+                         progress=False)
+    report = runner.run(subs, jobs=2)
+    assert report["interrupted"] is None and calls == ["ref", "ref", "zz_ref"]
+    assert {s["name"]: s["status"] for s in report["summaries"]} == {"ref": "graded", "zz_ref": "graded"}
+    results = grades(tmp_path / "out", ["ref", "zz_ref"])
+    assert results["ref"]["score"] == results["zz_ref"]["score"] == results["ref"]["max_score"] > 0
+
+
 def test_the_same_batch_on_a_dask_cluster(four, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     subs, out_local, _ = four
