@@ -124,21 +124,21 @@ def q3_run(_data_sandbox, rubric, run_seed):
     """run_q3.py run once in the data sandbox, with the run's seed: a graders.checks.training_runs.TrainingRun
     (outcome = the ScriptOutcome; weights = q3_weights.pickle through the restricted loader, or
     None and `problem` = the failure saying why)."""
-    from graders.checks import training_runs as trained
+    from graders.checks import training_runs
     outcome = _data_sandbox.run_script(
-        "run_q3.py", globals=("max_iters", "hidden_size", "valid_acc"), files=(trained.WEIGHTS_FILE,),
+        "run_q3.py", globals=("max_iters", "hidden_size", "valid_acc"), files=(training_runs.WEIGHTS_FILE,),
         seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q3.1"].script_seconds))
-    return trained.load_q3_run(outcome)
+    return training_runs.load_q3_run(outcome)
 
 
 @pytest.fixture(scope="session")
 def q5_run(_data_sandbox, rubric, run_seed):
     """run_q5.py run once in the data sandbox: a TrainingRun whose weights are its final params."""
-    from graders.checks import training_runs as trained
+    from graders.checks import training_runs
     outcome = _data_sandbox.run_script(
-        "run_q5.py", globals=("params", "max_iters", "batch_size", trained.SEEN),
+        "run_q5.py", globals=("params", "max_iters", "batch_size", training_runs.SEEN),
         files=(), seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q5.2"].script_seconds))
-    return trained.load_q5_run(outcome)
+    return training_runs.load_q5_run(outcome)
 
 
 @pytest.fixture(scope="session")

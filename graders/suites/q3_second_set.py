@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from graders.checks import evaluation
-from graders.checks import training_runs as trained
+from graders.checks import training_runs
 from graders.checks.student_module import call_limits
 from graders.results.messages import Failure
 from graders.suites._sandboxes import course_data_dirs, grading_key, open_sandbox, record_sandbox
@@ -59,9 +59,9 @@ def _second_set_sandbox(submission, pytestconfig, rubric):
 @pytest.fixture(scope="session")
 def q3_second_run(_second_set_sandbox, rubric, run_seed):
     outcome = _second_set_sandbox.run_script(
-        "run_q3.py", globals=(), files=(trained.WEIGHTS_FILE,), seed=run_seed,
+        "run_q3.py", globals=(), files=(training_runs.WEIGHTS_FILE,), seed=run_seed,
         limits=call_limits(_second_set_sandbox, rubric["Q3.1.5-data2"].script_seconds))
-    return trained.load_q3_run(outcome)
+    return training_runs.load_q3_run(outcome)
 
 
 @pytest.mark.rubric("Q3.1.5-data2")

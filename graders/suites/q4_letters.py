@@ -472,18 +472,18 @@ class Q4Run:
 def q4_run(q3_run, _data_sandbox, submission, photos, rubric, run_seed) -> Q4Run:
     """run_q4.py run once, right after run_q3.py in the same sandbox, so it reads the
     q3_weights.pickle that run_q3.py wrote (or, when run_q3 wrote none, the one submitted)."""
-    from graders.checks import training_runs as trained
+    from graders.checks import training_runs
     run = Q4Run()
-    if trained.WEIGHTS_FILE not in q3_run.outcome.files:
-        if not (submission / trained.WEIGHTS_FILE).is_file():
+    if training_runs.WEIGHTS_FILE not in q3_run.outcome.files:
+        if not (submission / training_runs.WEIGHTS_FILE).is_file():
             run.problem = Failure(
-                f"run_q4.py needs {trained.WEIGHTS_FILE}, and run_q3.py did not write it"
+                f"run_q4.py needs {training_runs.WEIGHTS_FILE}, and run_q3.py did not write it"
                 + (f" ({q3_run.problem.rationale})" if q3_run.problem else ""),
-                expected=f"{trained.WEIGHTS_FILE} from run_q3.py", actual="no weights file",
+                expected=f"{training_runs.WEIGHTS_FILE} from run_q3.py", actual="no weights file",
                 hint="make run_q3.py train and save its weights first (see Q3.1)")
             return run
-        run.notes.append(f"run_q3.py did not write {trained.WEIGHTS_FILE}, so run_q4.py used the "
-                         f"{trained.WEIGHTS_FILE} in your submission")
+        run.notes.append(f"run_q3.py did not write {training_runs.WEIGHTS_FILE}, so run_q4.py used the "
+                         f"{training_runs.WEIGHTS_FILE} in your submission")
     run.outcome = _data_sandbox.run_script(
         "run_q4.py", globals=(), files=(), seed=run_seed,
         limits=call_limits(_data_sandbox, rubric["Q4.4"].script_seconds))

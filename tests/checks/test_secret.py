@@ -126,14 +126,14 @@ def test_release_refuses_a_handout_holding_the_key(test_key, tmp_path):
 
 
 def test_the_gradescope_bundle_carries_the_key_to_run_autograder(test_key, tmp_path):
-    from graders.staff import gradescope_bundle as autograder
-    names = autograder.build(tmp_path / "autograder.zip")
+    from graders.staff import gradescope_bundle
+    names = gradescope_bundle.build(tmp_path / "autograder.zip")
     with zipfile.ZipFile(tmp_path / "autograder.zip") as zf:
-        assert zf.read(autograder.KEY_NAME).decode().strip() == TEST_KEY
-        assert stat.S_IMODE(zf.getinfo(autograder.KEY_NAME).external_attr >> 16) == 0o600
+        assert zf.read(gradescope_bundle.KEY_NAME).decode().strip() == TEST_KEY
+        assert stat.S_IMODE(zf.getinfo(gradescope_bundle.KEY_NAME).external_attr >> 16) == 0o600
         run = zf.read("run_autograder").decode()
         setup = zf.read("setup.sh").decode()
-    assert autograder.KEY_NAME in names
+    assert gradescope_bundle.KEY_NAME in names
     assert 'HW5GRADE_SECRET_FILE="${HW5GRADE_SECRET_FILE:-$ROOT/source/course.key}"' in run
     assert "fixtures --staff" in setup
 

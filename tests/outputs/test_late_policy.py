@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import results_factory as rf
-from graders.staff import gradescope_bundle as autograder
+from graders.staff import gradescope_bundle
 from graders.staff import batch
 from graders.outputs import gradescope
 from graders.outputs import late_policy
@@ -130,7 +130,7 @@ def gradescope_root(tmp_path, monkeypatch):
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
     (root / "submission" / "nn.py").write_text("import numpy as np\n")
-    monkeypatch.delenv(autograder.ARGS_ENV, raising=False)
+    monkeypatch.delenv(gradescope_bundle.ARGS_ENV, raising=False)
     graded = rf.typical(failing=True)
 
     def run_within(seconds, out_dir, fields=None, **kwargs):
@@ -143,7 +143,7 @@ def gradescope_root(tmp_path, monkeypatch):
 def run(root, monkeypatch, policy, meta) -> dict:
     monkeypatch.setattr(late_policy, "load", lambda edition, path=None: policy)
     (root / late_policy.METADATA).write_text(json.dumps(meta))
-    assert autograder.gradescope_main(root) == 0
+    assert gradescope_bundle.gradescope_main(root) == 0
     return json.loads((root / "results" / "results.json").read_text())
 
 
@@ -190,7 +190,7 @@ def test_the_gradescope_run_refuses_a_submission_over_the_limit(gradescope_root,
 def test_the_gradescope_run_without_metadata_or_policy_is_unchanged(gradescope_root, monkeypatch):
     root, graded = gradescope_root
     monkeypatch.setattr(late_policy, "load", lambda edition, path=None: PER_DAY)
-    assert autograder.gradescope_main(root) == 0          # no submission_metadata.json (a local run)
+    assert gradescope_bundle.gradescope_main(root) == 0          # no submission_metadata.json (a local run)
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == gradescope.results_json(graded)["score"] and "late" not in results["output"].lower()
 

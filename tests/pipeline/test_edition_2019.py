@@ -358,11 +358,11 @@ def test_the_2019_handout_has_its_stubs_and_no_solution(tmp_path):
 
 def test_the_2019_bundle_grades_as_2019(tmp_path):
     import zipfile
-    from graders.staff import gradescope_bundle as autograder
-    autograder.build(tmp_path / "autograder.zip", "2019")
+    from graders.staff import gradescope_bundle
+    gradescope_bundle.build(tmp_path / "autograder.zip", "2019")
     with zipfile.ZipFile(tmp_path / "autograder.zip") as zf:
         setup, run = zf.read("setup.sh").decode(), zf.read("run_autograder").decode()
     assert "hw5grade\" fixtures --staff --edition 2019" in setup
-    assert f'export {autograder.ARGS_ENV}="--edition 2019' in run
-    args = autograder.grade_args(tmp_path / "sub", tmp_path / "out", "--edition 2019")
+    assert f'export {gradescope_bundle.ARGS_ENV}="--edition 2019' in run
+    args = gradescope_bundle.grade_args(tmp_path / "sub", tmp_path / "out", "--edition 2019")
     assert args.edition == "2019"

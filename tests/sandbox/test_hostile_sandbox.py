@@ -333,7 +333,7 @@ def test_without_bubblewrap_a_root_grader_runs_student_code_as_nobody(nobody_can
     nobody, and after lock_secrets the course key, the staff truth, the bundle's source (the
     reference, the hidden checks) are closed to it, while the course data stays open."""
     import tempfile
-    from graders.staff import gradescope_bundle as autograder
+    from graders.staff import gradescope_bundle
     monkeypatch.setattr(sandbox_mod, "bwrap_problem", lambda: "bubblewrap cannot create a sandbox here")
     # pytest's tmp_path is 0700: the bundle and the cache of a container live in open folders
     bundle = Path(tempfile.mkdtemp(prefix="hw5-autograder-"))
@@ -348,7 +348,7 @@ def test_without_bubblewrap_a_root_grader_runs_student_code_as_nobody(nobody_can
             (cache / sub).mkdir(parents=True, exist_ok=True)
             (cache / sub / name).write_text(text)
         monkeypatch.setenv("HW5GRADE_SECRET_FILE", str(source / "course.key"))
-        locked = autograder.lock_secrets(bundle, bundle / "cache")
+        locked = gradescope_bundle.lock_secrets(bundle, bundle / "cache")
         assert {p.name for p in locked} == {"source", "course.key", "truth", "grader"}
         secrets_ = [source / "course.key", source / "reference" / "python" / "nn.py",
                     cache / "truth" / "pages.json", cache / "grader" / "nist36_grader.mat"]

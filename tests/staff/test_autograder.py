@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.staff import gradescope_bundle as autograder
+from graders.staff import gradescope_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = "--quick -k 'q2_network or static_checks'"
@@ -26,7 +26,7 @@ FAST = "--quick -k 'q2_network or static_checks'"
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("bundle") / "autograder.zip"
-    autograder.build(path)
+    gradescope_bundle.build(path)
     return path
 
 

@@ -59,13 +59,16 @@ def test_the_leak_search_finds_a_planted_solution_line(handout, tmp_path):
 
 def test_only_what_students_may_see(handout):
     names = {str(p.relative_to(handout)) for p in handout.rglob("*") if p.is_file()}
-    assert {"README.md", "tox.ini", "pyproject.toml", "fixtures/command.py",
-            "graders/suites/q2_network.py", "graders/given/util.py"} <= names
+    assert {"README.md", "tox.ini", "pyproject.toml", "fixtures/command.py", "graders/cli.py",
+            "graders/suites/q2_network.py", "graders/given/util.py", "graders/sandbox/shipped/worker.py",
+            "graders/pipeline/grade.py", "graders/results/grade.schema.json",
+            "report_templates/report.html.j2"} <= names
+    assert not any(n.startswith("graders/staff/") for n in names)      # staff-only, the whole folder
     assert not any(n.startswith(("reference/", "tests/", "student/")) for n in names)
     hidden = {p.name for p in release.hidden_suites()}
     assert hidden, "the hidden checks have a suite of their own"
-    assert not {Path(n).name for n in names} & (hidden | {"reference.py", "stubs.py", "release.py",
-                                                           "autograder.py"})
+    assert not {Path(n).name for n in names} & (hidden | {"staff_solution.py", "stubs.py", "release.py",
+                                                           "gradescope_bundle.py", "batch.py", "similarity.py"})
     assert not any(Path(n).suffix in (".pickle", ".pkl", ".npy", ".npz", ".png", ".jpg", ".mat")
                    for n in names)
     for path, text in text_files(handout):

@@ -19,7 +19,7 @@ import pytest
 
 from graders.checks import evaluation
 from graders.results import messages
-from graders.checks import training_runs as trained
+from graders.checks import training_runs
 from graders.suites import q5_autoencoder as q5
 from support import check, grade_cli, not_passed
 
@@ -135,7 +135,7 @@ def test_squared_error_gradients_match_the_handouts_backwards(reference_nn):
 
 
 def fake_run(params, snapshot=None, seen=()):
-    training = trained.SeenDict(params, {}, snapshot if snapshot is not None else dict(params),
+    training = training_runs.SeenDict(params, {}, snapshot if snapshot is not None else dict(params),
                                 "a dict passed to nn.py's functions")
     return SimpleNamespace(weights=params, training=training, seen=[training, *seen],
                            outcome=SimpleNamespace(globals={}, stdout=""))
@@ -219,8 +219,8 @@ def test_accumulators_found_under_any_name(style):
 def test_accumulators_found_in_a_dict_of_their_own_but_not_in_a_copy_of_the_weights():
     params, names = layered()
     keys = [p + n for n in names for p in "Wb"]
-    velocity = trained.SeenDict({k: np.full(params[k].shape, 0.1) for k in keys}, {}, {}, "the variable velocity")
-    reloaded = trained.SeenDict({k: params[k].copy() for k in keys}, {}, {}, "the variable params")
+    velocity = training_runs.SeenDict({k: np.full(params[k].shape, 0.1) for k in keys}, {}, {}, "the variable velocity")
+    reloaded = training_runs.SeenDict({k: params[k].copy() for k in keys}, {}, {}, "the variable params")
     found = q5.find_accumulators(fake_run(params, seen=[reloaded, velocity]), params, names)
     assert all(a is not None and a.where == "the variable velocity" for a in found.values())
     found = q5.find_accumulators(fake_run(params, seen=[reloaded]), params, names)
@@ -297,7 +297,7 @@ def momentum_run(step_of):
         params["m_" + k] = rng.normal(size=params[k].shape)
         first["m_" + k] = np.zeros_like(params[k])
         params[k] = params[k] + step_of(params["m_" + k], rng)
-    training = trained.SeenDict(params, first, before, "a dict passed to nn.py's functions")
+    training = training_runs.SeenDict(params, first, before, "a dict passed to nn.py's functions")
     return SimpleNamespace(weights=params, training=training, seen=[training]), params
 
 
