@@ -28,6 +28,7 @@ starts and hands over Sandbox objects; cut apart, each half would reach into the
 """
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import sys
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 from graders.sandbox import gpus as gpus_mod
@@ -69,6 +71,9 @@ NOT_ISOLATED = "none (local feedback)"
 # this many calls' worth (then a fresh worker takes over), and a script worker's is its script's
 # and follow-ups' (worker_process.STARTUP_CPU and IDLE_CPU say the rest).
 CALL_CPU_CALLS = 4
+# A forking measuring worker's hard limit is this many requests' worth: each forked process
+# lowers its own to its measure()'s requests, and the worker runs no student code itself.
+MEASURE_AHEAD = 8
 # What the trusted side takes of a script's figures, whatever the worker sent.
 MAX_FIGURES = 50
 MAX_FIGURE_BYTES = 64 << 20
@@ -100,6 +105,9 @@ class Sandbox:
                        and unprivileged_problem() is None else None)
         # A cgroup of each worker's own where one can be made, else the watcher's counts alone.
         self.enforcement = CGROUP if cgroup_problem() is None else WATCHER
+        # measure() forks its fresh processes from a kept worker only where bubblewrap's PID
+        # namespace holds everything they start (so all of it can be found and ended)
+        self.measure_forks = self.isolation == "bubblewrap"
         self.limits = limits
         self.blas_threads = blas_threads
         self.data_dir = Path(data_dir).resolve() if data_dir else None
@@ -287,10 +295,11 @@ class Sandbox:
         args += ["--remount-ro", "/", "--chdir", f"{BOX_WORK}/python"]
         return args + python
 
-    def worker_limits(self, limits: Limits) -> dict:
+    def worker_limits(self, limits: Limits, resident: int = 0) -> dict:
         # RLIMIT_NPROC counts per user: inside bwrap's user namespace that is the sandbox's own
-        # processes (plus bwrap's init); unisolated it would count all the user's processes.
-        processes = limits.processes + 2 if self.isolation == "bubblewrap" else None
+        # processes (plus bwrap's init, and a forking measuring worker's `resident` one);
+        # unisolated it would count all the user's processes.
+        processes = limits.processes + 2 + resident if self.isolation == "bubblewrap" else None
         return {"cpu": limits.cpu_seconds, "file_size": limits.file_size_mb << 20,
                 "open_files": limits.open_files, "processes": processes}
 
@@ -377,12 +386,18 @@ class Sandbox:
     def prepare_measure(self, count: int, limits=None) -> None:
         """Start the worker of the next measure() of at most `count` requests now, in the background: its
         start-up (importing PyTorch, seconds) then overlaps a script's run. It is a sandbox
-        instance of its own and runs nothing of the student's before its first request."""
+        instance of its own and runs nothing of the student's. Under bubblewrap it forks a fresh
+        measuring process for each measure() and stays for the next, so a submission's
+        PyTorch scripts pay that start-up once (a measuring worker kept from an earlier
+        measure() that fits is kept)."""
         limits = limits or self.limits
-        future = in_background(_Worker, self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
+        with self._lock:
+            if self._measurer is not None and self._measurer[1].done() and self._fits(*self._measurer, limits, count):
+                return
+        future = in_background(self._new_measurer, limits, count)
         with self._lock:
             self._drop_measurer()
-            self._measurer = ((limits, count), future)
+            self._measurer = (limits, future)
 
     def _drop_measurer(self):
         prepared, self._measurer = self._measurer, None
@@ -392,37 +407,61 @@ class Sandbox:
             except Exception:   # noqa: BLE001 -- it never started: nothing to stop
                 pass
 
+    @staticmethod
+    def _fits(settings: Limits, future, limits: Limits, count: int) -> bool:
+        """Whether the started measuring worker can serve `count` requests under these limits: the
+        same limits but for the time (a request carries its own), enough CPU budget, alive."""
+        try:
+            worker = future.result()
+        except SandboxError:
+            return False
+        untimed = dict(cpu_seconds=0, wall_seconds=0)
+        return (replace(settings, **untimed) == replace(limits, **untimed) and worker.alive()
+                and max(1, count) * limits.cpu_seconds <= worker.cpu_budget)
+
     def _measuring_worker(self, limits, count) -> "_Worker":
-        """The prepared measuring worker of these settings, if it is alive, else a new one."""
+        """The prepared (or kept) measuring worker, if it fits these settings, else a new one."""
         prepared, self._measurer = self._measurer, None
         if prepared is not None:
-            (settings, most), future = prepared
-            try:
-                worker = future.result()
-            except SandboxError:
-                worker = None   # started afresh below, which reports the cause itself
-            if worker is not None:
-                if settings == limits and count <= most and worker.alive():
-                    return worker
-                worker.close()
-        return _Worker(self, "measure", limits, cpu_budget=max(1, count) * limits.cpu_seconds)
+            if self._fits(*prepared, limits, count):
+                return prepared[1].result()
+            self._measurer = prepared
+            self._drop_measurer()
+        return self._new_measurer(limits, count)
+
+    def _new_measurer(self, limits, count) -> "_Worker":
+        forks = self.measure_forks
+        budget = max(count, MEASURE_AHEAD if forks else 1) * limits.cpu_seconds
+        return _Worker(self, "measure", limits, cpu_budget=budget, forks=forks)
 
     @_counted
     def measure(self, requests, *, seed=0, limits=None, what="the saved models") -> list[Outcome]:
-        """Answer measuring requests (graders.checks.saved_models: predict, joins) in a fresh worker that
+        """Answer measuring requests (graders.checks.saved_models: predict, joins) in a fresh process that
         has run no student script and ends with them: the worker that ran a script may have
-        rewritten its own answers. An Outcome per request, in order; their time counts as the
-        student's (a student's model runs), the fresh worker's start-up as the harness's (none
-        of it after prepare_measure, when the script ran long enough)."""
+        rewritten its own answers. Under bubblewrap that process is forked from a measuring
+        worker that imported PyTorch and ran nothing of the student's, and which stays for the
+        next measure(); else it is a worker of its own. An Outcome per request, in order; their
+        time counts as the student's (a student's model runs), the measuring worker's start-up
+        as the harness's (none of it after prepare_measure, when the script ran long enough)."""
         limits = limits or self.limits
         self._require_submission()
         with self._lock:
             worker = self._measuring_worker(limits, len(requests))
+            budget = max(1, len(requests)) * limits.cpu_seconds
+            forked = worker.forks and worker.fork(limits, budget)
+            if worker.forks and not forked:
+                worker.close()      # it would not fork: a worker of its own, as without bubblewrap
+                worker = _Worker(self, "measure", limits, cpu_budget=budget)
             try:
                 outcomes = [self._follow_up(worker, i, dict(req), seed, limits, what)
                             for i, req in enumerate(requests, start=1)]
             finally:
-                worker.close()
+                if forked and worker.end_fork():
+                    kept = concurrent.futures.Future()
+                    kept.set_result(worker)
+                    self._measurer = (worker.limits_at_start, kept)
+                else:
+                    worker.close()
         return outcomes
 
     def _follow_up(self, worker: _Worker, number: int, request: dict, seed: int, limits: Limits,
@@ -431,10 +470,15 @@ class Sandbox:
         start = time.monotonic()
         if not worker.alive():
             return Outcome(ok=False, error="crashed", message=f"{what} was not answered: the worker had stopped")
-        request.update(id=number, seed=seed, limits=self.worker_limits(limits))
+        request.update(id=number, seed=seed, limits=self.worker_limits(limits, worker.resident))
         try:
             worker.send(request, limits, what)
             response = worker.receive(limits, what)
+            if worker.forks and response.get("ended") is True:
+                # the forked measuring process ended mid-request (its worker said how)
+                error = response.get("error")
+                raise _Failure(error if error in ("timeout", "crashed") else "crashed",
+                               str(response.get("message"))[:300])
             if response.get("id") != number:
                 raise _Failure("protocol", "the worker answered another request")
             return self._outcome(Outcome, response, _text(*worker.out.next_segment(timeout=2)), start)

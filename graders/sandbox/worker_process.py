@@ -58,8 +58,13 @@ class _Worker:
     cpu_budget: the CPU seconds the worker may use in its whole life, a hard limit it cannot
     raise (RLIMIT_CPU's hard value, which only lowers inside the sandbox's user namespace)."""
 
-    def __init__(self, box, mode: str, limits: Limits, cpu_budget: float | None = None):
+    def __init__(self, box, mode: str, limits: Limits, cpu_budget: float | None = None, forks: bool = False):
         self.box, self.limits = box, limits
+        self.limits_at_start = limits    # what its hard limits were made from
+        # forks: a measuring worker that forks one fresh measuring process per Sandbox.measure()
+        # (see fork); it stays, one process more in the tree, while its children come and go.
+        self.forks = False               # what the worker said when ready: it can fork
+        self.resident = 1 if forks else 0
         self.task = "the worker's start-up"      # what is running, for messages
         self.verdict: _Failure | None = None     # why the watcher stopped the worker
         self._pss, self._pss_due = 0, 0.0
@@ -79,10 +84,10 @@ class _Worker:
         # "box" names the sandbox in every worker's command line, so leftovers can be found.
         config = {"box": os.path.basename(box.root), "work": box.box_path("work/python"),
                   "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
-                  "limits": box.worker_limits(limits), "cpu_budget": self.cpu_budget,
+                  "limits": box.worker_limits(limits, self.resident), "cpu_budget": self.cpu_budget,
                   "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
                   "repairs": box.repairs,
-                  "measure": mode == "measure"}
+                  "measure": mode == "measure", "forks": forks}
         # a script of a GPU sandbox holds one GPU for its life (graders.sandbox.gpus), or runs on the CPU
         self.lease = gpus_mod.lease(box.gpus, box.gpu_wait) if mode == "script" and box.gpus else None
         self.device = self.lease.describe() if self.lease else ""
@@ -118,8 +123,9 @@ class _Worker:
     def _await_ready(self):
         """No student code runs before the worker says it is ready: failing here is ours."""
         try:
-            self.receive(replace(self.limits, wall_seconds=max(60, self.limits.wall_seconds)),
-                         "the worker's start-up")
+            ready = self.receive(replace(self.limits, wall_seconds=max(60, self.limits.wall_seconds)),
+                                 "the worker's start-up")
+            self.forks = bool(self.resident) and ready.get("forks") is True
         except _Failure as failure:
             self.close()
             output = _text(*self.out.rest())
@@ -164,7 +170,7 @@ class _Worker:
         if self.proc.poll() is not None:
             return None
         # bwrap adds two processes of its own (the outer one and the namespace's init).
-        own = 2 if self.box.isolation == "bubblewrap" else 0
+        own = (2 if self.box.isolation == "bubblewrap" else 0) + self.resident
         if len(tree) - own > limits.processes:
             return _Failure("crashed", f"{self.task} started more than {limits.processes} "
                                        "processes (a fork bomb?) and was stopped")
@@ -321,6 +327,65 @@ class _Worker:
             raise
         finally:
             self.busy = False
+
+    # -- a forking measuring worker -----------------------------------------------------------
+    def fork(self, limits: Limits, cpu_budget: float) -> bool:
+        """Ask for a fresh measuring process, forked from this worker (which ran no student code),
+        to serve the next requests until end_fork. False, and the worker killed, when it did
+        not say so: the caller then measures in a new worker of its own."""
+        nonce = secrets.token_hex(16)
+        try:
+            if self.others():
+                raise _Failure("protocol", "a process of the last measurement was still running")
+            self.send({"op": "fork", "id": 0, "nonce": nonce, "cpu_budget": cpu_budget}, limits,
+                      "the start of a measuring process")
+            # What an ended child may have said before it died is stale: at most a few frames.
+            for _ in range(8):
+                if self.receive(limits, "the start of a measuring process").get("forked") == nonce:
+                    return True
+            raise _Failure("protocol", "the measuring worker did not fork")
+        except _Failure:
+            self.kill()
+            return False
+
+    def end_fork(self) -> bool:
+        """End the forked measuring process and whatever it started, from outside; True when
+        only the worker itself is left and its response pipe holds nothing stale, so that it
+        may fork again."""
+        try:
+            protocol.write_frame(self.req_w, {"op": "end"})
+        except OSError:
+            return False
+        finally:
+            self.busy = False
+        deadline = time.monotonic() + 2     # the child's own exit, then SIGKILL from here
+        while self.alive():
+            others = self.others()
+            if not others:
+                self._drain()
+                return self.alive() and self.verdict is None
+            if time.monotonic() > deadline:
+                if time.monotonic() > deadline + 5:
+                    return False
+                for pid in others:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+            time.sleep(0.01)
+        return False
+
+    def others(self) -> list[int]:
+        """The processes of the tree besides bwrap's two and the worker itself."""
+        own = 2 if self.box.isolation == "bubblewrap" else 0
+        return [p for p in process_tree(self.proc.pid)[own:] if p != self.pid]
+
+    def _drain(self):
+        """Discard what ended processes left in the response pipe (bounded by its buffer: its
+        writers are gone)."""
+        while select.select([self.resp_r], [], [], 0)[0]:
+            if not os.read(self.resp_r, 1 << 20):
+                return
 
     def _read(self, n: int, start: float) -> bytearray:
         buf = bytearray(n)

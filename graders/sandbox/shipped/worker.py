@@ -459,8 +459,11 @@ def serve():
     if CONFIG.get("repairs") is not None:
         repairs.install(WORK, CONFIG["repairs"]["allowed"], os.path.join(os.path.dirname(WORK), "data"),
                         CONFIG["repairs"].get("aliases"))
-    protocol.write_frame(RESP, {"ok": True, "ready": True})
+    forks = CONFIG.get("forks") and not_dumpable()
+    protocol.write_frame(RESP, {"ok": True, "ready": True, "forks": bool(forks)})
     req = next_request()
+    if forks:
+        req = serve_forks(req)      # returns in each forked measuring process, with its first request
     # A spare worker (graders.sandbox.sandbox.keep_spares) is started before the submission is copied
     # in, which happens before its first request: what the import system listed of the folder
     # until now may miss the student's files.
@@ -473,6 +476,8 @@ def serve():
             response = do_script(req)
         elif op == "ping":
             response = {"ok": True}
+        elif op == "end" and CONFIG.get("forks"):
+            os._exit(0)             # a forked measuring process's last request
         else:
             response = follow_up(req)
         flush_marker()
@@ -484,6 +489,57 @@ def serve():
             protocol.write_frame(RESP, {"id": req.get("id"), "ok": False, "error": "protocol",
                                         "message": f"the result could not be sent back: {exc}"})
         req = next_request()
+
+
+def not_dumpable() -> bool:
+    """PR_SET_DUMPABLE 0: with no capabilities in the sandbox, no process of it (a forked child
+    that ran a student's class) may then read or write this one's memory (/proc/PID/mem, ptrace)."""
+    import ctypes
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def serve_forks(req) -> dict:
+    """A measuring worker that answers nothing itself: each fork request gets a child, forked
+    from this process that has imported PyTorch and run no student code, which serves the
+    measuring requests of one Sandbox.measure() and ends at its "end" request. Returns, in the
+    child, the child's first request. The trusted side confirms from outside that each child
+    and everything it started are gone before it asks for the next, so no process that ran
+    student code ever shares the pipes with a fresh one."""
+    while True:
+        if req.get("op") == "fork":
+            # Said before the fork, so the child cannot be the one saying it.
+            protocol.write_frame(RESP, {"ok": True, "id": req.get("id"), "forked": req.get("nonce")})
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                protocol.write_frame(RESP, {"ok": False, "id": req.get("id"), "ended": True, "error": "crashed",
+                                            "message": f"the measuring process could not be started ({exc})"})
+                pid = None
+            if pid == 0:
+                budget = int(req.get("cpu_budget") or 0) + 1
+                soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+                if hard == resource.RLIM_INFINITY or budget < hard:
+                    resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), budget))
+                return next_request()
+            if pid:
+                # Said for every end: one mid-request (os._exit, SIGXCPU) answers the request the
+                # trusted side waits on; after an "end" request it is stale and skipped.
+                protocol.write_frame(RESP, ended(os.waitpid(pid, 0)[1]))
+        req = next_request()
+
+
+def ended(status: int) -> dict:
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    if sig == signal.SIGXCPU:
+        return {"ok": False, "id": None, "ended": True, "error": "timeout",
+                "message": "the measuring process used more than its CPU time and was stopped"}
+    how = f"was killed by {signal.Signals(sig).name}" if sig in signal.Signals._value2member_map_ else (
+        f"exited (code {os.WEXITSTATUS(status)}) before it answered")
+    return {"ok": False, "id": None, "ended": True, "error": "crashed",
+            "message": f"the measuring process {how}; did the model's code call os._exit() or exit?"}
 
 
 def next_request() -> dict:

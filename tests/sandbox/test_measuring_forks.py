@@ -1,0 +1,136 @@
+"""A forking measuring worker (Sandbox.measure under bubblewrap): it imports PyTorch once and
+runs no student code; each measure() is answered by a process forked from it, which ends with
+that measure(). What one measurement's code leaves behind (a process, a forged frame on the
+response pipe) must be gone before the next one starts, and no forked process may read or
+write the worker's memory."""
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graders.checks.saved_models import captured, models_request, predict_request, saved_state
+from graders.sandbox.sandbox import Limits, Sandbox, bwrap_problem
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+pytestmark = pytest.mark.skipif(bwrap_problem() is not None, reason=f"needs bubblewrap: {bwrap_problem()}")
+
+# The model's forward does what mode.txt (written between measurements from outside) says.
+SCRIPT = '''
+import os
+import time
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(1024, 2)
+
+    def forward(self, v):
+        mode = open("mode.txt").read().strip() if os.path.exists("mode.txt") else ""
+        print(f"measured in {os.getpid()} under {os.getppid()}")
+        try:
+            open(f"/proc/{os.getppid()}/mem", "r+b").close()
+            print("parent memory opened")
+        except OSError:
+            print("parent memory refused")
+        if mode == "linger" and os.fork() == 0:
+            # a leftover that would answer the next measurement's first request with a forgery
+            os.setsid()
+            time.sleep(1.5)
+            import hw5sandbox_protocol as protocol
+            protocol.write_frame(1001, {"id": 1, "ok": True, "value": {"forged": True}})
+            time.sleep(60)
+            os._exit(0)
+        if mode == "exit":
+            os._exit(3)
+        return self.fc(v.reshape(v.shape[0], -1))
+
+
+model = Net()
+with torch.no_grad():
+    model.fc.weight.zero_()
+    model.fc.bias.zero_()
+    model.fc.weight[1, :32] = 1.0      # class 1: a bright first row
+    model.fc.bias[1] = -8.0
+torch.save(model.state_dict(), "model.pt")
+'''
+
+
+def rows(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.random((n, 1024), dtype=np.float32) * 0.1
+    x[:, :32] += 0.5 * y[:, None]
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory):
+    python = tmp_path_factory.mktemp("forks") / "python"
+    python.mkdir()
+    (python / "train.py").write_text(SCRIPT)
+    with Sandbox(python, isolation="bubblewrap", limits=Limits(wall_seconds=120, cpu_seconds=120)) as box:
+        outcome = box.run_script("train.py", written=("*.pt",), files=(), after=[models_request()],
+                                 after_limits=Limits(wall_seconds=60))
+        assert outcome.ok, outcome.message + outcome.stderr
+        box.state = saved_state(Path(box.root) / "work" / "python", python, "model.pt")
+        box.capture = captured(outcome.after[0])
+        yield box
+
+
+def measure(box, mode=""):
+    (Path(box.root) / "work" / "python" / "mode.txt").write_text(mode)
+    x, y = rows()
+    request = predict_request("train.py", box.capture, "model.pt", box.state, x, "nist")
+    answer = box.measure([request], limits=Limits(wall_seconds=60, cpu_seconds=60))[0]
+    prepared = box._measurer
+    return answer, y, (prepared[1].result() if prepared else None)
+
+
+def pids(answer):
+    """(the forked process, its parent) as the model's forward printed them."""
+    found = set(re.findall(r"measured in (\d+) under (\d+)", answer.stdout))
+    assert len(found) == 1, answer.stdout
+    return tuple(map(int, found.pop()))
+
+
+def test_each_measurement_is_a_fresh_fork_of_one_kept_worker(box):
+    first, y, worker = measure(box)
+    second, _, again = measure(box)
+    for answer in (first, second):
+        assert answer.ok, answer.message
+        assert np.mean(answer.value["predictions"]["rows (N, 1024)"] == y) == 1.0
+        # the forked process may not touch the worker that forks the next ones
+        assert "parent memory refused" in answer.stdout and "parent memory opened" not in answer.stdout
+    assert worker is not None and again is worker and worker.alive() and worker.forks
+    (child1, parent1), (child2, parent2) = pids(first), pids(second)
+    assert parent1 == parent2 and child1 != child2 and parent1 not in (child1, child2)
+    assert worker.others() == []
+
+
+def test_what_a_measurement_leaves_running_is_gone_before_the_next(box):
+    lingering, y, worker = measure(box, "linger")
+    assert lingering.ok, lingering.message
+    assert worker is not None and worker.others() == []     # the leftover was killed from outside
+    time.sleep(2)           # when it would have written its forgery
+    honest, _, again = measure(box)
+    assert honest.ok, honest.message
+    assert "forged" not in honest.value
+    assert np.mean(honest.value["predictions"]["rows (N, 1024)"] == y) == 1.0
+    assert again is worker
+
+
+def test_a_measuring_process_that_exits_fails_its_request_and_the_next_starts_afresh(box):
+    ended, _, worker = measure(box, "exit")
+    assert not ended.ok and ended.error == "crashed", ended
+    assert "exited (code 3)" in ended.message
+    assert worker is None       # a failed measurement's worker is not kept
+    honest, y, fresh = measure(box)
+    assert honest.ok, honest.message
+    assert np.mean(honest.value["predictions"]["rows (N, 1024)"] == y) == 1.0
+    assert fresh is not None and fresh.forks
