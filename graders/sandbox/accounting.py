@@ -124,7 +124,7 @@ def held_files(pids, shm_too=False, disk_dev=None, count_memory=True) -> tuple[i
     return memory, disk
 
 
-def _tmpfs_bytes(pid: int) -> int:
+def tmpfs_bytes(pid: int) -> int:
     """Memory held in the sandbox's own tmpfs mounts (files in /dev and /dev/shm are memory)."""
     total = 0
     for mount in ("dev", "dev/shm"):
@@ -136,7 +136,7 @@ def _tmpfs_bytes(pid: int) -> int:
     return total
 
 
-def _tree_size(root: Path, cap_entries=20000) -> int:
+def tree_size(root: Path, cap_entries=20000) -> int:
     total = entries = 0
     for dirpath, dirnames, filenames in os.walk(root):
         for name in filenames:

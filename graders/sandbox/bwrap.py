@@ -42,7 +42,7 @@ def bwrap_problem() -> str | None:
         return "bubblewrap (bwrap) is not installed"
     try:
         done = subprocess.run(
-            [*_bwrap_base(), *_system_binds(), sys.executable, "-c", "pass"],
+            [*bwrap_base(), *system_binds(), sys.executable, "-c", "pass"],
             capture_output=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap failed to start: {exc}"
@@ -51,7 +51,7 @@ def bwrap_problem() -> str | None:
     return None
 
 
-def _nobody() -> tuple[int, int]:
+def nobody() -> tuple[int, int]:
     import pwd
     try:
         entry = pwd.getpwnam("nobody")
@@ -69,7 +69,7 @@ def unprivileged_problem() -> str | None:
     others may read (graders.staff.gradescope_bundle.lock_secrets makes the secrets root's alone)."""
     if os.geteuid() != 0:
         return "the grader does not run as root, so it cannot run code as another user"
-    uid, gid = _nobody()
+    uid, gid = nobody()
     try:
         done = subprocess.run([sys.executable, "-s", "-B", "-c", "import numpy"], capture_output=True,
                               timeout=60, cwd="/", env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
@@ -90,7 +90,7 @@ def _bwrap_options() -> str:
         return ""
 
 
-def _bwrap_base(shm_bytes: int = 64 << 20) -> list[str]:
+def bwrap_base(shm_bytes: int = 64 << 20) -> list[str]:
     """Namespaces and capabilities: no network, no capabilities even when started by root
     (bwrap keeps them for root otherwise), and no nested user namespaces."""
     args = [bwrap_path(), "--unshare-all", "--unshare-user", "--cap-drop", "ALL",
@@ -118,19 +118,19 @@ def python_roots() -> list[str]:
     return sorted({os.path.realpath(r) for r in roots})
 
 
-def _system_dirs() -> list[str]:
+def system_dirs() -> list[str]:
     """Folders shown read-only at their own paths: the system and the Python installation."""
     tops = [p for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
             if os.path.isdir(p) and not os.path.islink(p)]
     return tops + [r for r in python_roots() if not any(Path(t) in Path(r).parents for t in tops)]
 
 
-def _system_binds() -> list[str]:
+def system_binds() -> list[str]:
     args = []
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):           # merged-/usr systems: /bin -> usr/bin
             args += ["--symlink", os.readlink(top), top]
-    for path in _system_dirs():
+    for path in system_dirs():
         args += ["--ro-bind", path, path]
     for name in ETC_ALLOW:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
@@ -159,7 +159,7 @@ def hidden_paths() -> list[Path]:
     return list(dict.fromkeys(Path(os.path.realpath(h)) for h in hidden))
 
 
-def _masks(bound: list[str]) -> list[str]:
+def hidden_masks(bound: list[str]) -> list[str]:
     """Cover the hidden paths that lie inside a bound system folder (e.g. a non-editable install
     of the harness in site-packages, or a repository inside the Python prefix)."""
     args = []

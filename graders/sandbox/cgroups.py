@@ -25,7 +25,7 @@ def _cgroup2_root() -> Path:
 
 
 @functools.lru_cache(maxsize=None)
-def _cgroup_parent() -> tuple[Path | None, str | None]:
+def cgroup_parent() -> tuple[Path | None, str | None]:
     """(the cgroup the workers' groups are made in, None) or (None, why there is none). Each
     worker's group needs the memory and pids controllers, which a cgroup can hand to its children
     only when it holds no process itself (the root cgroup excepted), as for root on a host."""
@@ -41,7 +41,7 @@ def _cgroup_parent() -> tuple[Path | None, str | None]:
         enabled = set((parent / "cgroup.subtree_control").read_text().split())
         if not wanted <= enabled:
             (parent / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in sorted(wanted - enabled)))
-        probe = _Cgroup.make(parent, f"hw5grade-probe-{os.getpid()}", 64 << 20, 4)
+        probe = Cgroup.make(parent, f"hw5grade-probe-{os.getpid()}", 64 << 20, 4)
         probe.remove()
         return parent, None
     except OSError as exc:
@@ -50,10 +50,10 @@ def _cgroup_parent() -> tuple[Path | None, str | None]:
 
 def cgroup_problem() -> str | None:
     """None if each worker gets a cgroup v2 of its own, else why not (the watcher then rules)."""
-    return _cgroup_parent()[1]
+    return cgroup_parent()[1]
 
 
-class _Cgroup:
+class Cgroup:
     """One worker's cgroup: memory.max counts what RSS does not (tmpfs, memfd, page cache the
     worker dirtied) and the kernel enforces it; pids.max bounds forks; cgroup.kill ends all."""
 
@@ -61,7 +61,7 @@ class _Cgroup:
         self.path = path
 
     @classmethod
-    def make(cls, parent: Path, name: str, memory: int, processes: int) -> "_Cgroup":
+    def make(cls, parent: Path, name: str, memory: int, processes: int) -> "Cgroup":
         path = parent / name
         path.mkdir()
         group = cls(path)

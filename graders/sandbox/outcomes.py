@@ -16,7 +16,7 @@ def student_seconds() -> float:
     return _student_seconds
 
 
-def _counted(method):
+def counted(method):
     """A Sandbox method returning an Outcome (or a list of them): each, and each follow-up's,
     says how limits were enforced, and its time counts as the student's."""
     @functools.wraps(method)
@@ -84,7 +84,11 @@ def repairs_fired() -> list:
     return _repairs_fired
 
 
-def _repair_records(value) -> list:
+def note_repairs(fired: list) -> None:
+    _repairs_fired.extend(fired)
+
+
+def repair_records(value) -> list:
     """The worker's repair records, plain and bounded (it is the student's process)."""
     keys = ("kind", "file", "line", "old", "new")
     out = []

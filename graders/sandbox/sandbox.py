@@ -40,15 +40,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from graders.sandbox import gpus as gpus_mod
-from graders.sandbox.accounting import _tree_size, held_files, process_tree
-from graders.sandbox.bwrap import (_bwrap_base, _masks, _nobody, _system_binds, _system_dirs, bwrap_path, bwrap_problem,
-                                   hidden_paths, python_roots, unprivileged_problem)
+from graders.sandbox.accounting import tree_size, held_files, process_tree
+from graders.sandbox.bwrap import (bwrap_base, bwrap_path, bwrap_problem, hidden_masks, hidden_paths, nobody,
+                                   python_roots, system_binds, system_dirs, unprivileged_problem)
 from graders.sandbox.cgroups import cgroup_problem
-from graders.sandbox.outcomes import (Limits, Outcome, SandboxError, SandboxUnavailable, ScriptOutcome, _counted,
-                                      _repair_records, _repairs_fired, arrays_request, repairs_fired, student_seconds)
+from graders.sandbox.outcomes import (Limits, Outcome, SandboxError, SandboxUnavailable, ScriptOutcome, arrays_request,
+                                      counted, note_repairs, repair_records, repairs_fired, student_seconds)
 from graders.sandbox.shipped.protocol import Ref
-from graders.sandbox.streams import _text
-from graders.sandbox.worker_process import CGROUP, WATCHER, _Failure, _Worker
+from graders.sandbox.streams import stream_text
+from graders.sandbox.worker_process import CGROUP, WATCHER, Failure, Worker
 
 __all__ = ["Sandbox", "keep_spares", "Limits", "Ref", "Outcome", "ScriptOutcome", "SandboxUnavailable", "SandboxError",
            "NOT_ISOLATED", "CGROUP", "WATCHER", "MAX_FIGURES", "MAX_FIGURE_BYTES", "arrays_request", "student_seconds",
@@ -66,6 +66,8 @@ BOX_TORCH = "/sandbox/torch_home"
 SHIPPED = Path(__file__).resolve().parent / "shipped"
 WORKER = "worker.py"
 SHIPPED_PREFIX = "hw5sandbox_"
+SHIPPED_FILES = {src.name if src.name == WORKER else SHIPPED_PREFIX + src.name: src     # name in the box: source
+                 for src in sorted(SHIPPED.glob("*.py")) if src.name != "__init__.py"}
 NOT_ISOLATED = "none (local feedback)"
 # CPU time: a call worker serves many calls, each with its own limit; its life's hard limit is
 # this many calls' worth (then a fresh worker takes over), and a script worker's is its script's
@@ -101,7 +103,7 @@ class Sandbox:
             raise SandboxUnavailable(f"isolation='bubblewrap' was required but {problem}")
         self.isolation = NOT_ISOLATED if problem else "bubblewrap"
         # Without bubblewrap a root grader runs student code as nobody where this Python lets it.
-        self.run_as = (_nobody() if self.isolation != "bubblewrap" and os.geteuid() == 0
+        self.run_as = (nobody() if self.isolation != "bubblewrap" and os.geteuid() == 0
                        and unprivileged_problem() is None else None)
         # A cgroup of each worker's own where one can be made, else the watcher's counts alone.
         self.enforcement = CGROUP if cgroup_problem() is None else WATCHER
@@ -126,9 +128,9 @@ class Sandbox:
         # The private copy goes at close(), or when the sandbox is dropped, or at exit.
         self._remove_root = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
         self._lock = threading.Lock()
-        self._worker: _Worker | None = None
-        self._measurer = None           # (settings, Future of a started measuring _Worker): prepare_measure
-        self._live: set[_Worker] = set()      # every worker started and not yet closed
+        self._worker: Worker | None = None
+        self._measurer = None           # (settings, Future of a started measuring Worker): prepare_measure
+        self._live: set[Worker] = set()      # every worker started and not yet closed
         self._next_id = 0
         self.replaced: list[str] = []
         self.filled = False
@@ -193,10 +195,8 @@ class Sandbox:
         (root / "work" / "python").mkdir(parents=True)
         lib = root / "lib"
         lib.mkdir()
-        for src in SHIPPED.glob("*.py"):
-            if src.name != "__init__.py":
-                dst = src.name if src.name == WORKER else SHIPPED_PREFIX + src.name
-                shutil.copyfile(src, lib / dst)
+        for name, src in SHIPPED_FILES.items():
+            shutil.copyfile(src, lib / name)
         for sub in ("tmp", "home", "mplconfig"):
             (root / sub).mkdir()
         self._seed_font_cache(root / "mplconfig")
@@ -240,7 +240,7 @@ class Sandbox:
 
     def disk_used(self) -> int:
         """Bytes in the folders the worker may write (the private copy and its /tmp)."""
-        return sum(_tree_size(Path(self.root) / d) for d in ("work/python", "tmp"))
+        return sum(tree_size(Path(self.root) / d) for d in ("work/python", "tmp"))
 
     def box_path(self, rel: str) -> str:
         """Where rel (relative to the private root) appears to the worker."""
@@ -279,8 +279,8 @@ class Sandbox:
             return python
         root = self.root
         # /tmp first: a Python installation living under /tmp (a CI venv) is bound on top of it.
-        args = [*_bwrap_base(limits.memory_mb << 20), "--bind", f"{root}/tmp", "/tmp",
-                *_system_binds(), *_masks(_system_dirs()),
+        args = [*bwrap_base(limits.memory_mb << 20), "--bind", f"{root}/tmp", "/tmp",
+                *system_binds(), *hidden_masks(system_dirs()),
                 "--ro-bind", f"{root}/lib", BOX_LIB,
                 "--bind", f"{root}/mplconfig", BOX_MPL,
                 "--bind", f"{root}/work/python", f"{BOX_WORK}/python"]
@@ -304,7 +304,7 @@ class Sandbox:
                 "open_files": limits.open_files, "processes": processes}
 
     # -- the API ---------------------------------------------------------------------------
-    @_counted
+    @counted
     def call(self, module, function, *args, seed=0, limits=None, return_args=True, float_images=(),
              **kwargs) -> Outcome:
         """module.function(*args, **kwargs) in the worker. return_args=False: the arguments' state
@@ -327,19 +327,19 @@ class Sandbox:
                 worker.send(request, limits, what)
                 response = worker.receive(limits, what)
                 if response.get("id") != self._next_id:
-                    raise _Failure("protocol", "the worker answered another request")
-                stdout = _text(*worker.out.next_segment(timeout=2))
+                    raise Failure("protocol", "the worker answered another request")
+                stdout = stream_text(*worker.out.next_segment(timeout=2))
                 return self._outcome(Outcome, response, stdout, start)
-            except _Failure as failure:
+            except Failure as failure:
                 self._discard_worker()
                 data, total = worker.out.rest()
                 return Outcome(ok=False, error=failure.error, message=failure.message,
-                               stdout=_text(data, total), elapsed=time.monotonic() - start)
+                               stdout=stream_text(data, total), elapsed=time.monotonic() - start)
             except BaseException:
                 self._discard_worker()
                 raise
 
-    @_counted
+    @counted
     def run_script(self, script, *, globals=(), files=("*.pickle",), written=(), seed=0, limits=None,
                    after=(), after_limits=None) -> ScriptOutcome:
         """Run a script of the submission in a fresh worker.
@@ -355,7 +355,7 @@ class Sandbox:
         self._require_submission()
         with self._lock:
             start = time.monotonic()
-            worker = _Worker(self, "script", limits,
+            worker = Worker(self, "script", limits,
                              cpu_budget=limits.cpu_seconds + len(after) * after_limits.cpu_seconds)
             request = {"op": "script", "id": 0, "script": str(script), "globals": list(globals),
                        "files": list(files), "written": list(written), "seed": seed,
@@ -366,8 +366,8 @@ class Sandbox:
                 response = worker.receive(limits, str(script))
                 outcome = self._outcome(ScriptOutcome, response, "", start)
                 # the script's own output ends at the worker's marker; follow-ups print after it
-                outcome.stdout = _text(*worker.out.next_segment(timeout=2))
-                outcome.stderr = _text(*worker.err.next_segment(timeout=2))
+                outcome.stdout = stream_text(*worker.out.next_segment(timeout=2))
+                outcome.stderr = stream_text(*worker.err.next_segment(timeout=2))
                 outcome.globals = _field(response, "globals", dict)
                 outcome.files = _field(response, "files", dict)
                 outcome.written = {k: v for k, v in _field(response, "written", dict).items() if type(v) is int}
@@ -376,9 +376,9 @@ class Sandbox:
                                  for i, req in enumerate(after, start=1)]
                 outcome.device = worker.device
                 return outcome
-            except _Failure as failure:
+            except Failure as failure:
                 return ScriptOutcome(ok=False, error=failure.error, message=failure.message,
-                                     stdout=_text(*worker.out.rest()), stderr=_text(*worker.err.rest()),
+                                     stdout=stream_text(*worker.out.rest()), stderr=stream_text(*worker.err.rest()),
                                      elapsed=time.monotonic() - start, device=worker.device)
             finally:
                 worker.close()
@@ -419,7 +419,7 @@ class Sandbox:
         return (replace(settings, **untimed) == replace(limits, **untimed) and worker.alive()
                 and max(1, count) * limits.cpu_seconds <= worker.cpu_budget)
 
-    def _measuring_worker(self, limits, count) -> "_Worker":
+    def _measuring_worker(self, limits, count) -> "Worker":
         """The prepared (or kept) measuring worker, if it fits these settings, else a new one."""
         prepared, self._measurer = self._measurer, None
         if prepared is not None:
@@ -429,12 +429,12 @@ class Sandbox:
             self._drop_measurer()
         return self._new_measurer(limits, count)
 
-    def _new_measurer(self, limits, count) -> "_Worker":
+    def _new_measurer(self, limits, count) -> "Worker":
         forks = self.measure_forks
         budget = max(count, MEASURE_AHEAD if forks else 1) * limits.cpu_seconds
-        return _Worker(self, "measure", limits, cpu_budget=budget, forks=forks)
+        return Worker(self, "measure", limits, cpu_budget=budget, forks=forks)
 
-    @_counted
+    @counted
     def measure(self, requests, *, seed=0, limits=None, what="the saved models") -> list[Outcome]:
         """Answer measuring requests (graders.checks.saved_models: predict, joins) in a fresh process that
         has run no student script and ends with them: the worker that ran a script may have
@@ -451,7 +451,7 @@ class Sandbox:
             forked = worker.forks and worker.fork(limits, budget)
             if worker.forks and not forked:
                 worker.close()      # it would not fork: a worker of its own, as without bubblewrap
-                worker = _Worker(self, "measure", limits, cpu_budget=budget)
+                worker = Worker(self, "measure", limits, cpu_budget=budget)
             try:
                 outcomes = [self._follow_up(worker, i, dict(req), seed, limits, what)
                             for i, req in enumerate(requests, start=1)]
@@ -464,7 +464,7 @@ class Sandbox:
                     worker.close()
         return outcomes
 
-    def _follow_up(self, worker: _Worker, number: int, request: dict, seed: int, limits: Limits,
+    def _follow_up(self, worker: Worker, number: int, request: dict, seed: int, limits: Limits,
                    script) -> Outcome:
         what = f"the {request.get('op')} request after {script}"
         start = time.monotonic()
@@ -477,15 +477,15 @@ class Sandbox:
             if worker.forks and response.get("ended") is True:
                 # the forked measuring process ended mid-request (its worker said how)
                 error = response.get("error")
-                raise _Failure(error if error in ("timeout", "crashed") else "crashed",
+                raise Failure(error if error in ("timeout", "crashed") else "crashed",
                                str(response.get("message"))[:300])
             if response.get("id") != number:
-                raise _Failure("protocol", "the worker answered another request")
-            return self._outcome(Outcome, response, _text(*worker.out.next_segment(timeout=2)), start)
-        except _Failure as failure:
+                raise Failure("protocol", "the worker answered another request")
+            return self._outcome(Outcome, response, stream_text(*worker.out.next_segment(timeout=2)), start)
+        except Failure as failure:
             worker.kill()
             return Outcome(ok=False, error=failure.error, message=failure.message,
-                           stdout=_text(*worker.out.rest()), elapsed=time.monotonic() - start)
+                           stdout=stream_text(*worker.out.rest()), elapsed=time.monotonic() - start)
         except BaseException:
             worker.kill()
             raise
@@ -496,8 +496,8 @@ class Sandbox:
         # must be one the API knows, and the time is measured here.
         ok = response.get("ok") is True
         error = None if ok else response.get("error")
-        fired = _repair_records(response.get("repairs"))
-        _repairs_fired.extend(fired)
+        fired = repair_records(response.get("repairs"))
+        note_repairs(fired)
         return cls(ok=ok, value=response.get("value"), repairs=fired,
                    args=_field(response, "args", list), kwargs=_field(response, "kwargs", dict),
                    error=error if error in WORKER_ERRORS or ok else "protocol",
@@ -509,14 +509,14 @@ class Sandbox:
         if not self.filled:
             raise RuntimeError("this sandbox holds no submission yet (Sandbox(None, ...) is filled by fill())")
 
-    def _call_worker(self, limits: Limits | None = None) -> _Worker:
+    def _call_worker(self, limits: Limits | None = None) -> Worker:
         """The call worker, fresh when the last one died or has too little of its life's CPU
         time left for a call under these limits."""
         cpu = (limits or self.limits).cpu_seconds
         if self._worker is not None and (not self._worker.alive() or self._worker.cpu_left() < cpu + 1):
             self._discard_worker()
         if self._worker is None:
-            self._worker = _Worker(self, "call", self.limits,
+            self._worker = Worker(self, "call", self.limits,
                                    cpu_budget=CALL_CPU_CALLS * max(cpu, self.limits.cpu_seconds))
         return self._worker
 
@@ -628,7 +628,7 @@ def _field(response: dict, key: str, kind: type):
     if value is None:
         return kind()
     if not isinstance(value, kind):
-        raise _Failure("protocol", f"the worker sent a malformed response ({key} is a {type(value).__name__})")
+        raise Failure("protocol", f"the worker sent a malformed response ({key} is a {type(value).__name__})")
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import threading
 
-class _Stream(threading.Thread):
+class Stream(threading.Thread):
     """Reads one pipe; splits it into per-call segments at the worker's end-of-call marker."""
 
     def __init__(self, fd: int, marker: bytes, keep: int, flood: int, on_flood):
@@ -65,7 +65,7 @@ class _Stream(threading.Thread):
         return b"".join(p[0] for p in parts)[:self.keep], sum(p[1] for p in parts)
 
 
-def _text(data: bytes, total: int) -> str:
+def stream_text(data: bytes, total: int) -> str:
     text = data.decode("utf-8", errors="replace")
     if total > len(data):
         text += f"\n[... output truncated: {total - len(data)} more bytes were dropped]\n"

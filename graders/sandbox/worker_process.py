@@ -16,10 +16,10 @@ from graders.sandbox.shipped import protocol
 from graders.sandbox.shipped.protocol import ProtocolError
 
 from graders.sandbox.outcomes import Limits, SandboxError
-from graders.sandbox.accounting import _tmpfs_bytes, cpu_seconds, held_files, process_tree, proportional_bytes, resident_bytes
+from graders.sandbox.accounting import tmpfs_bytes, cpu_seconds, held_files, process_tree, proportional_bytes, resident_bytes
 from graders.sandbox.bwrap import prlimit_path
-from graders.sandbox.cgroups import _Cgroup, _cgroup_parent
-from graders.sandbox.streams import _Stream, _text
+from graders.sandbox.cgroups import Cgroup, cgroup_parent
+from graders.sandbox.streams import Stream, stream_text
 
 POLL = 0.05                 # seconds between checks of the worker's memory, processes and disk
 DISK_POLL = 0.2
@@ -45,13 +45,13 @@ def _pipe():
     return r, w
 
 
-class _Failure(Exception):
+class Failure(Exception):
     def __init__(self, error: str, message: str):
         super().__init__(message)
         self.error, self.message = error, message
 
 
-class _Worker:
+class Worker:
     """One worker process, its pipes, and a watcher enforcing the limits from outside. box: the
     graders.sandbox.sandbox.Sandbox it works for.
 
@@ -66,13 +66,13 @@ class _Worker:
         self.forks = False               # what the worker said when ready: it can fork
         self.resident = 1 if forks else 0
         self.task = "the worker's start-up"      # what is running, for messages
-        self.verdict: _Failure | None = None     # why the watcher stopped the worker
+        self.verdict: Failure | None = None     # why the watcher stopped the worker
         self._pss, self._pss_due = 0, 0.0
         self._memfd = self._unlinked = 0      # counted by _watch_held
         self.busy = True                 # a request (or the start-up) is in flight
         self._idle_cpu: float | None = None
         self.pid: int | None = None      # the worker's own process (inside bwrap, below its init)
-        self.cgroup: _Cgroup | None = None
+        self.cgroup: Cgroup | None = None
         self.cpu_budget = float(cpu_budget if cpu_budget is not None else limits.cpu_seconds)
         self.cpu_at_ready = self.last_cpu = 0.0
         self._closed = False
@@ -113,8 +113,8 @@ class _Worker:
                 os.close(fd)
         box._live.add(self)
         keep, flood = limits.output_bytes, limits.flood_bytes
-        self.out = _Stream(out_r, self.marker, keep, flood, self._flood)
-        self.err = _Stream(err_r, self.marker, keep, flood, self._flood) if err_r else None
+        self.out = Stream(out_r, self.marker, keep, flood, self._flood)
+        self.err = Stream(err_r, self.marker, keep, flood, self._flood) if err_r else None
         # The watcher runs as long as the worker does: code a student left running between
         # calls (a thread, a child) is held to the limits too.
         threading.Thread(target=self._watch, daemon=True).start()
@@ -126,19 +126,19 @@ class _Worker:
             ready = self.receive(replace(self.limits, wall_seconds=max(60, self.limits.wall_seconds)),
                                  "the worker's start-up")
             self.forks = bool(self.resident) and ready.get("forks") is True
-        except _Failure as failure:
+        except Failure as failure:
             self.close()
-            output = _text(*self.out.rest())
+            output = stream_text(*self.out.rest())
             raise SandboxError(f"the sandbox worker failed to start ({failure.message}):\n{output}") from None
         # Only the harness's own processes exist yet: the worker is the Python among them, and
         # all of them go into the worker's cgroup before any student code can fork.
         tree = process_tree(self.proc.pid)
         self.pid = next((p for p in reversed(tree) if _argv0(p) == sys.executable), tree[-1])
         self.cpu_at_ready = self.last_cpu = cpu_seconds(self.pid)
-        parent = _cgroup_parent()[0] if self.box.enforcement == CGROUP else None
+        parent = cgroup_parent()[0] if self.box.enforcement == CGROUP else None
         if parent is not None:
             try:
-                self.cgroup = _Cgroup.make(parent, f"hw5-{os.path.basename(self.box.root)}-{self.pid}",
+                self.cgroup = Cgroup.make(parent, f"hw5-{os.path.basename(self.box.root)}-{self.pid}",
                                            self.limits.memory_mb << 20, self.limits.processes + 2)
                 self.cgroup.adopt(tree)
             except OSError:
@@ -165,14 +165,14 @@ class _Worker:
                 self._stop(failure)
                 return
 
-    def _check_tree(self) -> _Failure | None:
+    def _check_tree(self) -> Failure | None:
         limits, tree = self.limits, process_tree(self.proc.pid)
         if self.proc.poll() is not None:
             return None
         # bwrap adds two processes of its own (the outer one and the namespace's init).
         own = (2 if self.box.isolation == "bubblewrap" else 0) + self.resident
         if len(tree) - own > limits.processes:
-            return _Failure("crashed", f"{self.task} started more than {limits.processes} "
+            return Failure("crashed", f"{self.task} started more than {limits.processes} "
                                        "processes (a fork bomb?) and was stopped")
         if self.pid:
             self.last_cpu = cpu_seconds(self.pid)
@@ -180,9 +180,9 @@ class _Worker:
             self._memory_failure() if self.cgroup.oom_killed() else None)
         return failure or self._check_idle(tree)
 
-    def _check_memory(self, tree) -> _Failure | None:
+    def _check_memory(self, tree) -> Failure | None:
         limits = self.limits
-        tmpfs = _tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
+        tmpfs = tmpfs_bytes(tree[1]) if self.box.isolation == "bubblewrap" and len(tree) > 1 else 0
         held = tmpfs + self._memfd
         rss = resident_bytes(tree) + held   # tmpfs: bwrap's init, inside the sandbox's mounts
         if rss > limits.memory_mb << 20:
@@ -213,11 +213,11 @@ class _Worker:
                 count_memory=self.cgroup is None)
             time.sleep(max(MEMFD_POLL, 10 * (time.monotonic() - began)))
 
-    def _memory_failure(self) -> _Failure:
-        return _Failure("memory", f"{self.task} used more than {self.limits.memory_mb} MB of "
+    def _memory_failure(self) -> Failure:
+        return Failure("memory", f"{self.task} used more than {self.limits.memory_mb} MB of "
                                   "memory and was stopped")
 
-    def _check_idle(self, tree) -> _Failure | None:
+    def _check_idle(self, tree) -> Failure | None:
         """Between requests the worker waits: CPU spent then is code the student left running."""
         if self.busy:
             self._idle_cpu = None
@@ -226,21 +226,21 @@ class _Worker:
         if self._idle_cpu is None:
             self._idle_cpu = used
         elif used - self._idle_cpu > IDLE_CPU and not self.busy:
-            return _Failure("crashed", f"code left running after {self.task} kept using CPU in the "
+            return Failure("crashed", f"code left running after {self.task} kept using CPU in the "
                                        f"background (more than {IDLE_CPU:g} s) and was stopped")
         return None
 
-    def _check_disk(self) -> _Failure | None:
+    def _check_disk(self) -> Failure | None:
         if self.box.disk_used() + self._unlinked > (self.limits.disk_mb << 20) + self.box.disk_at_start:
-            return _Failure("output", f"{self.task} wrote more than {self.limits.disk_mb} MB of "
+            return Failure("output", f"{self.task} wrote more than {self.limits.disk_mb} MB of "
                                       "files and was stopped")
         return None
 
     def _flood(self):
-        self._stop(_Failure("output", f"{self.task} printed more than "
+        self._stop(Failure("output", f"{self.task} printed more than "
                                       f"{self.limits.flood_bytes // 1_000_000} MB and was stopped"))
 
-    def _stop(self, failure: _Failure):
+    def _stop(self, failure: Failure):
         if self.verdict is None:        # the first reason wins
             self.verdict = failure
         self.kill()
@@ -300,7 +300,7 @@ class _Worker:
             raise self._death() from None
 
     def receive(self, limits: Limits, what: str) -> dict:
-        """The worker's response; raises _Failure, and on any error the worker is killed. The
+        """The worker's response; raises Failure, and on any error the worker is killed. The
         frame is the student's to forge (the response descriptor is theirs to find): its size
         and its header's are checked before either is read, the buffer is only touched as data
         arrives, and the header's depth before it is parsed (graders.sandbox.shipped.protocol)."""
@@ -310,18 +310,18 @@ class _Worker:
         try:
             (size,) = protocol.FRAME_HEADER.unpack(self._read(8, start))
             if size > (limits.memory_mb << 20) + (64 << 20) or size < 4:
-                raise _Failure("protocol", f"the worker sent a message of an impossible size ({size:,} bytes)")
+                raise Failure("protocol", f"the worker sent a message of an impossible size ({size:,} bytes)")
             view = memoryview(np.empty(size, np.uint8))
             self._read_into(view[:4], start)
             protocol.check_header_length(int.from_bytes(view[:4], "big"))
             self._read_into(view[4:], start)
             response = protocol.decode(view)
             if not isinstance(response, dict) or "ok" not in response:
-                raise _Failure("protocol", "the worker sent a malformed response")
+                raise Failure("protocol", "the worker sent a malformed response")
             return response
         except ProtocolError as exc:
             self.kill()
-            raise _Failure("protocol", f"the worker sent a malformed response: {exc}") from None
+            raise Failure("protocol", f"the worker sent a malformed response: {exc}") from None
         except BaseException:
             self.kill()
             raise
@@ -336,15 +336,15 @@ class _Worker:
         nonce = secrets.token_hex(16)
         try:
             if self.others():
-                raise _Failure("protocol", "a process of the last measurement was still running")
+                raise Failure("protocol", "a process of the last measurement was still running")
             self.send({"op": "fork", "id": 0, "nonce": nonce, "cpu_budget": cpu_budget}, limits,
                       "the start of a measuring process")
             # What an ended child may have said before it died is stale: at most a few frames.
             for _ in range(8):
                 if self.receive(limits, "the start of a measuring process").get("forked") == nonce:
                     return True
-            raise _Failure("protocol", "the measuring worker did not fork")
-        except _Failure:
+            raise Failure("protocol", "the measuring worker did not fork")
+        except Failure:
             self.kill()
             return False
 
@@ -400,7 +400,7 @@ class _Worker:
             if self.verdict:
                 raise self._death()
             if time.monotonic() > deadline:
-                raise _Failure("timeout", f"{self.task} timed out after {self.limits.wall_seconds:g} s")
+                raise Failure("timeout", f"{self.task} timed out after {self.limits.wall_seconds:g} s")
             ready, _, _ = select.select([self.resp_r], [], [], POLL)
             if ready:
                 k = os.readv(self.resp_r, [view[got:got + (1 << 20)]])
@@ -408,7 +408,7 @@ class _Worker:
                     raise self._death()
                 got += k
 
-    def _death(self) -> _Failure:
+    def _death(self) -> Failure:
         """Why the worker is gone (it is killed for good measure)."""
         try:
             code = self.proc.wait(timeout=2)
@@ -423,15 +423,15 @@ class _Worker:
         sig = -code if code is not None and code < 0 else (
             code - 128 if code and code > 128 and self.box.isolation == "bubblewrap" else None)
         if sig == signal.SIGXCPU:
-            return _Failure("timeout", f"{self.task} used more than its CPU time "
+            return Failure("timeout", f"{self.task} used more than its CPU time "
                                        f"({self.limits.cpu_seconds:g} s) and was stopped")
         if sig == signal.SIGKILL and self.pid and self.last_cpu >= self.cpu_at_ready + self.cpu_budget - 1:
-            return _Failure("timeout", f"{self.task} used up the worker's CPU time ({self.cpu_budget:g} s "
+            return Failure("timeout", f"{self.task} used up the worker's CPU time ({self.cpu_budget:g} s "
                                        "in all, a limit that cannot be raised) and was stopped")
         if sig in signal.Signals._value2member_map_:
-            return _Failure("crashed", f"the worker was killed by {signal.Signals(sig).name} "
+            return Failure("crashed", f"the worker was killed by {signal.Signals(sig).name} "
                                        f"during {self.task}")
-        return _Failure("crashed", f"the worker process exited (code {code}) during {self.task}; "
+        return Failure("crashed", f"the worker process exited (code {code}) during {self.task}; "
                                    "did the code call os._exit() or exit the interpreter?")
 
 
