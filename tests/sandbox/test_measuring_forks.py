@@ -48,6 +48,9 @@ class Net(nn.Module):
             os._exit(0)
         if mode == "exit":
             os._exit(3)
+        if mode == "stop":
+            import signal
+            os.kill(os.getppid(), signal.SIGSTOP)       # the worker could then fork no more
         return self.fc(v.reshape(v.shape[0], -1))
 
 
@@ -134,3 +137,14 @@ def test_a_measuring_process_that_exits_fails_its_request_and_the_next_starts_af
     assert honest.ok, honest.message
     assert np.mean(honest.value["predictions"]["rows (N, 1024)"] == y) == 1.0
     assert fresh is not None and fresh.forks
+
+
+def test_a_measuring_worker_its_fork_stopped_is_not_kept(box):
+    stopping, y, worker = measure(box, "stop")
+    assert stopping.ok, stopping.message        # its own answer stands: it is the student's model
+    assert worker is None
+    start = time.monotonic()
+    honest, _, fresh = measure(box)
+    assert honest.ok, honest.message
+    assert np.mean(honest.value["predictions"]["rows (N, 1024)"] == y) == 1.0
+    assert fresh is not None and fresh.alive() and time.monotonic() - start < 30
