@@ -31,6 +31,9 @@ CGROUP, WATCHER = "cgroup v2", "watcher"     # how the limits are enforced (Sand
 STARTUP_CPU = 30
 IDLE_CPU = 2.0
 MEMFD_POLL = 0.2
+# A forking measuring worker between forks runs nothing of the student's (end_fork saw to it,
+# and fork looks again): its watchers rest, waking this often to see whether it still lives.
+PARKED_POLL = 0.5
 
 
 
@@ -65,6 +68,7 @@ class Worker:
         # (see fork); it stays, one process more in the tree, while its children come and go.
         self.forks = False               # what the worker said when ready: it can fork
         self.resident = 1 if forks else 0
+        self.parked = False              # a forking worker between forks: nothing else in its tree
         self.task = "the worker's start-up"      # what is running, for messages
         self.verdict: Failure | None = None     # why the watcher stopped the worker
         self._pss, self._pss_due = 0, 0.0
@@ -126,6 +130,7 @@ class Worker:
             ready = self.receive(replace(self.limits, wall_seconds=max(60, self.limits.wall_seconds)),
                                  "the worker's start-up")
             self.forks = bool(self.resident) and ready.get("forks") is True
+            self.parked = self.forks
         except Failure as failure:
             self.close()
             output = stream_text(*self.out.rest())
@@ -157,6 +162,9 @@ class Worker:
         next_disk = time.monotonic() + DISK_POLL
         while self.proc.poll() is None:
             time.sleep(POLL)
+            if self.parked:
+                time.sleep(PARKED_POLL)
+                continue
             failure = self._check_tree()
             if failure is None and time.monotonic() > next_disk:
                 next_disk = time.monotonic() + DISK_POLL
@@ -207,6 +215,9 @@ class Worker:
         counts memfd and shared memory itself, only the descriptors are read (for the disk)."""
         disk_dev = os.stat(self.box.root).st_dev
         while self.proc.poll() is None:
+            if self.parked:
+                time.sleep(PARKED_POLL)
+                continue
             began = time.monotonic()
             self._memfd, self._unlinked = held_files(
                 process_tree(self.proc.pid), shm_too=self.box.isolation != "bubblewrap", disk_dev=disk_dev,
@@ -334,6 +345,7 @@ class Worker:
         to serve the next requests until end_fork. False, and the worker killed, when it did
         not say so: the caller then measures in a new worker of its own."""
         nonce = secrets.token_hex(16)
+        self.parked = False
         try:
             if self.others():
                 raise Failure("protocol", "a process of the last measurement was still running")
@@ -363,7 +375,8 @@ class Worker:
             others = self.others()
             if not others:
                 self._drain()
-                return self.alive() and self.verdict is None
+                self.parked = self.alive() and self.verdict is None
+                return self.parked
             if time.monotonic() > deadline:
                 if time.monotonic() > deadline + 5:
                     return False
