@@ -4,6 +4,11 @@ from __future__ import annotations
 import os
 import threading
 
+# Segments nobody has taken yet: one per request is the worker's; a student's process that
+# prints the marker itself (it can find it) would otherwise grow the list without end.
+MAX_SEGMENTS = 1000
+
+
 class Stream(threading.Thread):
     """Reads one pipe; splits it into per-call segments at the worker's end-of-call marker."""
 
@@ -27,7 +32,11 @@ class Stream(threading.Thread):
             while (i := data.find(self.marker)) >= 0:
                 self._add(data[:i])
                 with self.cond:
-                    self.segments.append((bytes(self._buf), self._total))
+                    if len(self.segments) < MAX_SEGMENTS:
+                        self.segments.append((bytes(self._buf), self._total))
+                    elif len(self.segments) == MAX_SEGMENTS:
+                        self.segments.append((b"", 0))
+                        self.on_flood(f"printed the end-of-output marker more than {MAX_SEGMENTS} times")
                     self._buf, self._total = bytearray(), 0
                     self.cond.notify_all()
                 data = data[i + len(self.marker):]

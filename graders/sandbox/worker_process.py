@@ -1,11 +1,13 @@
 """One worker process: started under bubblewrap, watched from outside, killed as a whole tree."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import secrets
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +36,10 @@ MEMFD_POLL = 0.2
 # A forking measuring worker between forks runs nothing of the student's (end_fork saw to it,
 # and fork looks again): its watchers rest, waking this often to see whether it still lives.
 PARKED_POLL = 0.5
+# The handshake with a forking measuring worker, which runs no student code: seconds, not a
+# request's limit.
+FORK_SECONDS = 10
+END = protocol.encode({"op": "end"})        # a forked measuring process's last request
 
 
 
@@ -69,6 +75,10 @@ class Worker:
         self.forks = False               # what the worker said when ready: it can fork
         self.resident = 1 if forks else 0
         self.parked = False              # a forking worker between forks: nothing else in its tree
+        self.in_fork = False             # requests go to a forked process, on its own pipes
+        self._home = None                # meanwhile, the worker's own (request, response, output)
+        # its control socket: fork requests and their pipes go this way, and no child keeps it
+        self.ctl, ctl_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) if forks else (None, None)
         self.task = "the worker's start-up"      # what is running, for messages
         self.verdict: Failure | None = None     # why the watcher stopped the worker
         self._pss, self._pss_due = 0, 0.0
@@ -82,6 +92,7 @@ class Worker:
         self._closed = False
         self.marker = b"\x00hw5-end-" + secrets.token_hex(8).encode() + b"\x00"
         req_r, self.req_w = _pipe()
+        os.set_blocking(self.req_w, False)      # a worker that reads no more cannot hold us (send)
         self.resp_r, resp_w = _pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe() if mode == "script" else (None, out_w)
@@ -91,7 +102,7 @@ class Worker:
                   "limits": box.worker_limits(limits, self.resident), "cpu_budget": self.cpu_budget,
                   "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
                   "repairs": box.repairs,
-                  "measure": mode == "measure", "forks": forks}
+                  "measure": mode == "measure", "ctl_fd": ctl_child.fileno() if ctl_child else None}
         # a script of a GPU sandbox holds one GPU for its life (graders.sandbox.gpus), or runs on the CPU
         self.lease = gpus_mod.lease(box.gpus, box.gpu_wait) if mode == "script" and box.gpus else None
         self.device = self.lease.describe() if self.lease else ""
@@ -105,16 +116,21 @@ class Worker:
             user = dict(user=box.run_as[0], group=box.run_as[1], extra_groups=[]) if box.run_as else {}
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=box.env(gpu),
-                pass_fds=(req_r, resp_w), start_new_session=True, cwd=box.root, **user)
+                pass_fds=(req_r, resp_w) + ((ctl_child.fileno(),) if ctl_child else ()),
+                start_new_session=True, cwd=box.root, **user)
         except OSError as exc:
             for fd in {out_r, err_r, self.req_w, self.resp_r} - {None}:
                 os.close(fd)
+            if self.ctl:
+                self.ctl.close()
             if self.lease:
                 self.lease.release()
             raise SandboxError(f"the sandbox worker could not be started ({argv[0]}: {exc})") from None
         finally:
             for fd in {req_r, resp_w, out_w, err_w}:
                 os.close(fd)
+            if ctl_child:
+                ctl_child.close()
         box._live.add(self)
         keep, flood = limits.output_bytes, limits.flood_bytes
         self.out = Stream(out_r, self.marker, keep, flood, self._flood)
@@ -131,6 +147,7 @@ class Worker:
                                  "the worker's start-up")
             self.forks = bool(self.resident) and ready.get("forks") is True
             self.parked = self.forks
+            self.resident = 1 if self.forks else 0
         except Failure as failure:
             self.close()
             output = stream_text(*self.out.rest())
@@ -144,7 +161,7 @@ class Worker:
         if parent is not None:
             try:
                 self.cgroup = Cgroup.make(parent, f"hw5-{os.path.basename(self.box.root)}-{self.pid}",
-                                           self.limits.memory_mb << 20, self.limits.processes + 2)
+                                           self.limits.memory_mb << 20, self.limits.processes + 2 + self.resident)
                 self.cgroup.adopt(tree)
             except OSError:
                 if self.cgroup:
@@ -247,9 +264,9 @@ class Worker:
                                       "files and was stopped")
         return None
 
-    def _flood(self):
-        self._stop(Failure("output", f"{self.task} printed more than "
-                                      f"{self.limits.flood_bytes // 1_000_000} MB and was stopped"))
+    def _flood(self, what: str | None = None):
+        self._stop(Failure("output", f"{self.task} {what or f'printed more than {self.limits.flood_bytes // 1_000_000} MB'}"
+                                      " and was stopped"))
 
     def _stop(self, failure: Failure):
         if self.verdict is None:        # the first reason wins
@@ -287,11 +304,15 @@ class Worker:
         if self._closed:
             return
         self._closed = True
+        if self.in_fork:
+            self._leave_fork()
         for fd in (self.req_w, self.resp_r):
             try:
                 os.close(fd)
             except OSError:
                 pass
+        if self.ctl:
+            self.ctl.close()
         self.out.join(timeout=2)
         if self.err:
             self.err.join(timeout=2)
@@ -305,10 +326,28 @@ class Worker:
     def send(self, request: dict, limits: Limits, what: str):
         self.limits, self.task, self.busy = limits, what, True
         self.out.keep, self.out.flood = limits.output_bytes, limits.flood_bytes
-        try:
-            protocol.write_frame(self.req_w, request)
-        except OSError:
-            raise self._death() from None
+        self._write(request, time.monotonic() + limits.wall_seconds)
+
+    def _write(self, obj, deadline: float):
+        """One frame onto the request pipe, which the student's process can fill itself (it may
+        reopen its end for writing): written as it drains, until the deadline."""
+        parts = protocol.encode_parts(obj)
+        parts.insert(0, protocol.FRAME_HEADER.pack(sum(memoryview(p).nbytes for p in parts)))
+        for part in parts:
+            data = memoryview(part).cast("B")
+            while data:
+                if self.verdict:
+                    raise self._death()
+                if time.monotonic() > deadline:
+                    raise Failure("timeout", f"{self.task} took no request: the worker read nothing "
+                                             f"for {self.limits.wall_seconds:g} s and was stopped")
+                if select.select([], [self.req_w], [], POLL)[1]:
+                    try:
+                        data = data[os.write(self.req_w, data):]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        raise self._death() from None
 
     def receive(self, limits: Limits, what: str) -> dict:
         """The worker's response; raises Failure, and on any error the worker is killed. The
@@ -342,63 +381,124 @@ class Worker:
     # -- a forking measuring worker -----------------------------------------------------------
     def fork(self, limits: Limits, cpu_budget: float) -> bool:
         """Ask for a fresh measuring process, forked from this worker (which ran no student code),
-        to serve the next requests until end_fork. False, and the worker killed, when it did
-        not say so: the caller then measures in a new worker of its own."""
-        nonce = secrets.token_hex(16)
+        to serve the next requests, on pipes of its own, until end_fork. False, and the worker
+        killed, when it is not idle or does not fork: the caller then measures in a new worker."""
         self.parked = False
+        mine = []
         try:
-            if self.others():
-                raise Failure("protocol", "a process of the last measurement was still running")
-            self.send({"op": "fork", "id": 0, "nonce": nonce, "cpu_budget": cpu_budget}, limits,
-                      "the start of a measuring process")
-            # What an ended child may have said before it died is stale: at most a few frames.
-            for _ in range(8):
-                if self.receive(limits, "the start of a measuring process").get("forked") == nonce:
-                    return True
-            raise Failure("protocol", "the measuring worker did not fork")
-        except Failure:
+            if not self.alive() or self.others() or _stopped(self.pid):
+                raise Failure("protocol", "the measuring worker was not idle")
+            req_r, req_w = _pipe()
+            resp_r, resp_w = _pipe()
+            out_r, out_w = os.pipe()
+            mine = [req_w, resp_r, out_r]
+            try:
+                socket.send_fds(self.ctl, [json.dumps({"op": "fork", "cpu_budget": cpu_budget}).encode()],
+                                [req_r, resp_w, out_w])
+            finally:
+                for fd in (req_r, resp_w, out_w):
+                    os.close(fd)
+            if self._ctl_answer(FORK_SECONDS).get("forked") is not True:
+                raise Failure("protocol", "the measuring worker did not fork")
+        except (Failure, OSError):
+            for fd in mine:
+                os.close(fd)
             self.kill()
             return False
+        os.set_blocking(req_w, False)
+        self._home = (self.req_w, self.resp_r, self.out)
+        self.req_w, self.resp_r = req_w, resp_r
+        self.out = Stream(out_r, self.marker, limits.output_bytes, limits.flood_bytes, self._flood)
+        self.in_fork = True
+        return True
 
     def end_fork(self) -> bool:
-        """End the forked measuring process and whatever it started, from outside; True when
-        only the worker itself is left and its response pipe holds nothing stale, so that it
-        may fork again."""
+        """End the forked measuring process and whatever it started; True when the worker is
+        alone again (seen from outside) and idle, so that it may fork again."""
+        self.busy = False
         try:
-            protocol.write_frame(self.req_w, {"op": "end"})
-        except OSError:
-            return False
-        finally:
-            self.busy = False
-        deadline = time.monotonic() + 2     # the child's own exit, then SIGKILL from here
-        while self.alive():
-            others = self.others()
-            if not others:
-                self._drain()
-                self.parked = self.alive() and self.verdict is None
-                return self.parked
-            if time.monotonic() > deadline:
-                if time.monotonic() > deadline + 5:
+            try:        # a few bytes: written whole, or not at all when it reads no more
+                os.write(self.req_w, protocol.FRAME_HEADER.pack(len(END)) + END)
+            except OSError:
+                pass            # killed below
+            ended = self._fork_ended(2)
+            if ended is None:
+                self._kill(self.others())
+                ended = self._fork_ended(5)
+            deadline = time.monotonic() + 5
+            while ended is not None and (others := self.others()):
+                if time.monotonic() > deadline:
                     return False
-                for pid in others:
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-            time.sleep(0.01)
-        return False
+                self._kill(others)
+                time.sleep(0.01)
+            self.parked = (ended is not None and self.alive() and self.verdict is None
+                           and not _stopped(self.pid))
+            return self.parked
+        finally:
+            self._leave_fork()
+
+    def _leave_fork(self):
+        """Back to the worker's own channel; the forked process's pipes are closed here."""
+        for fd in (self.req_w, self.resp_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.out.join(timeout=0.5)
+        self.req_w, self.resp_r, self.out = self._home
+        self.in_fork, self._home = False, None
+
+    def _ctl_answer(self, seconds: float) -> dict:
+        if not select.select([self.ctl], [], [], seconds)[0]:
+            raise Failure("protocol", "the measuring worker did not answer")
+        data = self.ctl.recv(1 << 12)
+        try:
+            answer = json.loads(data) if data else None
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise Failure("protocol", "the measuring worker ended" if not data else "the measuring worker said nonsense")
+        return answer
+
+    def _fork_ended(self, seconds: float) -> dict | None:
+        """The worker's word that its forked process ended (its signal or exit code), or None."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                answer = self._ctl_answer(left)
+            except (Failure, OSError):
+                return None
+            if answer.get("ended") is True:
+                return answer
+        return None
+
+    def _fork_death(self) -> Failure | None:
+        """Why the forked process died mid-request, as its worker saw it."""
+        ended = self._fork_ended(2)
+        if ended is None:
+            return None
+        sig, code = ended.get("signal"), ended.get("code")
+        if sig == signal.SIGXCPU:
+            return Failure("timeout", f"{self.task} used more than its CPU time "
+                                      f"({self.limits.cpu_seconds:g} s) and was stopped")
+        if type(sig) is int and sig in signal.Signals._value2member_map_:
+            return Failure("crashed", f"the measuring process was killed by {signal.Signals(sig).name} "
+                                      f"during {self.task}")
+        return Failure("crashed", f"the measuring process exited (code {code}) during {self.task}; "
+                                  "did the model's code call os._exit() or exit the interpreter?")
 
     def others(self) -> list[int]:
         """The processes of the tree besides bwrap's two and the worker itself."""
         own = 2 if self.box.isolation == "bubblewrap" else 0
         return [p for p in process_tree(self.proc.pid)[own:] if p != self.pid]
 
-    def _drain(self):
-        """Discard what ended processes left in the response pipe (bounded by its buffer: its
-        writers are gone)."""
-        while select.select([self.resp_r], [], [], 0)[0]:
-            if not os.read(self.resp_r, 1 << 20):
-                return
+    @staticmethod
+    def _kill(pids):
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
     def _read(self, n: int, start: float) -> bytearray:
         buf = bytearray(n)
@@ -423,6 +523,11 @@ class Worker:
 
     def _death(self) -> Failure:
         """Why the worker is gone (it is killed for good measure)."""
+        if self.in_fork and self.verdict is None and self.alive():
+            failure = self._fork_death()
+            if failure is not None:
+                self.kill()
+                return failure
         try:
             code = self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -446,6 +551,15 @@ class Worker:
                                        f"during {self.task}")
         return Failure("crashed", f"the worker process exited (code {code}) during {self.task}; "
                                    "did the code call os._exit() or exit the interpreter?")
+
+
+def _stopped(pid: int | None) -> bool:
+    """Whether the process is stopped (SIGSTOP, or traced): it would answer nothing."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError, TypeError):
+        return True
 
 
 def _argv0(pid: int) -> str | None:

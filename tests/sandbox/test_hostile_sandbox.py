@@ -86,6 +86,27 @@ def test_forged_frames_are_refused_before_they_are_read(hostile, function, words
     still_works(box)
 
 
+def test_a_worker_that_filled_its_request_pipe_holds_the_grader_up_no_longer_than_a_request(hostile):
+    box = hostile("forged_frame", wall_seconds=3)
+    filled = box.call("nn", "fills_requests", np.zeros(3))
+    assert filled.ok, filled.message
+    start = time.monotonic()
+    stuck = box.call("nn", "softmax", np.zeros(3))
+    assert time.monotonic() - start < 10
+    assert stuck.ok is False and stuck.error == "timeout" and "took no request" in stuck.message, stuck
+    assert settles(box) == []
+    still_works(box)
+
+
+def test_markers_printed_by_the_thousand_stop_the_worker(hostile):
+    box = hostile("forged_frame", wall_seconds=20)
+    outcome = box.call("nn", "markers", np.zeros(3))
+    assert outcome.ok is False and outcome.error == "output", (outcome.error, outcome.message)
+    assert "marker more than 1000 times" in outcome.message
+    assert settles(box) == []
+    still_works(box)
+
+
 def test_decoding_refuses_deep_and_huge_headers_without_recursion():
     deep = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(protocol.ProtocolError, match="levels deep"):

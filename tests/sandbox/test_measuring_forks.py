@@ -21,7 +21,9 @@ pytestmark = pytest.mark.skipif(bwrap_problem() is not None, reason=f"needs bubb
 # The model's forward does what mode.txt (written between measurements from outside) says.
 SCRIPT = '''
 import os
+import sys
 import time
+import types
 import torch
 import torch.nn as nn
 
@@ -39,16 +41,35 @@ class Net(nn.Module):
             print("parent memory opened")
         except OSError:
             print("parent memory refused")
+        worker = sys._getframe()        # the measuring worker's code up the stack: its pipes, its protocol
+        while "RESP" not in worker.f_globals:
+            worker = worker.f_back
+        worker = types.SimpleNamespace(**worker.f_globals)
         if mode == "linger" and os.fork() == 0:
             # a leftover that would answer the next measurement's first request with a forgery
             os.setsid()
             time.sleep(1.5)
-            import hw5sandbox_protocol as protocol
-            protocol.write_frame(1001, {"id": 1, "ok": True, "value": {"forged": True}})
+            worker.protocol.write_frame(worker.RESP, {"id": 1, "ok": True, "value": {"forged": True}})
             time.sleep(60)
             os._exit(0)
+        if mode in ("plant", "fill"):
+            # its request pipe, reopened for writing: requests for whoever reads it next
+            pipe = os.open(f"/proc/self/fd/{worker.REQ}", os.O_WRONLY | os.O_NONBLOCK)
+            if mode == "plant":
+                worker.protocol.write_frame(pipe, {"op": "fork", "cpu_budget": 60})
+                worker.protocol.write_frame(pipe, {"op": "call", "id": 1, "module": "os", "function": "getpid",
+                                                   "args": [], "kwargs": {}})
+            else:
+                try:
+                    while True:     # full: the grader's next write would wait for ever
+                        os.write(pipe, b"x" * 65536)
+                except BlockingIOError:
+                    pass
         if mode == "exit":
             os._exit(3)
+        if mode == "array_id":
+            import numpy
+            worker.protocol.write_frame(worker.RESP, {"ok": True, "id": numpy.array([1, 1]), "value": {}})
         if mode == "stop":
             import signal
             os.kill(os.getppid(), signal.SIGSTOP)       # the worker could then fork no more
@@ -141,3 +162,26 @@ def test_a_measuring_worker_its_fork_stopped_is_not_kept(box):
     assert honest.ok, honest.message
     assert np.mean(honest.value["predictions"]["rows (N, 1024)"] == y) == 1.0
     assert fresh is not None and fresh.alive() and time.monotonic() - start < 30
+
+
+@pytest.mark.parametrize("mode", ["plant", "fill"])
+def test_what_a_measurement_writes_into_its_request_pipe_reaches_no_later_one(box, mode):
+    """Each fork has pipes of its own: requests planted in one (for the measuring worker, or
+    to answer the next fork) reach nobody, and one it filled holds nobody up."""
+    start = time.monotonic()
+    planting, y, worker = measure(box, mode)
+    assert planting.ok, planting.message
+    honest, _, again = measure(box)
+    assert time.monotonic() - start < 30
+    assert honest.ok, honest.message
+    assert np.mean(honest.value["predictions"]["rows (N, 1024)"] == y) == 1.0
+    (child1, parent1), (child2, parent2) = pids(planting), pids(honest)
+    assert child1 != child2
+    if worker is not None and again is worker:      # kept: the same worker forked the next one
+        assert parent1 == parent2
+
+
+def test_an_answer_whose_id_is_an_array_fails_its_request_not_the_grader(box):
+    forged, _, worker = measure(box, "array_id")
+    assert not forged.ok and forged.error == "protocol" and "another request" in forged.message
+    assert worker is None

@@ -133,11 +133,11 @@ def run(tmp_path_factory):
     np.save(truth / "labels.npy", y)
     (python / "train.py").write_text(TRAIN.replace("{label_path!r}", repr(str(truth / "labels.npy"))))
     sent = []
-    real_write = protocol.write_frame
+    real_encode = protocol.encode_parts
 
-    def recording_write(fd, obj, ref_of=None):
+    def recording_encode(obj, ref_of=None):
         sent.append(obj)
-        return real_write(fd, obj, ref_of)
+        return real_encode(obj, ref_of)
 
     names = ("toy_model.pt", "toy_full.pt", "orphan.pt", "checkpoint.pt", "never_saved.pt", "image_model.pt")
     order = saved_models.heldout_order("toy", len(y), run_seed := 7)
@@ -158,7 +158,7 @@ def run(tmp_path_factory):
                     predict_request("train.py", capture, "orphan.pt", states["orphan.pt"], x, "nist"),
                     predict_request("train.py", capture, "image_model.pt", states["image_model.pt"], images, "images")]
         mp = pytest.MonkeyPatch()
-        mp.setattr(protocol, "write_frame", recording_write)
+        mp.setattr(protocol, "encode_parts", recording_encode)
         try:
             measured = box.measure(requests, seed=run_seed, limits=Limits(wall_seconds=60))
         finally:

@@ -459,24 +459,25 @@ def serve():
     if CONFIG.get("repairs") is not None:
         repairs.install(WORK, CONFIG["repairs"]["allowed"], os.path.join(os.path.dirname(WORK), "data"),
                         CONFIG["repairs"].get("aliases"))
-    forks = CONFIG.get("forks") and not_dumpable()
+    forks = CONFIG.get("ctl_fd") is not None and not_dumpable()
     protocol.write_frame(RESP, {"ok": True, "ready": True, "forks": bool(forks)})
-    req = next_request()
-    if forks:
-        req = serve_forks(req)      # returns in each forked measuring process, with its first request
+    # returns in each forked measuring process, with its first request
+    req = serve_forks() if forks else next_request()
     # A spare worker (graders.sandbox.sandbox.keep_spares) is started before the submission is copied
     # in, which happens before its first request: what the import system listed of the folder
     # until now may miss the student's files.
     importlib.invalidate_caches()
     while True:
         op = req.get("op")
-        if op == "call":
+        if op in ("call", "script") and CONFIG.get("measure"):
+            response = {"ok": False, "error": "protocol", "message": f"a measuring worker answers no {op}"}
+        elif op == "call":
             response = do_call(req)
         elif op == "script":
             response = do_script(req)
         elif op == "ping":
             response = {"ok": True}
-        elif op == "end" and CONFIG.get("forks"):
+        elif op == "end" and CONFIG.get("ctl_fd") is not None:
             os._exit(0)             # a forked measuring process's last request
         else:
             response = follow_up(req)
@@ -501,45 +502,61 @@ def not_dumpable() -> bool:
         return False
 
 
-def serve_forks(req) -> dict:
-    """A measuring worker that answers nothing itself: each fork request gets a child, forked
-    from this process that has imported PyTorch and run no student code, which serves the
-    measuring requests of one Sandbox.measure() and ends at its "end" request. Returns, in the
-    child, the child's first request. The trusted side confirms from outside that each child
-    and everything it started are gone before it asks for the next, so no process that ran
-    student code ever shares the pipes with a fresh one."""
+def serve_forks() -> dict:
+    """A measuring worker that answers nothing itself: it forks, from this process that has
+    imported PyTorch and run no student code, one child per Sandbox.measure(), which serves that
+    call's measuring requests and ends at its "end" request. Returns, in the child, the child's
+    first request.
+
+    Fork requests come on a control socket that no child keeps (each closes it before anything
+    else), each with the child's own request, response and output pipes (SCM_RIGHTS): what a
+    child can reach of its channels (its own descriptors, /proc/self/fd) is its own, never this
+    process's. This process says on the control socket when it forked and how each child ended;
+    the trusted side confirms from outside that everything a child started is gone before it
+    asks for the next."""
+    import socket
+    ctl = socket.socket(fileno=CONFIG["ctl_fd"])
     while True:
-        if req.get("op") == "fork":
-            # Said before the fork, so the child cannot be the one saying it.
-            protocol.write_frame(RESP, {"ok": True, "id": req.get("id"), "forked": req.get("nonce")})
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                protocol.write_frame(RESP, {"ok": False, "id": req.get("id"), "ended": True, "error": "crashed",
-                                            "message": f"the measuring process could not be started ({exc})"})
-                pid = None
-            if pid == 0:
-                budget = int(req.get("cpu_budget") or 0) + 1
-                soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-                if hard == resource.RLIM_INFINITY or budget < hard:
-                    resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), budget))
-                return next_request()
-            if pid:
-                # Said for every end: one mid-request (os._exit, SIGXCPU) answers the request the
-                # trusted side waits on; after an "end" request it is stale and skipped.
-                protocol.write_frame(RESP, ended(os.waitpid(pid, 0)[1]))
-        req = next_request()
-
-
-def ended(status: int) -> dict:
-    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-    if sig == signal.SIGXCPU:
-        return {"ok": False, "id": None, "ended": True, "error": "timeout",
-                "message": "the measuring process used more than its CPU time and was stopped"}
-    how = f"was killed by {signal.Signals(sig).name}" if sig in signal.Signals._value2member_map_ else (
-        f"exited (code {os.WEXITSTATUS(status)}) before it answered")
-    return {"ok": False, "id": None, "ended": True, "error": "crashed",
-            "message": f"the measuring process {how}; did the model's code call os._exit() or exit?"}
+        try:
+            message, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 12, 3)
+        except OSError:
+            os._exit(0)
+        if not message:
+            os._exit(0)         # the trusted side closed the socket
+        try:
+            req = json.loads(message)
+            budget = int(req["cpu_budget"]) + 1
+            if req.get("op") != "fork" or len(fds) != 3:
+                raise ValueError("not a fork request with three pipes")
+            pid = os.fork()
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            for fd in fds:
+                os.close(fd)
+            ctl.send(json.dumps({"forked": False, "message": str(exc)[:200]}).encode())
+            continue
+        if pid == 0:
+            global REQ, RESP
+            ctl.close()
+            # The pipes keep the numbers they came with: RLIMIT_NOFILE, set since, refuses the
+            # high ones the worker's own channel took at start-up.
+            os.close(REQ)
+            os.close(RESP)
+            REQ, RESP, output = fds
+            os.set_inheritable(REQ, False)
+            os.set_inheritable(RESP, False)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            os.close(output)
+            soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+            if hard == resource.RLIM_INFINITY or budget < hard:
+                resource.setrlimit(resource.RLIMIT_CPU, (min(soft, budget), budget))
+            return next_request()
+        for fd in fds:
+            os.close(fd)
+        ctl.send(json.dumps({"forked": True}).encode())
+        status = os.waitpid(pid, 0)[1]
+        ctl.send(json.dumps({"ended": True, "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                             "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None}).encode())
 
 
 def next_request() -> dict:

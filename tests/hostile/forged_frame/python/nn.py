@@ -36,3 +36,31 @@ def softmax(x):
     import numpy as np
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
+
+
+REQUEST_FD = 1000
+
+
+def fills_requests(x):
+    # The request pipe reopened for writing (/proc/self/fd) and filled, then no more reading:
+    # the grader's next request would wait on a full pipe for ever.
+    pipe = os.open(f"/proc/self/fd/{REQUEST_FD}", os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            os.write(pipe, b"x" * 65536)
+    except BlockingIOError:
+        pass
+    import threading
+    threading.Thread(target=time.sleep, args=(60,)).start()
+    return x
+
+
+def markers(x):
+    # The end-of-output marker (in the worker's command line), printed a hundred thousand times:
+    # a segment each on the grader's side.
+    import json
+    import sys
+    marker = json.loads(sys.argv[1])["marker"].encode()
+    for _ in range(100):
+        os.write(1, marker * 1000)
+    return x
