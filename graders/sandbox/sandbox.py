@@ -315,7 +315,10 @@ class Sandbox:
         what = f"{module}.{function}"
         self._require_submission()
         with self._lock:
-            worker = self._call_worker(limits)
+            try:
+                worker = self._call_worker(limits)
+            except Failure as failure:
+                return Outcome(ok=False, error=failure.error, message=failure.message)
             self._next_id += 1
             request = {"op": "call", "id": self._next_id, "module": module, "function": function,
                        "args": list(args), "kwargs": kwargs, "seed": seed,
@@ -355,8 +358,12 @@ class Sandbox:
         self._require_submission()
         with self._lock:
             start = time.monotonic()
-            worker = Worker(self, "script", limits,
-                             cpu_budget=limits.cpu_seconds + len(after) * after_limits.cpu_seconds)
+            try:
+                worker = Worker(self, "script", limits,
+                                cpu_budget=limits.cpu_seconds + len(after) * after_limits.cpu_seconds)
+            except Failure as failure:
+                return ScriptOutcome(ok=False, error=failure.error, message=failure.message,
+                                     elapsed=time.monotonic() - start)
             request = {"op": "script", "id": 0, "script": str(script), "globals": list(globals),
                        "files": list(files), "written": list(written), "seed": seed,
                        "limits": self.worker_limits(limits),
@@ -413,7 +420,7 @@ class Sandbox:
         same limits but for the time (a request carries its own), enough CPU budget, alive."""
         try:
             worker = future.result()
-        except SandboxError:
+        except (SandboxError, Failure):
             return False
         untimed = dict(cpu_seconds=0, wall_seconds=0)
         return (replace(settings, **untimed) == replace(limits, **untimed) and worker.alive()
@@ -446,12 +453,15 @@ class Sandbox:
         limits = limits or self.limits
         self._require_submission()
         with self._lock:
-            worker = self._measuring_worker(limits, len(requests))
             budget = max(1, len(requests)) * limits.cpu_seconds
-            forked = worker.forks and worker.fork(limits, budget)
-            if worker.forks and not forked:
-                worker.close()      # it would not fork: a worker of its own, as without bubblewrap
-                worker = Worker(self, "measure", limits, cpu_budget=budget)
+            try:
+                worker = self._measuring_worker(limits, len(requests))
+                forked = worker.forks and worker.fork(limits, budget)
+                if worker.forks and not forked:
+                    worker.close()      # it would not fork: a worker of its own, as without bubblewrap
+                    worker = Worker(self, "measure", limits, cpu_budget=budget)
+            except Failure as failure:
+                return [Outcome(ok=False, error=failure.error, message=failure.message) for _ in requests]
             try:
                 outcomes = [self._follow_up(worker, i, dict(req), seed, limits, what)
                             for i, req in enumerate(requests, start=1)]
@@ -496,8 +506,8 @@ class Sandbox:
         return cls(ok=ok, value=response.get("value"), repairs=fired,
                    args=_field(response, "args", list), kwargs=_field(response, "kwargs", dict),
                    error=error if ok or (type(error) is str and error in WORKER_ERRORS) else "protocol",
-                   message=str(response.get("message") or ""),
-                   traceback=str(response.get("traceback") or ""), stdout=stdout,
+                   message=_text_field(response, "message"), traceback=_text_field(response, "traceback"),
+                   stdout=stdout,
                    elapsed=time.monotonic() - start)
 
     def _require_submission(self):
@@ -630,6 +640,12 @@ def _field(response: dict, key: str, kind: type):
     if not isinstance(value, kind):
         raise Failure("protocol", f"the worker sent a malformed response ({key} is a {type(value).__name__})")
     return value
+
+
+def _text_field(response: dict, key: str) -> str:
+    # no truth value asked of it: an array's would raise here
+    value = response.get(key)
+    return value if type(value) is str else ""
 
 
 def _figures(response: dict) -> tuple[list, list, int]:

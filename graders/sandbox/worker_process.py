@@ -90,6 +90,7 @@ class Worker:
         self.cpu_budget = float(cpu_budget if cpu_budget is not None else limits.cpu_seconds)
         self.cpu_at_ready = self.last_cpu = 0.0
         self._closed = False
+        _check_disk_left(box, limits)
         self.marker = b"\x00hw5-end-" + secrets.token_hex(8).encode() + b"\x00"
         req_r, self.req_w = _pipe()
         os.set_blocking(self.req_w, False)      # a worker that reads no more cannot hold us (send)
@@ -181,6 +182,8 @@ class Worker:
             time.sleep(POLL)
             if self.parked:
                 time.sleep(PARKED_POLL)
+                if self.others():       # never seen: the worker left it alone; watched in full then
+                    self.parked = False
                 continue
             failure = self._check_tree()
             if failure is None and time.monotonic() > next_disk:
@@ -388,19 +391,23 @@ class Worker:
         try:
             if not self.alive() or self.others() or _stopped(self.pid):
                 raise Failure("protocol", "the measuring worker was not idle")
+            _check_disk_left(self.box, limits)
             req_r, req_w = _pipe()
+            mine += [req_r, req_w]
             resp_r, resp_w = _pipe()
+            mine += [resp_r, resp_w]
             out_r, out_w = os.pipe()
-            mine = [req_w, resp_r, out_r]
+            mine += [out_r, out_w]
             try:
                 socket.send_fds(self.ctl, [json.dumps({"op": "fork", "cpu_budget": cpu_budget}).encode()],
                                 [req_r, resp_w, out_w])
             finally:
                 for fd in (req_r, resp_w, out_w):
                     os.close(fd)
+                    mine.remove(fd)
             if self._ctl_answer(FORK_SECONDS).get("forked") is not True:
                 raise Failure("protocol", "the measuring worker did not fork")
-        except (Failure, OSError):
+        except (Failure, OSError, ValueError):
             for fd in mine:
                 os.close(fd)
             self.kill()
@@ -466,7 +473,7 @@ class Worker:
         while (left := deadline - time.monotonic()) > 0:
             try:
                 answer = self._ctl_answer(left)
-            except (Failure, OSError):
+            except (Failure, OSError, ValueError):
                 return None
             if answer.get("ended") is True:
                 return answer
@@ -551,6 +558,15 @@ class Worker:
                                        f"during {self.task}")
         return Failure("crashed", f"the worker process exited (code {code}) during {self.task}; "
                                    "did the code call os._exit() or exit the interpreter?")
+
+
+def _check_disk_left(box, limits: Limits):
+    """Before a worker (or a fork) starts: the files the submission's code wrote earlier, over the
+    limit, fail its request as the student's, never as a start-up of ours that failed."""
+    if getattr(box, "disk_at_start", None) is not None and \
+            box.disk_used() > (limits.disk_mb << 20) + box.disk_at_start:
+        raise Failure("output", f"the files the submission's code wrote take more than {limits.disk_mb} MB, "
+                                "so no worker was started")
 
 
 def _stopped(pid: int | None) -> bool:

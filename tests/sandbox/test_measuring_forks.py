@@ -70,6 +70,18 @@ class Net(nn.Module):
         if mode == "array_id":
             import numpy
             worker.protocol.write_frame(worker.RESP, {"ok": True, "id": numpy.array([1, 1]), "value": {}})
+        if mode == "array_message":
+            import numpy
+            worker.protocol.write_frame(worker.RESP, {"ok": False, "error": "exception", "id": 1,
+                                                      "message": numpy.array([1, 1])})
+        if mode == "traceme":
+            import ctypes
+            import signal
+            ctypes.CDLL(None).ptrace(0, 0, 0, 0)        # PTRACE_TRACEME: its stops go to the worker
+            os.kill(os.getpid(), signal.SIGSTOP)
+        if mode == "disk":
+            with open("left_behind.bin", "wb") as f:
+                f.write(bytes(3 << 20))
         if mode == "stop":
             import signal
             os.kill(os.getppid(), signal.SIGSTOP)       # the worker could then fork no more
@@ -100,11 +112,11 @@ def box(tmp_path_factory):
         yield box
 
 
-def measure(box, mode=""):
+def measure(box, mode="", limits=Limits(wall_seconds=60, cpu_seconds=60)):
     (Path(box.root) / "work" / "python" / "mode.txt").write_text(mode)
     x, y = heldout(40, seed=0)
     request = predict_request("train.py", box.capture, "model.pt", box.state, x, "nist")
-    answer = box.measure([request], limits=Limits(wall_seconds=60, cpu_seconds=60))[0]
+    answer = box.measure([request], limits=limits)[0]
     prepared = box._measurer
     return answer, y, (prepared[1].result() if prepared else None)
 
@@ -185,3 +197,29 @@ def test_an_answer_whose_id_is_an_array_fails_its_request_not_the_grader(box):
     forged, _, worker = measure(box, "array_id")
     assert not forged.ok and forged.error == "protocol" and "another request" in forged.message
     assert worker is None
+
+
+def test_an_answer_whose_message_is_an_array_fails_its_request_not_the_grader(box):
+    forged, _, _ = measure(box, "array_message")
+    assert not forged.ok and forged.error == "exception" and forged.message == ""
+
+
+def test_a_measuring_process_that_makes_its_worker_its_tracer_is_killed_at_its_first_stop(box):
+    start = time.monotonic()
+    traced, _, worker = measure(box, "traceme")
+    assert not traced.ok and traced.error == "crashed" and "SIGKILL" in traced.message, traced
+    honest, y, _ = measure(box)
+    assert honest.ok, honest.message
+    assert time.monotonic() - start < 20
+
+
+def test_files_a_measurement_left_over_the_disk_limit_fail_the_next_one_not_the_grader(box):
+    small = Limits(wall_seconds=60, cpu_seconds=60, disk_mb=1)
+    writing, _, _ = measure(box, "disk", small)
+    # stopped by the watcher, or done before its next look: the file stays either way
+    assert writing.ok or (writing.error == "output" and "1 MB" in writing.message), writing
+    after, _, _ = measure(box, "", small)
+    assert not after.ok and after.error == "output" and "no worker was started" in after.message, after
+    (Path(box.root) / "work" / "python" / "left_behind.bin").unlink()
+    honest, y, _ = measure(box)
+    assert honest.ok, honest.message
