@@ -39,7 +39,7 @@ PARKED_POLL = 0.5
 # The handshake with a forking measuring worker, which runs no student code: seconds, not a
 # request's limit.
 FORK_SECONDS = 10
-END = protocol.encode({"op": "end"})        # a forked measuring process's last request
+END = b"".join(protocol.frame_parts({"op": "end"}))     # a forked measuring process's last request
 
 
 
@@ -197,8 +197,7 @@ class Worker:
         limits, tree = self.limits, process_tree(self.proc.pid)
         if self.proc.poll() is not None:
             return None
-        # bwrap adds two processes of its own (the outer one and the namespace's init).
-        own = (2 if self.box.isolation == "bubblewrap" else 0) + self.resident
+        own = self._bwrap_own() + self.resident
         if len(tree) - own > limits.processes:
             return Failure("crashed", f"{self.task} started more than {limits.processes} "
                                        "processes (a fork bomb?) and was stopped")
@@ -290,11 +289,7 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except OSError:
                 pass
-            for pid in reversed(tree):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+            self._kill(reversed(tree))
             if self.proc.poll() is not None and len(tree) <= 1:
                 break
         try:
@@ -334,9 +329,7 @@ class Worker:
     def _write(self, obj, deadline: float):
         """One frame onto the request pipe, which the student's process can fill itself (it may
         reopen its end for writing): written as it drains, until the deadline."""
-        parts = protocol.encode_parts(obj)
-        parts.insert(0, protocol.FRAME_HEADER.pack(sum(memoryview(p).nbytes for p in parts)))
-        for part in parts:
+        for part in protocol.frame_parts(obj):
             data = memoryview(part).cast("B")
             while data:
                 if self.verdict:
@@ -425,7 +418,7 @@ class Worker:
         self.busy = False
         try:
             try:        # a few bytes: written whole, or not at all when it reads no more
-                os.write(self.req_w, protocol.FRAME_HEADER.pack(len(END)) + END)
+                os.write(self.req_w, END)
             except OSError:
                 pass            # killed below
             ended = self._fork_ended(2)
@@ -496,8 +489,11 @@ class Worker:
 
     def others(self) -> list[int]:
         """The processes of the tree besides bwrap's two and the worker itself."""
-        own = 2 if self.box.isolation == "bubblewrap" else 0
-        return [p for p in process_tree(self.proc.pid)[own:] if p != self.pid]
+        return [p for p in process_tree(self.proc.pid)[self._bwrap_own():] if p != self.pid]
+
+    def _bwrap_own(self) -> int:
+        # bwrap adds two processes of its own (the outer one and the namespace's init)
+        return 2 if self.box.isolation == "bubblewrap" else 0
 
     @staticmethod
     def _kill(pids):

@@ -295,11 +295,16 @@ def decode(payload, make_ref=Ref):
         raise ProtocolError(f"malformed value: {exc}") from None
 
 
-def write_frame(fd: int, obj, ref_of=None) -> None:
-    """Blocking write of one framed message to a file descriptor."""
+def frame_parts(obj, ref_of=None) -> list:
+    """One framed message (its length, then the payload) as a list of buffers."""
     parts = encode_parts(obj, ref_of)
     parts.insert(0, _LEN.pack(sum(memoryview(p).nbytes for p in parts)))
-    for part in parts:
+    return parts
+
+
+def write_frame(fd: int, obj, ref_of=None) -> None:
+    """Blocking write of one framed message to a file descriptor."""
+    for part in frame_parts(obj, ref_of):
         data = memoryview(part).cast("B")
         while data:
             data = data[os.write(fd, data):]
