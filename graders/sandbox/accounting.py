@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 from pathlib import Path
 
@@ -24,6 +25,44 @@ def process_tree(pid: int) -> list[int]:
         tree.append(p)
         todo += _children(p)
     return tree
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # the command name (field 2) may hold spaces and parentheses: split after its last ')'
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def descends_from(pid: int, root: int) -> bool:
+    """Whether pid is root or below it now (not whatever held the number when a tree was listed)."""
+    for _ in range(4096):
+        if pid == root:
+            return True
+        if not pid or (pid := _parent(pid)) is None:
+            return False
+    return False
+
+
+def signal_tree(pids, root: int, sig=signal.SIGKILL) -> None:
+    """Signal each of pids that still belongs to root's tree. A number listed a moment ago may have
+    been freed and given to another process since (another student's worker, in a batch): the
+    process is pinned with a pidfd first, then its ancestry is read, and the signal goes through
+    that pidfd, so it reaches exactly the process that was checked, or nobody."""
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            continue            # gone already
+        try:
+            if descends_from(pid, root):
+                signal.pidfd_send_signal(fd, sig)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -40,7 +40,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from graders.sandbox import gpus as gpus_mod
-from graders.sandbox.accounting import tree_size, held_files, process_tree
+from graders.sandbox.accounting import tree_size, held_files, process_tree, signal_tree
 from graders.sandbox.bwrap import (bwrap_base, bwrap_path, bwrap_problem, hidden_masks, hidden_paths, nobody,
                                    python_roots, system_binds, system_dirs, unprivileged_problem)
 from graders.sandbox.cgroups import cgroup_problem
@@ -53,7 +53,7 @@ from graders.sandbox.worker_process import CGROUP, WATCHER, Failure, Worker
 __all__ = ["Sandbox", "keep_spares", "Limits", "Ref", "Outcome", "ScriptOutcome", "SandboxUnavailable", "SandboxError",
            "NOT_ISOLATED", "CGROUP", "WATCHER", "MAX_FIGURES", "MAX_FIGURE_BYTES", "arrays_request", "student_seconds",
            "repairs_fired", "bwrap_problem", "bwrap_path", "cgroup_problem", "unprivileged_problem", "hidden_paths",
-           "python_roots", "process_tree", "held_files"]
+           "python_roots", "process_tree", "signal_tree", "held_files"]
 
 # Fixed paths inside the sandbox: the scripts' ../data and ../images resolve as in a student's copy.
 BOX_WORK = "/sandbox/work"

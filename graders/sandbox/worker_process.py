@@ -18,7 +18,8 @@ from graders.sandbox.shipped import protocol
 from graders.sandbox.shipped.protocol import ProtocolError
 
 from graders.sandbox.outcomes import Limits, SandboxError
-from graders.sandbox.accounting import tmpfs_bytes, cpu_seconds, held_files, process_tree, proportional_bytes, resident_bytes
+from graders.sandbox.accounting import (tmpfs_bytes, cpu_seconds, held_files, process_tree, proportional_bytes,
+                                        resident_bytes, signal_tree)
 from graders.sandbox.bwrap import prlimit_path
 from graders.sandbox.cgroups import Cgroup, cgroup_parent
 from graders.sandbox.streams import Stream, stream_text
@@ -495,13 +496,8 @@ class Worker:
         # bwrap adds two processes of its own (the outer one and the namespace's init)
         return 2 if self.box.isolation == "bubblewrap" else 0
 
-    @staticmethod
-    def _kill(pids):
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    def _kill(self, pids):
+        signal_tree(pids, self.proc.pid)
 
     def _read(self, n: int, start: float) -> bytearray:
         buf = bytearray(n)

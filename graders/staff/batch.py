@@ -536,14 +536,10 @@ class Batch:
 
 def kill_tree(pid: int) -> None:
     """SIGKILL pid and all its descendants, stopped first so that nothing forks meanwhile."""
-    from graders.sandbox.sandbox import process_tree
+    from graders.sandbox.sandbox import process_tree, signal_tree
     tree = process_tree(pid)
     for sig in (signal.SIGSTOP, signal.SIGKILL):
-        for p in tree:
-            try:
-                os.kill(p, sig)
-            except OSError:
-                pass
+        signal_tree(tree, pid, sig)
 
 
 def _grade_in_child(request: str) -> None:

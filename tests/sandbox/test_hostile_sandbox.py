@@ -384,3 +384,45 @@ def test_without_bubblewrap_a_root_grader_runs_student_code_as_nobody(nobody_can
     finally:
         import shutil
         shutil.rmtree(bundle, ignore_errors=True)
+
+
+def test_killing_a_tree_spares_a_process_that_took_a_listed_number_meanwhile():
+    """The tree is listed, then killed: a number listed may by then belong to another process (in a
+    batch, another student's worker). Only processes still below the tree's root are signalled."""
+    import subprocess
+    import sys
+    from graders.sandbox.sandbox import process_tree, signal_tree
+    # the child names itself with parentheses and spaces, as a student's process may, to mislead
+    # a naive reading of /proc/PID/stat
+    child = ("import ctypes, time; ctypes.CDLL(None).prctl(15, b'x) S 1 (y', 0, 0, 0); time.sleep(60)")
+    root = subprocess.Popen([sys.executable, "-c",
+                             f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {child!r}]); time.sleep(60)"])
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        deadline = time.monotonic() + 20
+        while len(tree := process_tree(root.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(tree) == 2, tree
+        descendant = tree[1]
+        deadline = time.monotonic() + 10
+        while "x) S 1 (y" not in Path(f"/proc/{descendant}/stat").read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signal_tree([descendant, stranger.pid], root.pid)
+        assert stranger.poll() is None, "a process outside the tree was killed"
+        deadline = time.monotonic() + 10
+        while _state(descendant) not in ("Z", "gone") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(descendant) in ("Z", "gone"), "the tree's own process was not killed"
+        signal_tree([root.pid], root.pid)
+        assert root.wait(timeout=10) == -9
+    finally:
+        for p in (root, stranger):
+            p.kill()
+            p.wait()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
