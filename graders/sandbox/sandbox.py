@@ -284,8 +284,10 @@ class Sandbox:
                 "--ro-bind", f"{root}/lib", BOX_LIB,
                 "--bind", f"{root}/mplconfig", BOX_MPL,
                 "--bind", f"{root}/work/python", f"{BOX_WORK}/python"]
+        # A measuring worker gets no course data: it runs the model's code on the held-out inputs
+        # it is sent, and a forward() that could read ../data could answer from the training set.
         for name, target in (("data", self.data_dir), ("images", self.images_dir)):
-            if target:
+            if target and not config.get("measure"):
                 args += ["--ro-bind", str(target), f"{BOX_WORK}/{name}"]
         if self.torch_home:
             args += ["--ro-bind", str(self.torch_home), BOX_TORCH]
@@ -344,7 +346,7 @@ class Sandbox:
 
     @counted
     def run_script(self, script, *, globals=(), files=("*.pickle",), written=(), seed=0, limits=None,
-                   after=(), after_limits=None) -> ScriptOutcome:
+                   after=(), after_limits=None, skew_gradients=None) -> ScriptOutcome:
         """Run a script of the submission in a fresh worker.
 
         globals: names of the script's variables to send back; files: patterns of the files it
@@ -352,7 +354,9 @@ class Sandbox:
         size). after: follow-up requests about what the script left (arrays_request,
         graders.checks.saved_models.models_request) answered by the same worker once the script has
         ended, while its variables live, never a measurement (see measure); each gets after_limits
-        (default: limits) and comes back as an Outcome in outcome.after, in order."""
+        (default: limits) and comes back as an Outcome in outcome.after, in order. skew_gradients
+        (with the params watch among globals): every gradient the submission's backwards writes is
+        multiplied by it (Q2.5's probe of the gradient checker)."""
         limits = limits or self.limits
         after_limits = after_limits or limits
         self._require_submission()
@@ -368,6 +372,8 @@ class Sandbox:
                        "files": list(files), "written": list(written), "seed": seed,
                        "limits": self.worker_limits(limits),
                        "max_file_bytes": limits.file_size_mb << 20, "max_figures": 50}
+            if skew_gradients is not None:
+                request["skew_gradients"] = float(skew_gradients)
             try:
                 worker.send(request, limits, str(script))
                 response = worker.receive(limits, str(script))
@@ -659,5 +665,29 @@ def _figures(response: dict) -> tuple[list, list, int]:
             total += len(png)
     made = response.get("figures_made")
     made = min(made, 10**6) if type(made) is int else 0
-    data = [d for d in _field(response, "figure_data", list)[:MAX_FIGURES] if isinstance(d, dict)]
+    data = [_figure_record(d) for d in _field(response, "figure_data", list)[:MAX_FIGURES] if isinstance(d, dict)]
     return kept, data, max(len(sent), made) - len(kept)
+
+
+# the capture backend's own bounds (graders/sandbox/shipped/capture_backend.py), held again here:
+# what arrives is the student's process's word, of any shape
+FIGURE_AXES, FIGURE_LINES, FIGURE_POINTS, FIGURE_TEXT = 20, 20, 10_000, 200
+
+
+def _figure_record(sent: dict) -> dict:
+    """A figure's plotted data rebuilt to the backend's schema (texts, and lines of finite or
+    non-finite floats): whatever else the worker sent is dropped, so that no check reading it
+    meets another type."""
+    def text(value) -> str:
+        return value[:FIGURE_TEXT] if isinstance(value, str) else ""
+
+    def items(value, most: int) -> list:
+        return [v for v in value[:most] if isinstance(v, dict)] if isinstance(value, list) else []
+
+    return {"title": text(sent.get("title")),
+            "axes": [{"title": text(ax.get("title")), "xlabel": text(ax.get("xlabel")), "ylabel": text(ax.get("ylabel")),
+                      "lines": [{"label": text(line.get("label")),
+                                 "y": [float(v) for v in (line.get("y") if isinstance(line.get("y"), list) else [])
+                                       [:FIGURE_POINTS] if type(v) in (int, float)]}
+                                for line in items(ax.get("lines"), FIGURE_LINES)]}
+                     for ax in items(sent.get("axes"), FIGURE_AXES)]}

@@ -102,7 +102,8 @@ class Worker:
         config = {"box": os.path.basename(box.root), "work": box.box_path("work/python"),
                   "req_fd": req_r, "resp_fd": resp_w, "marker": self.marker.decode(),
                   "limits": box.worker_limits(limits, self.resident), "cpu_budget": self.cpu_budget,
-                  "offline_torch": box.box_path("work/data") if box.torch_home and box.data_dir else None,
+                  "offline_torch": (box.box_path("work/data") if box.torch_home and box.data_dir and mode != "measure"
+                                    else None),
                   "repairs": box.repairs,
                   "measure": mode == "measure", "ctl_fd": ctl_child.fileno() if ctl_child else None}
         # a script of a GPU sandbox holds one GPU for its life (graders.sandbox.gpus), or runs on the CPU

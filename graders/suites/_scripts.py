@@ -9,6 +9,7 @@ import pytest
 
 from graders.checks import evaluation
 from graders.checks.student_module import StudentModule, call_limits
+from graders.checks.training_runs import WEIGHTS_FILE
 from graders.results.messages import Failure, NotImplementedYet, StudentError
 
 
@@ -66,15 +67,59 @@ def weights_or_skip(q3_run) -> dict:
     return q3_run.weights
 
 
+def trained_network(q3_run) -> tuple[dict, str] | str:
+    """The network a run of run_q3.py left, for crediting what only a training run earns: the saved
+    weights, else the script's final params; by the handout's names, else by their shapes (a
+    network saved under other names was still trained). (arrays, where found), or why none."""
+    sources = [(q3_run.weights, WEIGHTS_FILE), (q3_run.outcome.globals.get("params"), "params as run_q3.py ended")]
+    for arrays, where in sources:
+        if isinstance(arrays, dict):
+            found = _by_names(arrays) or _by_shapes(arrays)
+            if found:
+                return found, where
+    return f"neither {WEIGHTS_FILE} nor params as the script ended hold a 1024-h-36 network"
+
+
+def _by_names(arrays: dict) -> dict | None:
+    found = [arrays.get(k) for k in evaluation.CLASSIFIER]
+    return _chained(found) if all(isinstance(v, np.ndarray) for v in found) else None
+
+
+def _by_shapes(arrays: dict) -> dict | None:
+    """The only (1024, h), (h,), (h, 36), (36,) arrays among those named as weights are ('_' marks
+    the handout's gradients, caches and accumulators)."""
+    named = [v for k, v in arrays.items() if isinstance(k, str) and "_" not in k and isinstance(v, np.ndarray)]
+    first = [v for v in named if v.ndim == 2 and v.shape[0] == 1024]
+    if len(first) != 1:
+        return None
+    hidden = first[0].shape[1]
+    rest = [[v for v in named if v.shape == shape] for shape in ((hidden,), (hidden, 36), (36,))]
+    if hidden == 36 or any(len(r) != 1 for r in rest):
+        return None
+    return _chained([first[0]] + [r[0] for r in rest])
+
+
+def _chained(four: list) -> dict | None:
+    W1, b1, W2, b2 = four
+    if W1.ndim != 2 or W1.shape[0] != 1024:
+        return None
+    hidden = W1.shape[1]
+    if not (b1.shape == (hidden,) and W2.shape == (hidden, 36) and b2.shape == (36,)):
+        return None
+    if not all(v.dtype.kind in "fiu" for v in four):
+        return None
+    return dict(zip(evaluation.CLASSIFIER, (np.asarray(v, dtype=np.float64) for v in four)))
+
+
 def network_or_skip(q3_run) -> dict:
-    """The four arrays when they form a network the grader can run (any hidden size)."""
+    """The four arrays, by the handout's names, when they form a network the grader can run (any hidden size)."""
     weights = weights_or_skip(q3_run)
-    arrays = {k: weights.get(k) for k in evaluation.CLASSIFIER}
-    if not all(isinstance(v, np.ndarray) for v in arrays.values()):
+    arrays = [weights.get(k) for k in evaluation.CLASSIFIER]
+    if not all(isinstance(v, np.ndarray) for v in arrays):
         pytest.skip("the weights lack Wlayer1, blayer1, Woutput or boutput, so the network cannot be evaluated")
-    W1, b1, W2, b2 = (np.asarray(arrays[k], dtype=np.float64) for k in evaluation.CLASSIFIER)
-    hidden = W1.shape[1] if W1.ndim == 2 else None
-    if not (W1.shape == (1024, hidden) and b1.shape == (hidden,) and W2.shape == (hidden, 36)
-            and b2.shape == (36,)):
-        pytest.skip("the weights' shapes do not chain into a 1024-h-36 network, so it cannot be evaluated")
-    return {"Wlayer1": W1, "blayer1": b1, "Woutput": W2, "boutput": b2}
+    found = _chained(arrays)
+    if found is None:
+        pytest.skip("the weights do not form a 1024-h-36 network of numbers (their shapes or types), so it cannot be evaluated")
+    return found
+
+

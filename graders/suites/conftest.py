@@ -126,7 +126,7 @@ def q3_run(_data_sandbox, rubric, run_seed):
     None and `problem` = the failure saying why)."""
     from graders.checks import training_runs
     outcome = _data_sandbox.run_script(
-        "run_q3.py", globals=("max_iters", "hidden_size", "valid_acc"), files=(training_runs.WEIGHTS_FILE,),
+        "run_q3.py", globals=("max_iters", "hidden_size", "valid_acc", "params"), files=(training_runs.WEIGHTS_FILE,),
         seed=run_seed, limits=call_limits(_data_sandbox, rubric["Q3.1"].script_seconds))
     return training_runs.load_q3_run(outcome)
 

@@ -613,6 +613,21 @@ def run_q2(_sandbox, rubric, run_seed):
                                seed=run_seed, limits=call_limits(_sandbox, seconds))
 
 
+# Q2.5's probe: run_q2.py runs a second time with every gradient backwards writes multiplied by
+# this. A checker that differentiates the loss writes the same gradients as before; one that
+# copies backwards' (plus a little noise, to pass for central differences) writes half of them.
+# Halved, not doubled: a learning rate near its limit still trains.
+SKEW = 0.5
+
+
+@pytest.fixture(scope="session")
+def run_q2_skewed(_sandbox, rubric, run_seed):
+    """run_q2.py run again, each gradient backwards writes multiplied by SKEW (by the worker)."""
+    seconds = rubric["Q2.5"].script_seconds
+    return _sandbox.run_script("run_q2.py", globals=SCRIPT_GLOBALS, files=(), seed=run_seed,
+                               limits=call_limits(_sandbox, seconds), skew_gradients=SKEW)
+
+
 @pytest.fixture
 def q2_script(run_q2, sandbox, nn, rubric):
     """run_q2.py's final variables, x and y as finite float arrays; the script's failure (in the
@@ -624,7 +639,12 @@ def q2_script(run_q2, sandbox, nn, rubric):
                           f"{'is' if len(stubs) == 1 else 'are'} not implemented yet",
                           hint="run_q2.py uses every function of nn.py; implement them first")
         check_outcome(run_q2, "run_q2.py")
-    g = dict(run_q2.globals)
+    return script_state(run_q2)
+
+
+def script_state(run) -> dict:
+    """A run of run_q2.py's final variables, x and y as finite float arrays."""
+    g = dict(run.globals)
     for name, kind in (("params", dict), ("params_orig", dict), ("x", np.ndarray), ("y", np.ndarray)):
         if not isinstance(g.get(name), kind):
             raise Failure(f"run_q2.py ended without the handout's variable {name!r}",
@@ -636,6 +656,40 @@ def q2_script(run_q2, sandbox, nn, rubric):
         raise Failure(f"run_q2.py's x {g['x'].shape} and y {g['y'].shape} are not the handout's "
                       "examples and one-hot labels", hint="keep the handout's given code that makes x and y")
     return g
+
+
+@pytest.fixture
+def checker_differentiates(q2_script, run_q2_skewed, question, record_property):
+    """Fail when the gradient checker's gradients are backwards' own: in the skewed run they moved
+    with backwards' to SKEW times the loss's central differences. Every Q2.5 check needs it, since
+    a copy of backwards' gradients (with noise below the tolerance) agrees with the loss, restores
+    every parameter (it changed none) and matches backwards, without checking anything. Only
+    that evidence fails: a second run that cannot be judged leaves the first run's verdicts."""
+    tolerance = question.threshold("numerical_agreement")
+    try:
+        weights = real_parameters(q2_script["params_orig"], "params_orig")
+        if agreement(gradients(q2_script, "params"), weights, q2_script, tolerance)[0] is None:
+            return          # no agreement to explain: the checks say what is wrong
+        skewed = script_state(run_q2_skewed)
+        got = gradients(skewed, "params")
+        weights = real_parameters(skewed["params_orig"], "params_orig")
+        label, errors = agreement(got, weights, skewed, tolerance)
+        copied = label is None and agreement({k: v / SKEW for k, v in got.items()}, weights, skewed, 1e-4)[0]
+    except Failure as failure:
+        record_property("checker_probe", f"not judged: {failure.rationale[:200]}")
+        return
+    if not copied:
+        record_property("checker_probe", f"its gradients stayed the loss's when backwards' were multiplied by {SKEW:g}"
+                        if label else "not judged: the second run's gradients are neither the loss's nor backwards'")
+        return
+    worst = max(errors, key=errors.get)
+    raise Failure(f"the gradient checker's gradients are backwards' own, not central differences of the loss: in a "
+                  f"second run of run_q2.py in which the grader multiplied every gradient backwards wrote by "
+                  f"{SKEW:g}, the checker's were multiplied by {SKEW:g} too (params['grad_{worst}'] differs from "
+                  f"the loss's central differences by a relative error of {errors[worst]:.2g})",
+                  hint="compute each gradient from the loss alone: for each scalar, add eps, run forward and "
+                       "compute the loss; subtract 2 eps, again; restore the value; (loss_plus - loss_minus) / "
+                       "(2 eps); never read backwards' gradients")
 
 
 def moved(after: dict, before: dict) -> bool:
@@ -690,6 +744,41 @@ def fit(weights, x, y) -> tuple[float, float]:
 
 
 HANDOUT_EXAMPLES = 40      # run_q2.py's fake data: four classes of 10
+# ... drawn from these Gaussians (the handout's given code: means, diagonal variances)
+HANDOUT_MEANS = np.array([[3.6, 40.0], [3.9, 10.0], [3.4, 30.0], [2.0, 10.0]])
+HANDOUT_VARIANCES = np.array([[0.05, 10.0], [0.01, 5.0], [0.25, 5.0], [0.5, 10.0]])
+# the least share of the labels that must be the class whose Gaussian likes its point best: the
+# handout's own draws give 0.875-1.0 (6000 draws, raw, standardised or min-max scaled); labels
+# relabelled, shuffled or set on points of another making give about 0.25
+LABELS_AGREE = 0.6
+
+
+def handout_examples(x: np.ndarray, y: np.ndarray) -> float:
+    """Raise unless (x, y) are the handout's fake data: two features, four one-hot classes, none
+    rare, each label the class whose Gaussian explains its point best. The features are first
+    brought to the mixture's own mean and spread, so data the student standardised or scaled still
+    counts. The training loop is judged on these examples, which come from the student's process:
+    made-up ones that any network fits would prove nothing. Returns the share that agrees."""
+    if x.shape[1] != 2 or y.shape[1] != 4 or not np.all((y == 0) | (y == 1)) or not np.all(y.sum(axis=1) == 1):
+        raise Failure(f"run_q2.py's x {x.shape} and y {y.shape} are not the handout's fake data (two features, "
+                      "four one-hot classes)", hint="keep the handout's given code that makes x and y")
+    labels = y.argmax(axis=1)
+    counts = np.bincount(labels, minlength=4)
+    mean = HANDOUT_MEANS.mean(axis=0)
+    spread = np.sqrt((HANDOUT_VARIANCES + HANDOUT_MEANS ** 2).mean(axis=0) - mean ** 2)
+    std = x.std(axis=0)
+    matched = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0) * spread + mean
+    likelihood = -0.5 * (((matched[:, None, :] - HANDOUT_MEANS) ** 2) / HANDOUT_VARIANCES
+                         + np.log(HANDOUT_VARIANCES)).sum(axis=-1)
+    agree = float(np.mean(likelihood.argmax(axis=1) == labels))
+    if counts.min() < 0.1 * len(labels) or not agree >= LABELS_AGREE:
+        raise Failure(f"run_q2.py's x, y are not the handout's four classes: the classes hold "
+                      f"{', '.join(map(str, counts))} of the {len(labels)} examples, and {agree:.0%} of the labels "
+                      f"are the class whose Gaussian gives its point (the handout's draws: 88-100%)",
+                      expected=f"the handout's four Gaussians, labelled 0-3, at least {LABELS_AGREE:.0%} agreeing",
+                      actual=f"{agree:.0%} agreeing",
+                      hint="keep the handout's given code that makes x and y: the training loop is judged on them")
+    return agree
 
 
 def training_examples(script) -> tuple[np.ndarray, np.ndarray]:
@@ -711,6 +800,7 @@ def training_examples(script) -> tuple[np.ndarray, np.ndarray]:
 def test_training_loop_trains(q2_script, question, record_property, request):
     """run_q2.py's training loop brings the loss on its fake data below 35 (and the accuracy well above chance)"""
     x, y = training_examples(q2_script)
+    record_property("labels_agree_with_the_handout_gaussians", round(handout_examples(x, y), 3))
     # the bound is the handout's summed loss over its 40 examples: data of another size is held to
     # the same loss per example
     max_loss = question.threshold("train_loss") * len(y) / HANDOUT_EXAMPLES
@@ -811,7 +901,7 @@ def agreement(got: dict, weights: dict, script, tolerance: float):
 
 
 @pytest.mark.rubric("Q2.5", weight=2)
-def test_gradcheck_numerical(q2_script, question, record_property, request):
+def test_gradcheck_numerical(q2_script, checker_differentiates, question, record_property, request):
     """the checker writes central-difference gradients of the loss (on x, y or a training batch) into params['grad_'+name] for every parameter"""
     got = gradients(q2_script, "params")
     unwritten(q2_script)
@@ -843,7 +933,7 @@ RESTORE_TOLERANCE = 1e-11
 
 
 @pytest.mark.rubric("Q2.5")
-def test_gradcheck_restores_parameters(q2_script, record_property):
+def test_gradcheck_restores_parameters(q2_script, checker_differentiates, record_property):
     """the checker puts every parameter back after perturbing it (up to rounding), writing its gradients"""
     gradients(q2_script, "params")        # the checker answered: restoring alone is not a check
     unwritten(q2_script)
@@ -870,7 +960,7 @@ IDENTICAL = 1e-13
 
 
 @pytest.mark.rubric("Q2.5", weight=2)
-def test_gradcheck_total_error(q2_script, question, record_property):
+def test_gradcheck_total_error(q2_script, checker_differentiates, question, record_property):
     """backwards' gradients and the checker's agree: total relative error below 1e-4"""
     numerical = gradients(q2_script, "params")
     analytic = gradients(q2_script, "params_orig")

@@ -18,17 +18,39 @@ from graders.checks import numerics
 from graders.checks import plugin
 from graders.checks.artifacts import save_figures
 from graders.results.messages import Failure, describe
-from graders.suites._scripts import network_or_skip, script_failure, weights_or_skip
+from graders.suites._scripts import network_or_skip, script_failure, trained_network, weights_or_skip
 
 pytestmark = pytest.mark.xdist_group("q3")
 
 
 @pytest.mark.rubric("Q3.1")
-def test_run_q3_finishes(q3_run, data_sandbox, rubric, record_property):
-    """run_q3.py runs to its end on the course data within its time budget"""
+def test_run_q3_finishes(q3_run, data_sandbox, rubric, course_data, question, record_property):
+    """run_q3.py runs to its end on the course data within its time budget, having trained a network"""
     record_property("seconds", round(q3_run.outcome.elapsed, 1))
     record_property("output", messages.clip(q3_run.outcome.stdout or "", head=100, tail=100))
     script_failure(q3_run, data_sandbox, rubric)
+    require_learned(q3_run, course_data, question, "running to its end")
+
+
+def require_learned(q3_run, course_data, question, what: str) -> None:
+    """Fail `what` unless the run saved a network that learned something: a script that ends at
+    once, or shows empty figures, did none of Q3.1's work."""
+    found = trained_network(q3_run)
+    if isinstance(found, str):
+        raise Failure(f"{what} counts for a run that trained, and run_q3.py left no network the grader "
+                      f"can run: {found}", hint="train the network and save it to q3_weights.pickle "
+                                                "(see the weights checks)")
+    weights, where = found
+    with np.errstate(all="ignore"):
+        x, y = course_data.grader
+        accuracy = numerics.accuracy(y, evaluation.classifier_probs(weights, x))
+    floor = question.threshold("learned_accuracy")
+    if not numerics.at_least(accuracy, floor):
+        raise Failure(f"{what} counts for a run that trained, and the network in {where} classifies "
+                      f"{accuracy:.1%} of held-out characters correctly, no better than an untrained one "
+                      f"(chance is 1/36, about 3%)", expected=f">= {floor:.0%}", actual=f"{accuracy:.1%}",
+                      hint="each batch: forward, loss, backwards, then W -= learning_rate * grad_W for every "
+                           "W and b; save the trained params")
 
 
 @pytest.mark.rubric("Q3.1")
@@ -135,8 +157,8 @@ def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
 
 
 @pytest.mark.rubric("Q3.1")
-def test_q3_plots_shown(q3_run, pytestconfig, record_property, question):
-    """run_q3.py shows its own plots (accuracy and loss curves, first-layer weights) besides the handout's confusion matrix"""
+def test_q3_plots_shown(q3_run, course_data, pytestconfig, record_property, question):
+    """run_q3.py shows its own plots (accuracy and loss curves, first-layer weights) besides the handout's confusion matrix, of a network it trained"""
     count = save_figures(pytestconfig, record_property, "run_q3", q3_run.outcome.figures,
                          dropped=q3_run.outcome.figures_dropped)
     least = int(question.threshold("min_figures"))
@@ -146,3 +168,4 @@ def test_q3_plots_shown(q3_run, pytestconfig, record_property, question):
                       expected=f"at least {least} figures (plt.show())", actual=f"{count}",
                       hint="plot training and validation accuracy, then loss, over the epochs and call plt.show()"
                       + ("" if q3_run.outcome.ok else f" ({q3_run.script} stopped before its plots)"))
+    require_learned(q3_run, course_data, question, "showing plots")

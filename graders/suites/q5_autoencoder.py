@@ -467,11 +467,12 @@ def test_q5_momentum_updated(q5_run, q5_result, question, rubric):
 # Q5.2 training
 
 @pytest.mark.rubric("Q5.2")
-def test_run_q5_finishes(q5_run, data_sandbox, rubric, record_property):
-    """run_q5.py runs to its end on the course data within its time budget"""
+def test_run_q5_finishes(q5_run, q5_result, data_sandbox, rubric, record_property):
+    """run_q5.py runs to its end on the course data within its time budget, having trained the autoencoder"""
     record_property("seconds", round(q5_run.outcome.elapsed, 1))
     record_property("output", messages.clip(q5_run.outcome.stdout or "", head=100, tail=100))
     script_failure(q5_run, data_sandbox, rubric)
+    require_trained(q5_result, rubric, "running to its end")
 
 
 @pytest.mark.rubric("Q5.2", weight=2)

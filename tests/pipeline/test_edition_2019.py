@@ -41,8 +41,10 @@ EXPECTED = {
     "pca_rank_16": ("q6_pca", {"pca_projection_has_rank_32", "pca_projection_spans_top_components",
                                "pca_psnr_of_test_reconstructions"}),
     "pca_psnr_misreported": ("q6_pca", {"pca_psnr_reported"}),
-    # learns neither set: Q3.1.1's accuracy and the data2 run's both fail
-    "q3_never_learns": ("q3_training or q3_second_set", {"q3_validation_accuracy", "network_learns_data2"}),
+    # learns neither set: Q3.1.1's accuracy and the data2 run's both fail, and running to its end
+    # and its plots are no credit for a run that trained nothing
+    "q3_never_learns": ("q3_training or q3_second_set", {"q3_validation_accuracy", "network_learns_data2",
+                                                         "run_q3_finishes", "q3_plots_shown"}),
     # the PyTorch part: each graded with the checks of the question it breaks
     "q7_no_connections": ("q6_pytorch and q7_1_5", {"q7_1_5_connections[q7_1_5a]", "q7_1_5_connections[q7_1_5b]"}),
     "q7_emnist_prints_nothing": ("q6_pytorch and q7_1_4", {"q7_1_4_reads_the_photos[q7_1_4]"}),

@@ -60,6 +60,9 @@ EXPECTED = {
     # property, worth a point only when the checker also wrote its gradients (issue 14)
     "gradcheck_empty": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
     "gradcheck_no_restore": {"gradcheck_numerical", "gradcheck_restores_parameters"},
+    # no central differences, backwards' gradients with 1e-9 of noise: the values alone agree with
+    # the loss; a second run with backwards' gradients halved shows the checker's halved too
+    "gradcheck_copies_backwards": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
     # backwards' and the checker's gradients both divided by the batch: they agree with each other,
     # but are not the summed loss's, so the total error (below 1e-4) proves nothing
     "gradcheck_both_averaged": {"gradcheck_numerical", "gradcheck_total_error"},
@@ -73,6 +76,9 @@ EXPECTED = {
     "softmax_mutates": {"softmax_keeps_input"},
     "softmax_no_shift": {"softmax_large_inputs"},
     "training_loop_empty": {"training_loop_trains"},
+    # no loop; every label set to class 0 and one bias by hand: a low loss on data that is not the
+    # handout's. The checker differentiates the relabelled loss, so it still agrees.
+    "training_loop_relabels": {"training_loop_trains"},
     # the loop rebinds x, y to its last batch (5 examples): judged on all its batches, it has not trained
     "training_loop_rebinds_x": {"training_loop_trains"},
     "transposed_grad": {"backwards_shapes", "backwards_grad_w", "backwards_linear",
@@ -140,6 +146,18 @@ def test_wrong_submission_fails_exactly_its_checks(name, make_submission, tmp_pa
     q2 = [results["questions"][q] for q in Q2]
     lost = sum(q["max_score"] - q["score"] for q in q2)
     assert (lost > 0) == bool(expected & Q2_CHECKS)
+
+
+def test_a_checker_that_copies_backwards_is_told_so_and_an_honest_one_is_probed(make_submission, tmp_path):
+    copied = grade(make_submission(WRONG / "gradcheck_copies_backwards"), tmp_path / "copied", "-k", "gradcheck",
+                   "--seed", "0")
+    checks = [c for c in copied["checks"] if short(c).startswith("gradcheck")]
+    assert len(checks) == 3
+    for check in checks:
+        assert check["status"] == "failed" and "backwards' own" in check["message"], check
+    honest = grade(REPO / "reference" / "python", tmp_path / "honest", "-k", "gradcheck", "--seed", "0")
+    probed = next(c for c in honest["checks"] if short(c) == "gradcheck_numerical")
+    assert probed["status"] == "passed" and "stayed the loss's" in probed["data"]["checker_probe"], probed
 
 
 def test_import_failure_cascades_quietly(make_submission, tmp_path):

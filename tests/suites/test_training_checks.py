@@ -37,13 +37,14 @@ def checks_of(module: str) -> set[str]:
 Q3_CHECKS, Q5_CHECKS = checks_of(Q3_ONLY), checks_of(Q5_ONLY)
 Q3_AFTER_SAVE = {"q3_weights_saved", "q3_weights_keys_and_shapes", "q3_validation_accuracy"}
 # what a run_q5 whose network never trained fails (training is judged by its result): all but its
-# layer shapes, its activations and running to its end
-Q5_UNTRAINED = Q5_CHECKS - {"q5_layer_sizes", "q5_activations", "run_q5_finishes"}
+# layer shapes and its activations (running to its end is credit for a run that trained)
+Q5_UNTRAINED = Q5_CHECKS - {"q5_layer_sizes", "q5_activations"}
 
 # name -> (suite graded, the checks (test_ dropped) that must NOT pass; the suite's others must pass)
 EXPECTED = {
-    # 5 epochs of a network whose updates are thrown away: still at chance
-    "q3_never_learns": (Q3_ONLY, {"q3_validation_accuracy"}),
+    # 5 epochs of a network whose updates are thrown away: still at chance, so neither running to
+    # its end nor its plots are credit for training
+    "q3_never_learns": (Q3_ONLY, {"q3_validation_accuracy", "run_q3_finishes", "q3_plots_shown"}),
     # the saved names are not the handout's: the grader cannot tell which array is which layer
     "q3_wrong_keys": (Q3_ONLY, {"q3_weights_keys_and_shapes", "q3_validation_accuracy"}),
     # hidden 32 is still evaluated (and stays below 75%); the shape check names the handout's 64
@@ -52,7 +53,7 @@ EXPECTED = {
     # FileNotFoundError at the first line: nothing runs, nothing is saved, nothing is shown
     "q3_hardcoded_paths": (Q3_ONLY, {"run_q3_finishes", "q3_plots_shown"} | Q3_AFTER_SAVE),
     # tests/hostile/evil_pickle: weights whose unpickling would run os.mkdir; no plots
-    "evil_pickle": (Q3_ONLY, Q3_AFTER_SAVE | {"q3_plots_shown"}),
+    "evil_pickle": (Q3_ONLY, Q3_AFTER_SAVE | {"q3_plots_shown", "run_q3_finishes"}),
     # plain gradient descent still reaches about 14.3 dB in 100 epochs: only momentum fails
     "ae_no_momentum": (Q5_ONLY, {"q5_momentum_accumulators", "q5_momentum_updated"}),
     # about 11 dB even through its own sigmoids; the grader's PSNR runs the handout's network
@@ -86,7 +87,8 @@ STRICT = {"q3_hardcoded_paths", "ae_hardcoded_path"}
 FOLDERS = {"evil_pickle": HOSTILE / "evil_pickle" / "python"}
 # name -> {check: (field, words the failure must show)}
 SAYS = {
-    "q3_never_learns": {"q3_validation_accuracy": ("hint", "did not learn")},
+    "q3_never_learns": {"q3_validation_accuracy": ("hint", "did not learn"),
+                        "run_q3_finishes": ("message", "no better than an untrained one")},
     "q3_wrong_keys": {"q3_weights_keys_and_shapes": ("message", "lacks Wlayer1"),
                       "q3_validation_accuracy": ("message", "cannot be evaluated")},
     "q3_hidden_32": {"q3_weights_keys_and_shapes": ("message", "Wlayer1 is (1024, 32), expected (1024, 64)"),

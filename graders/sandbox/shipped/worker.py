@@ -248,7 +248,7 @@ def do_script(req):
     sys.modules["__main__"] = module
     sys.argv = [req["script"]]
     response = {"ok": True}
-    watch = ParamsWatch() if ParamsWatch.NAME in req["globals"] else None
+    watch = ParamsWatch(req.get("skew_gradients")) if ParamsWatch.NAME in req["globals"] else None
     try:
         with open(script, "rb") as f:
             code = compile(f.read(), script, "exec")
@@ -292,8 +292,11 @@ class ParamsWatch:
     # training writes between the first few, and may write into backwards' own arrays
     FIRST_BACKWARDS = 16
 
-    def __init__(self):
+    def __init__(self, skew=None):
         self.seen, self.first, self.at_backward, self.calls, self.copied, self.backwards = {}, {}, {}, 0, 0, 0
+        # Q2.5's probe: every gradient backwards writes is multiplied by this, so that a checker
+        # that copies backwards' gradients shows it (one that differentiates the loss is unmoved)
+        self.skew = float(skew) if skew is not None else None
         self.real_import = None
         # Q2.5's check before training: per dict, the gradients its last backwards stored (held,
         # so no id is reused; with copies of their values in the first FIRST_BACKWARDS calls), and
@@ -328,7 +331,10 @@ class ParamsWatch:
         @self.wraps(func)
         def watched(*args, **kwargs):
             self.note(fname, args, kwargs)
+            before = self.gradients_of(args, kwargs) if fname == "backwards" and self.skew is not None else None
             result = func(*args, **kwargs)
+            if before is not None:
+                self.skew_written(before)
             if fname == "backwards":
                 self.backwards += 1
                 keep = self.backwards <= self.FIRST_BACKWARDS
@@ -339,6 +345,25 @@ class ParamsWatch:
             return result
         watched._hw5_watched = True
         return watched
+
+    @staticmethod
+    def gradients_of(args, kwargs):
+        return [(d, {k: (v, v.copy()) for k, v in d.items() if str(k).startswith("grad_") and isinstance(v, np.ndarray)})
+                for d in (*args, *kwargs.values()) if isinstance(d, dict)]
+
+    def skew_written(self, before):
+        """Multiply the gradients this backwards call wrote (new arrays, or old ones changed) by the skew."""
+        for d, old in before:
+            for k, v in list(d.items()):
+                if not (str(k).startswith("grad_") and isinstance(v, np.ndarray) and v.dtype.kind == "f"):
+                    continue
+                prev = old.get(k)
+                if prev is not None and prev[0] is v and np.array_equal(prev[1], v):
+                    continue
+                try:
+                    v *= self.skew
+                except (ValueError, TypeError):        # read-only: a new array in its place
+                    d[k] = v * self.skew
 
     def note(self, fname, args, kwargs):
         self.calls += 1
