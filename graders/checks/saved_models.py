@@ -48,6 +48,25 @@ def how_to_save(name: str) -> str:
     return f"torch.save(model.state_dict(), {name!r})"
 
 
+def write_fresh(work: Path, name: str, text: str) -> None:
+    """Write work/name anew, whatever the student's processes left there: never through a
+    symlink (one planted at that name, or in place of work, would point at the grader's files)."""
+    if not name or os.sep in name or name in (".", ".."):
+        raise ValueError(f"not a plain file name: {name!r}")
+    folder = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        try:
+            os.unlink(name, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        # O_EXCL: fails on anything at that name, a link made since the unlink included
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder)
+    finally:
+        os.close(folder)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 def read_written(work: Path, name: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[bytes, tuple]:
     """The bytes of work/name, a plain file the script wrote, and its (mtime_ns, size); never
     through a symlink (a link to the grader's truth, or to /dev/zero, is refused) and never
@@ -115,6 +134,11 @@ def state_dict(data: bytes, name: str) -> dict[str, np.ndarray]:
         if tensor.layout != torch.strided or tensor.is_quantized or tensor.is_complex() or tensor.is_meta:
             raise Unreadable("not_state_dict", f"{name}: {key} is not a plain real tensor "
                              f"({tensor.dtype}, {tensor.layout}); save it with {how}")
+        if tensor.untyped_storage().nbytes() < tensor.numel() * tensor.element_size():
+            # an expand()ed view: a few bytes in the file that would take numel numbers here
+            raise Unreadable("not_state_dict", f"{name}: {key} is a view of {tensor.numel()} numbers over "
+                             f"{tensor.untyped_storage().nbytes()} bytes (expand() or a zero stride); save tensors "
+                             f"that hold their values ({how})")
         tensor = tensor.detach().contiguous()
         if tensor.is_floating_point():
             tensor = tensor.to(torch.float32)
@@ -181,13 +205,17 @@ def captured(outcome) -> dict:
 def captured_states(capture: dict) -> list[tuple[str, dict[str, np.ndarray]]]:
     """(variable, tensors) of each model the script left, read here as a saved file is (the
     weights-only loader); models whose tensors cannot be read are left out."""
-    out = []
+    out, elements = [], 0
     for entry in capture.get("models") or []:
         if isinstance(entry.get("state"), bytes):
             try:
-                out.append((str(entry.get("name"))[:100], state_dict(entry["state"], "the captured model")))
+                state = state_dict(entry["state"], "the captured model")
             except Unreadable:
                 continue
+            elements += sum(v.size for v in state.values())
+            if elements > MAX_ELEMENTS:     # all of them are held at once: one model's cap in all
+                break
+            out.append((str(entry.get("name"))[:100], state))
     return out
 
 

@@ -112,8 +112,36 @@ class ImageScore:
 
 
 def printed_lines(stdout: str) -> list[str]:
-    """The printed lines that hold at least one counted character, as printed."""
-    return [line.rstrip() for line in stdout.splitlines() if normalize(line)]
+    """The printed lines that hold at least one counted character, as printed; a run of lines of
+    one character each (a script printing character by character, a blank line between lines
+    of text) is one line."""
+    lines, run = [], []
+    for line in stdout.splitlines() + [""]:
+        if len(normalize(line)) == 1:
+            run.append(line.strip())
+            continue
+        lines += ["".join(run)] if len(run) >= MIN_RUN else run
+        run = []
+        if normalize(line):
+            lines.append(line.rstrip())
+    return lines
+
+
+# consecutive one-character lines joined into one (fewer stay lines of their own: "A" and "1"
+# are lines of text on a photo)
+MIN_RUN = 3
+# a label before a line's text ("Line 3: ", "page_01.jpg: "): the counted characters before its
+# first colon, at most this many
+MAX_LABEL = 15
+
+
+def readings(line: str) -> list[str]:
+    """The counted characters of a printed line, and of it without a label before a colon: the
+    text may be either (a colon is no letter of the photos)."""
+    whole = normalize(line)
+    head, colon, rest = line.partition(":")
+    label = normalize(head)
+    return [whole, normalize(rest)] if colon and len(label) <= MAX_LABEL and normalize(rest) else [whole]
 
 
 def split_blocks(lines: list[str], truth: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -128,7 +156,7 @@ def split_blocks(lines: list[str], truth: dict[str, list[str]]) -> dict[str, lis
     blocks = {name: [] for name in names}
     if not lines or not names:
         return blocks
-    scores = np.array([[max((similarity(normalize(line), t) for t in _pieces(truth[name])), default=0.0)
+    scores = np.array([[max((similarity(r, t) for t in _pieces(truth[name]) for r in readings(line)), default=0.0)
                         for name in names] for line in lines])
     best = scores[0].copy()
     back = np.zeros(scores.shape, dtype=int)
@@ -154,17 +182,20 @@ def score_image(name: str, truth_lines: list[str], printed: list[str]) -> ImageS
     """Pair each truth line with the printed line most like it (one to one, least total edit
     distance; a truth line left without a partner costs all its characters) and score the pairs."""
     truth_norm = [normalize(t) for t in truth_lines]
-    printed_norm = [normalize(p) for p in printed]
+    printed_norm = [readings(p) for p in printed]
     n, m = len(truth_norm), len(printed_norm)
     # columns m.. are "no partner" at the cost of the whole line
     cost = np.zeros((n, m + n))
     for i, t in enumerate(truth_norm):
-        for j, p in enumerate(printed_norm):
-            cost[i, j] = edit_distance(t, p) if similarity(t, p) >= NOISE_SIMILARITY else len(t) + 1
+        for j, options in enumerate(printed_norm):
+            near = [p for p in options if similarity(t, p) >= NOISE_SIMILARITY]
+            cost[i, j] = min(edit_distance(t, p) for p in near) if near else len(t) + 1
         cost[i, m:] = len(t)
     rows, cols = linear_sum_assignment(cost) if n else ([], [])
+    whole = "".join(truth_norm)
     score = ImageScore(name, printed=list(printed),
-                       whole_errors=edit_distance("".join(truth_norm), "".join(printed_norm)))
+                       whole_errors=min(edit_distance(whole, "".join(p[k] if k < len(p) else p[0] for p in printed_norm))
+                                        for k in (0, 1)))
     for i, j in zip(rows, cols):
         paired = j < m and cost[i, j] < len(truth_norm[i])
         score.lines.append(LineScore(truth_lines[i], printed[j] if paired else None,
@@ -173,14 +204,14 @@ def score_image(name: str, truth_lines: list[str], printed: list[str]) -> ImageS
     return score
 
 
-def score_output(stdout: str, truth: dict[str, list[str]]) -> dict[str, ImageScore]:
+def score_output(stdout: str, truth: dict[str, list[str]], script: str = "run_q4.py") -> dict[str, ImageScore]:
     """Photo name -> its ImageScore, from a script's whole standard output; TooMuchText when it
     is beyond text_budget (checked before any matching)."""
     lines = printed_lines(stdout)
     most_lines, most_chars = text_budget(truth)
     chars = sum(len(normalize(line)) for line in lines[:most_lines + 1])
     if len(lines) > most_lines or chars > most_chars:
-        raise TooMuchText(f"run_q4.py printed {len(lines):,} lines of text"
+        raise TooMuchText(f"{script} printed {len(lines):,} lines of text"
                           + (f" ({chars:,}+ letters and digits)" if chars > most_chars else "")
                           + f", far more than the photos hold (at most {most_lines:,} lines and {most_chars:,} "
                           "letters and digits are scored), so the text was not scored")

@@ -40,14 +40,14 @@ def course_data_dirs(option: str | None, layout: dict | None = None,
     with NIST36 where the edition's scripts read it (layout: Rubric.nist36_layout); under a
     course key (staff grading) the staff profile, whose photos the student has never seen.
     The grader-only split is fixtures.cache.grader_split_path(data), never mounted."""
+    from fixtures import cache
     if option:
         root = Path(option).resolve()
-        if (root / "data").is_dir():
-            images = root / "images"
-            return root / "data", images if images.is_dir() else None
-        images = root.parent / "images"
-        return root, images if images.is_dir() else None
-    from fixtures import cache
+        data, images = (root / "data", root / "images") if (root / "data").is_dir() else (root, root.parent / "images")
+        if not images.is_dir():
+            return data, None
+        # staff grading reads the text of photos no student has seen besides the course's own
+        return data, cache.with_staff_pages(images, key, log=lambda *a: None) if key else images
     profile = cache.grading(key, log=lambda *a: None, files=layout)
     return profile.data_dir, profile.images_dir
 
@@ -70,7 +70,9 @@ def given_files() -> dict:
 
 
 def sandbox_notes(box) -> list[str]:
+    additions = getattr(box, "additions", {}) or {}
     notes = [f"your {name} differed from the handout's; the handout's copy was used"
+             + (f", with what yours adds ({', '.join(additions[name][:8])})" if additions.get(name) else "")
              for name in sorted(getattr(box, "replaced", ()) or ())]
     if getattr(box, "isolation", "bubblewrap") != "bubblewrap" and os.geteuid() == 0:
         # the staff's to know: a root grader without bubblewrap (Gradescope) and whose rights the code had

@@ -18,6 +18,7 @@ from graders.checks import numerics
 from graders.checks import plugin
 from graders.checks.artifacts import save_figures
 from graders.results.messages import Failure, describe
+from graders.checks.training_runs import WEIGHTS_FILE
 from graders.suites._scripts import network_or_skip, script_failure, trained_network, weights_or_skip
 
 pytestmark = pytest.mark.xdist_group("q3")
@@ -41,9 +42,8 @@ def require_learned(q3_run, course_data, question, what: str) -> None:
                       f"can run: {found}", hint="train the network and save it to q3_weights.pickle "
                                                 "(see the weights checks)")
     weights, where = found
-    with np.errstate(all="ignore"):
-        x, y = course_data.grader
-        accuracy = numerics.accuracy(y, evaluation.classifier_probs(weights, x))
+    arrays = q3_run.weights if where == WEIGHTS_FILE else q3_run.outcome.globals.get("params")
+    accuracy = evaluation.best_scaling(weights, arrays if isinstance(arrays, dict) else {}, *course_data.grader)[2]
     floor = question.threshold("learned_accuracy")
     if not numerics.at_least(accuracy, floor):
         raise Failure(f"{what} counts for a run that trained, and the network in {where} classifies "
@@ -105,11 +105,14 @@ def sampling_margin(threshold: float, n: int, confidence: float) -> float:
 def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
     """the saved network, run by the grader on held-out characters drawn like the validation set, classifies at least 75% correctly"""
     weights = network_or_skip(q3_run)
+    label, scale, _ = evaluation.best_scaling(weights, q3_run.weights, *course_data.grader)
+    if label != evaluation.AS_THEY_ARE:
+        record_property("input_scaling", f"{label} (arrays saved beside the weights)")
     probs, accuracy = {}, {}
     with np.errstate(all="ignore"):
         for split in ("grader", "valid", "test"):
             x, y = getattr(course_data, split)
-            probs[split] = evaluation.classifier_probs(weights, x)
+            probs[split] = evaluation.classifier_probs(weights, scale(x))
             accuracy[split] = numerics.accuracy(y, probs[split])
     matrix = evaluation.confusion_matrix(course_data.test[1], probs["test"])
     held_out, valid_acc, test_acc = accuracy["grader"], accuracy["valid"], accuracy["test"]

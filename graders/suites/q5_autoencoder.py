@@ -23,7 +23,6 @@ run of run_q5.py and its readings.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,16 +32,12 @@ from graders.checks import artifacts
 from graders.checks import evaluation
 from graders.results import messages
 from graders.checks import numerics
+from graders.checks import printed
 from graders.results.messages import Failure, describe
 from graders.suites._scripts import script_failure
 
 pytestmark = pytest.mark.xdist_group("q5")
 
-# a printed loss, in the handout's "itr: 02 loss: 123.4" or a student's own words ("Epoch 3/100,
-# train loss = 1.2e5"); the epoch is the line's first number before the loss, else its place
-_NUMBER = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|nan|inf)"
-_LOSS_LINE = re.compile(r"^(?:.*?\b(?:itr|iter|iteration|epoch|ep)\b\D{0,4}(\d+))?"
-                        r".*?\bloss\b[^-+\d\n]{0,12}(" + _NUMBER + ")", re.IGNORECASE | re.MULTILINE)
 # activations the grader recognises in a cache (numerics.ACTIVATIONS names), with their names in messages
 _KNOWN = {"relu": "ReLU", "sigmoid": "sigmoid", "tanh": "tanh", "linear": "linear (no activation)"}
 
@@ -78,7 +73,9 @@ def not_real(params: dict, names: list[str]) -> list[str]:
 
 
 def printed_losses(stdout: str) -> list[tuple[int, float]]:
-    return [(int(i) if i else k, float(v)) for k, (i, v) in enumerate(_LOSS_LINE.findall(stdout or ""))]
+    """(epoch, loss) per printed line with a loss (graders.checks.printed); a line naming no epoch
+    counts by its place."""
+    return [(epoch if epoch is not None else k, v) for k, (epoch, v) in enumerate(printed.losses(stdout))]
 
 
 def student_activations(params: dict, names: list[str]) -> list[str] | None:
@@ -365,8 +362,9 @@ class Accumulator:
 
 def find_accumulators(q5_run, params: dict, names: list[str]) -> dict[str, Accumulator | None]:
     """Parameter key -> its momentum accumulator: an array of its shape whose name holds the
-    parameter's (m_Wlayer1, Wlayer1_m, MWlayer1, or Wlayer1 in a dict of its own), in the
-    training's params or any other dict of the run, that is not a copy of the parameter."""
+    parameter's (m_Wlayer1, Wlayer1_m, MWlayer1, or Wlayer1 in a dict of its own), or the layer's
+    name in a dict of its own (mW['layer1'], W or b told by shape), in the training's params or any
+    other dict of the run, that is not a copy of the parameter."""
     keys = [p + n for n in names for p in ("W", "b")]
     dicts = ([q5_run.training] if q5_run.training else []) + [d for d in q5_run.seen if d is not q5_run.training]
     if not q5_run.training:
@@ -379,6 +377,9 @@ def find_accumulators(q5_run, params: dict, names: list[str]) -> dict[str, Accum
             if (not isinstance(v, np.ndarray) or k.startswith(("grad", "cache")) or (is_params and k in keys)):
                 continue
             owners = [p for p in keys if p in k and np.shape(params[p]) == v.shape]
+            if not owners and not is_params and k in names:
+                # a dict per kind keyed by the layer's name (mW[name], mb[name]): W or b by shape
+                owners = [p + k for p in ("W", "b") if np.shape(params[p + k]) == v.shape]
             if not owners:
                 continue
             owner = max(owners, key=len)

@@ -28,6 +28,7 @@ from graders.checks import artifacts
 from graders.results import messages
 from graders.checks import numerics
 from graders.checks import plugin
+from graders.checks import printed
 from graders.checks import saved_models
 from graders.checks.student_module import check_outcome
 from graders.checks.training_runs import stopped_early
@@ -85,7 +86,6 @@ CLASSIFIER_KEY = "classifier.1.weight"
 
 _LOSS = re.compile(r"\bloss|cost|cross.?entropy", re.IGNORECASE)
 _ACCURACY = re.compile(r"acc", re.IGNORECASE)
-_PRINTED_LOSS = re.compile(r"loss\W{0,3}([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)", re.IGNORECASE)
 
 
 def checks(*qids, weight=1):
@@ -213,9 +213,14 @@ class Found:
     apart: str = ""                # Q*.2.1: the file of the network from scratch, run on its own
 
 
-def notebook_script(name: str) -> str:
-    """The name the code of notebook `name` is run under in the sandbox's copy."""
-    return name + ".py"
+def notebook_script(name: str, submission: Path) -> str:
+    """The name the code of notebook `name` is run under in the sandbox's copy: one no file of the
+    submission has, so that the notebook's own code is what runs (and what the report names)."""
+    run, count = name + ".py", 1
+    while (submission / run).exists() or (submission / run).is_symlink():
+        count += 1
+        run = f"{name}.{count}.py"
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -237,7 +242,7 @@ def pytorch_scripts(submission, pytestconfig, rubric) -> dict:
             found[qid] = Found(script, missing=answer.reason)
         else:
             file = answer.parts[0].file
-            run = notebook_script(file) if file.lower().endswith(".ipynb") else file
+            run = notebook_script(file, submission) if file.lower().endswith(".ipynb") else file
             how = " (the whole file is run)" if answer.parts[0].label != file else ""
             left = [p.file for p in answer.parts[1:] if p.file != file]
             # the fine-tuned SqueezeNet and the network from scratch in two files: both are run
@@ -267,9 +272,12 @@ def q6(qid, torch_run, torch_data, torch_sandbox, submission, run_seed, staff_ke
     if found.notebook:
         from graders.pipeline import discovery
         parts = discovery.discover(submission, rubric.edition)
-        work = Path(torch_sandbox.root) / "work" / "python" / script.name
-        if not work.exists():
-            work.write_text(parts.script(found.notebook))
+        try:
+            saved_models.write_fresh(Path(torch_sandbox.root) / "work" / "python", script.name,
+                                     parts.script(found.notebook))
+        except OSError as err:      # the student's processes made the name or the folder unusable
+            raise Failure(f"the code of {found.notebook} could not be put in place to run ({err.strerror}): did an "
+                          "earlier script of the submission replace files of its folder?") from None
     # every question of this edition that the same file serves is measured at once
     sharing_ids = [q for q, other in pytorch_scripts.items() if other.script.name == script.name]
     sharing = [pytorch_scripts[q].script for q in sharing_ids]
@@ -383,9 +391,8 @@ def test_q6_plots(qid, q6, pytestconfig, record_property):
 
 
 def printed_losses(stdout: str) -> list[float]:
-    """The first number after 'loss' on each printed line that has one."""
-    found = (_PRINTED_LOSS.search(line) for line in (stdout or "").splitlines())
-    return [float(m.group(1)) for m in found if m]
+    """The loss of each printed line that says one (graders.checks.printed)."""
+    return [value for _, value in printed.losses(stdout)]
 
 
 @checks(*TRAINED)
@@ -475,6 +482,11 @@ def saved_problem(q6: Q6Run, saved: Saved) -> Failure | None:
     if not (isinstance(answer.value, dict) and isinstance(answer.value.get("model"), dict)):
         return Failure(f"the measuring worker's answer about {saved.file} was malformed: did the model's code "
                        "change the grader's own code?")
+    if "CNN" in saved.what and not any(np.ndim(v) == 4 for v in model.state.values()):
+        return Failure(f"the saved {saved.what} has no convolution: none of its {len(model.state)} tensors is a "
+                       "convolution's kernel (4-D), so it is not the network the question asks for",
+                       expected="at least one nn.Conv2d layer", actual="no 4-D tensor in the saved state",
+                       hint="build the model from nn.Conv2d layers (with pooling), then a linear classifier")
     return None
 
 
@@ -567,7 +579,7 @@ def finetuned_state(q6: Q6Run) -> dict:
     if problem is not None:
         raise problem
     state = q6.models[q6.script.state].state        # read on this side, tensors only
-    prefix = next((k[: -len(CLASSIFIER_KEY)] for k in state if k.endswith(CLASSIFIER_KEY)), None)
+    prefix = squeezenet_prefix(state)
     if prefix is None or prefix + "features.0.weight" not in state:
         raise Failure(f"{q6.script.state} holds no SqueezeNet 1.1 (no features.0.weight and classifier.1.weight)",
                       expected="the state_dict of torchvision.models.squeezenet1_1 with a new classifier[1]",
@@ -575,6 +587,11 @@ def finetuned_state(q6: Q6Run) -> dict:
                       hint="model = squeezenet1_1(weights=SqueezeNet1_1_Weights.IMAGENET1K_V1); replace "
                            "model.classifier[1]; save model.state_dict()")
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def squeezenet_prefix(state: dict) -> str | None:
+    """What the SqueezeNet's own names are prefixed with in a state ("", "module.", "model." ...)."""
+    return next((k[: -len(CLASSIFIER_KEY)] for k in state if k.endswith(CLASSIFIER_KEY)), None)
 
 
 @checks("Q6.2.1", "Q7.2.1")
@@ -598,6 +615,13 @@ def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
     changed = [k for k in pretrained if k not in missing
                and not np.allclose(state[k], pretrained[k], rtol=0, atol=1e-6)]
     record_property("changed_layers", changed[:50])
+    shadows = shadow_features(q6.models[q6.script.state].state, pretrained)
+    if shadows:
+        raise Failure(f"besides its features, the fine-tuned model holds {len(shadows)} more kernels shaped like "
+                      f"SqueezeNet's feature layers, changed from the pretrained ones ({', '.join(shadows[:4])}"
+                      f"{', ...' if len(shadows) > 4 else ''}): a second, trained copy of the features",
+                      expected="the features only in model.features, unchanged", actual=f"{len(shadows)} changed copies",
+                      hint="fine-tune only classifier[1] of torchvision's squeezenet1_1; keep no other copy of its layers")
     if not missing and not changed:
         return
     if missing:
@@ -611,6 +635,19 @@ def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
                        "model.classifier's")
 
 
+def shadow_features(state: dict, pretrained: dict) -> list[str]:
+    """The tensors outside model.features shaped like a pretrained feature kernel and changed
+    from every one of that shape, when there are two or more: one may be a layer of the student's
+    own head that happens to have such a shape; more is a copy of the features that the forward
+    pass may use while model.features stays frozen."""
+    kernels = [v for v in pretrained.values() if np.ndim(v) == 4]
+    features = f"{squeezenet_prefix(state)}features."
+    found = [k for k, v in state.items() if not k.startswith(features) and np.ndim(v) == 4
+             and any(v.shape == p.shape for p in kernels)
+             and not any(v.shape == p.shape and np.allclose(v, p, rtol=0, atol=1e-6) for p in kernels)]
+    return found if len(found) >= 2 else []
+
+
 @checks("Q6.2.1", "Q7.2.1", weight=2)
 def test_q6_2_1_finetuned_accuracy(qid, q6, question, record_property):
     """the fine-tuned SqueezeNet, run by the grader on held-out flowers, reaches the accuracy threshold"""
@@ -618,12 +655,23 @@ def test_q6_2_1_finetuned_accuracy(qid, q6, question, record_property):
 
 
 @checks("Q6.2.1", "Q7.2.1", weight=2)
-def test_q6_2_1_scratch_accuracy(qid, q6, question, record_property):
-    """the CNN trained from scratch is saved, and on held-out flowers reaches its accuracy threshold"""
+def test_q6_2_1_scratch_accuracy(qid, q6, torch_data, question, record_property):
+    """the CNN trained from scratch is saved, holds none of the pretrained weights, and on held-out flowers reaches its accuracy threshold"""
     saved = q6.script.saved[1]
     problem = saved_problem(q6, saved)
     if problem is not None:
         raise problem
+    pretrained = saved_models.tensors_file(torch_data.torch_home / PRETRAINED)
+    kernels = [v for v in pretrained.values() if np.ndim(v) >= 2]
+    borrowed = [k for k, v in q6.models[saved.file].state.items() if np.ndim(v) >= 2 and any(
+        v.shape == p.shape and np.allclose(v, p, rtol=0, atol=1e-6) for p in kernels)]
+    if borrowed:
+        raise Failure(f"the {saved.what} holds {len(borrowed)} of the pretrained SqueezeNet's weight tensors "
+                      f"unchanged ({', '.join(borrowed[:3])}{', ...' if len(borrowed) > 3 else ''}): it was not "
+                      "trained from scratch", expected="weights initialised at random and trained on the flowers",
+                      actual=f"{len(borrowed)} pretrained tensors",
+                      hint="build the network from scratch (your own layers, or squeezenet1_1(weights=None)) and "
+                           "train all of it")
     judge_accuracy(q6, saved, question, record_property)
 
 
@@ -638,7 +686,12 @@ def test_q7_1_4_reads_the_photos(qid, q6, question, record_property, pytestconfi
     photos = find_photos(pytestconfig)
     if not photos.truth:
         pytest.skip("no photo of the data has ground truth, so the text cannot be scored here")
-    scores = textmatch.score_output(q6.outcome.stdout or "", {name: photos.text(name) for name in photos.truth})
+    try:
+        scores = textmatch.score_output(q6.outcome.stdout or "", {name: photos.text(name) for name in photos.truth},
+                                        q6.script.name)
+    except textmatch.TooMuchText as err:
+        raise Failure(str(err), expected="the text of each photo, line by line",
+                      hint="print one line per line of text on the photos, and little else") from None
     characters = sum(s.characters for s in scores.values())
     accuracy = sum(s.accuracy * s.characters for s in scores.values()) / max(characters, 1)
     record_property("character_accuracy", round(accuracy, 4))
@@ -677,6 +730,12 @@ def test_q7_1_5_connections(qid, q6, record_property):
                       f"{weights.get('carried') if isinstance(weights, dict) else 'none'} of the "
                       f"{saved_n if isinstance(saved_n, int) else '?'} layer weights saved",
                       hint="the connections are read from the model with the saved weights, traced by torch.jit.trace")
+    classes = len(q6.heldout[saved.heldout]["classes"])
+    if weights.get("extra") != 0 or answer.value.get("output") != [4, classes]:
+        raise Failure(f"the traced model is not the saved {saved.what} alone: besides its weights it carries "
+                      f"{weights.get('extra')} layer(s) of its own, and gives outputs of shape "
+                      f"{str(answer.value.get('output'))[:40]} for 4 inputs (the saved model: 4 x {classes})",
+                      hint="the connections are read from the saved model's own forward pass; trace nothing else")
     joins = answer.value.get("joins")
     joins = [j for j in joins if isinstance(j, dict)] if isinstance(joins, list) else []
     ops = ("Cat", "Stack") if q6.script.joins == "cat" else ("Add",)

@@ -82,12 +82,15 @@ class Net(nn.Module):
         if mode == "disk":
             with open("left_behind.bin", "wb") as f:
                 f.write(bytes(3 << 20))
+        if mode == "data":
+            print("course data seen" if os.path.exists("../data/train.txt") else "course data hidden")
         if mode == "stop":
             import signal
             os.kill(os.getppid(), signal.SIGSTOP)       # the worker could then fork no more
         return self.fc(v.reshape(v.shape[0], -1))
 
 
+assert open("../data/train.txt").read() == "the training set"     # the script itself reads the course data
 model = Net()
 with torch.no_grad():
     model.fc.weight.zero_()
@@ -103,7 +106,10 @@ def box(tmp_path_factory):
     python = tmp_path_factory.mktemp("forks") / "python"
     python.mkdir()
     (python / "train.py").write_text(SCRIPT)
-    with Sandbox(python, isolation="bubblewrap", limits=Limits(wall_seconds=120, cpu_seconds=120)) as box:
+    data = python.parent / "data"
+    data.mkdir()
+    (data / "train.txt").write_text("the training set")
+    with Sandbox(python, data_dir=data, isolation="bubblewrap", limits=Limits(wall_seconds=120, cpu_seconds=120)) as box:
         outcome = box.run_script("train.py", written=("*.pt",), files=(), after=[models_request()],
                                  after_limits=Limits(wall_seconds=60))
         assert outcome.ok, outcome.message + outcome.stderr
@@ -152,6 +158,13 @@ def test_what_a_measurement_leaves_running_is_gone_before_the_next(box):
     assert "forged" not in honest.value
     assert np.mean(honest.value["predictions"]["rows (N, 1024)"] == y) == 1.0
     assert again is worker
+
+
+def test_a_measured_model_cannot_read_the_course_data_its_script_read(box):
+    """A forward() that read ../data could answer from the training set (a nearest neighbour)."""
+    answer, y, _ = measure(box, "data")
+    assert answer.ok, answer.message
+    assert "course data hidden" in answer.stdout and "course data seen" not in answer.stdout
 
 
 def test_a_measuring_process_that_exits_fails_its_request_and_the_next_starts_afresh(box):

@@ -317,6 +317,30 @@ def test_other_machines_paths_and_missing_folders(old_code):
         assert not outcome.ok and "FileNotFoundError" in outcome.message
 
 
+def test_another_machines_path_to_the_photos_lists_and_reads_them_from_images(old_code, tmp_path):
+    """run_q4 written as os.listdir('C:\\...\\hw5\\images') then imread of each: served from
+    ../images, as the data is from ../data, and said."""
+    images = tmp_path / "images"
+    images.mkdir()
+    skimage.io.imsave(images / "01_list.png", np.arange(60, dtype=np.uint8).reshape(4, 5, 3) * 4)
+    (old_code / "python" / "photos.py").write_text(textwrap.dedent('''\
+        import os
+        import skimage.io
+
+        FOLDER = 'C:\\\\Users\\\\me\\\\hw5\\\\images'
+
+
+        def read_all():
+            return [(name, skimage.io.imread(os.path.join(FOLDER, name)).shape) for name in sorted(os.listdir(FOLDER))]
+    '''))
+    with Sandbox(old_code / "python", old_code / "data", images) as box:
+        outcome = box.call("photos", "read_all", return_args=False)
+    assert outcome.ok, outcome.message
+    assert [(n, tuple(s)) for n, s in outcome.value] == [("01_list.png", (4, 5, 3))]
+    served = {r["new"] for r in outcome.repairs if r["kind"] == "data-path"}
+    assert served == {"../images", "../images/01_list.png"}, outcome.repairs
+
+
 # --- policy -------------------------------------------------------------------------------------
 
 def _rubric_with(tmp_path, policy: str) -> rubric_mod.Rubric:

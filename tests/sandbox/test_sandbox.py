@@ -479,3 +479,21 @@ def test_params_watch_reads_a_checkers_gradients_written_in_place(tmp_path):
     entry = next(e for e in outcome.globals["__params_seen__"] if e.get("is_params"))
     assert list(entry["written_before_backwards"]["grad_W"]) == [7.0, 8.0, 9.0]
     assert list(outcome.globals["params"]["grad_W"]) == [-1.0, -1.0, -1.0]
+
+
+def test_a_given_file_is_the_handouts_with_what_the_students_copy_adds():
+    """util.py: the handout's definitions stand (a changed relu does not), the student's new
+    helpers and imports are added after them, an import the grader lacks is harmless, and a copy
+    that does not parse adds nothing."""
+    given = "import numpy as np\n\ndef relu(x):\n    return np.maximum(x, 0)\n"
+    own = ("import numpy as np\nimport not_installed_anywhere\nfrom math import sqrt\n\n"
+           "def relu(x):\n    return x * 0\n\nSCALE = 6.0\n\n"
+           "def xavier_bound(a, b):\n    return sqrt(SCALE / (a + b))\n")
+    text, added = sandbox.with_own_additions(given, own)
+    assert added == ["SCALE", "xavier_bound"]
+    namespace = {}
+    exec(text, namespace)
+    assert namespace["relu"](np.array([2.0]))[0] == 2.0
+    assert namespace["xavier_bound"](2, 4) == 1.0
+    assert sandbox.with_own_additions(given, own + "\ndef broken(:\n") == (given, [])
+    assert sandbox.with_own_additions(given, given) == (given, [])

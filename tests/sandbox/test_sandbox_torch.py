@@ -328,6 +328,9 @@ def test_the_trusted_reader_takes_plain_archives_of_tensors_only(tmp_path):
 
     saved(work, "view.pt", {"w": torch.ones(1).as_strided((100_000, 100_000), (0, 0))})
     assert refused("view.pt", "numbers in all") == "not_state_dict"
+    # under the cap, yet a few bytes that would take 800 MB here once made contiguous
+    saved(work, "expanded.pt", {"w": torch.zeros(1).expand(100_000_000)})
+    assert refused("expanded.pt", "a view of 100000000 numbers") == "not_state_dict"
     saved(work, "legacy.pt", {"w": torch.ones(3)}, _use_new_zipfile_serialization=False)
     refused("legacy.pt", "not a zip archive")
     packed = io.BytesIO()
@@ -397,3 +400,35 @@ def test_a_model_left_in_a_variable_fits_the_question_by_its_inputs_and_classes(
                                                                                  channels, expected):
     state = {f"layer{i}.weight": torch.zeros(shape) for i, shape in enumerate(layers)}
     assert saved_models.fits(state, what, classes, inputs, channels) is expected
+
+
+def test_the_models_a_script_left_are_held_to_one_models_size_in_all(monkeypatch):
+    """Every captured model is read and held at once: together they get the cap of one."""
+    import io
+
+    def state_bytes(n):
+        buffer = io.BytesIO()
+        torch.save({"w": torch.ones(n)}, buffer)
+        return buffer.getvalue()
+
+    monkeypatch.setattr(saved_models, "MAX_ELEMENTS", 100)
+    capture = {"models": [{"name": f"m{i}", "state": state_bytes(60)} for i in range(3)]}
+    assert [name for name, _ in saved_models.captured_states(capture)] == ["m0"]
+
+
+def test_a_notebooks_code_runs_under_a_name_no_file_of_the_submission_has(tmp_path):
+    """A file named like the notebook's code (q6.ipynb.py) would otherwise run in its place,
+    and a link planted at that name would have the grader write through it."""
+    from graders.suites.q6_pytorch import notebook_script
+    (tmp_path / "q6.ipynb").write_text("{}")
+    assert notebook_script("q6.ipynb", tmp_path) == "q6.ipynb.py"
+    (tmp_path / "q6.ipynb.py").write_text("print('not the notebook')")
+    assert notebook_script("q6.ipynb", tmp_path) == "q6.ipynb.2.py"
+    outside = tmp_path / "grader_file.txt"
+    outside.write_text("the grader's")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "q6.ipynb.py").symlink_to(outside)
+    saved_models.write_fresh(work, "q6.ipynb.py", "print('the notebook')")
+    assert outside.read_text() == "the grader's"
+    assert not (work / "q6.ipynb.py").is_symlink() and "the notebook" in (work / "q6.ipynb.py").read_text()

@@ -42,6 +42,12 @@ ATTACKS = {
                               "q6_heldout_accuracy": "no saved fully connected network to measure"}),
     "q6_link_to_truth": ("q6_1_1", {"q6_model_saved": "could not be opened as a plain file",
                                     "q6_heldout_accuracy": "no saved fully connected network to measure"}),
+    "q6_knn_reads_data": ("q6_1_1", {"q6_heldout_accuracy": "could not classify"}),
+    "q6_mlp_as_cnn": ("q6_1_2", {"q6_model_saved": "has no convolution",
+                                 "q6_heldout_accuracy": "no saved CNN to measure"}),
+    "q6_scratch_is_pretrained": ("q6_2_1", {"q6_2_1_scratch_accuracy": "not trained from scratch"}),
+    "q6_shadow_features": ("q6_2_1", {"q6_2_1_only_classifier_trained": "a second, trained copy of the features"}),
+    "q6_forged_figure_data": ("q6_1_1", {"q6_plots": "curve(s)", "q6_loss_falls": "neither plotted a loss curve"}),
     "q6_frozen_junk": ("q6_2_1", {"q6_2_1_only_classifier_trained": "not a model's state_dict",
                                   "q6_2_1_classifier_has_17_outputs": "not a model's state_dict",
                                   "q6_2_1_finetuned_accuracy": "not a model's state_dict",
@@ -69,13 +75,13 @@ def test_q6_attack_earns_nothing(name, make_submission, tmp_path):
     grade.run(python_dir, tmp_path / "out", select=group)
     written = json.loads((tmp_path / "out" / "grade.json").read_text())
     assert "error" not in written, written.get("error")
-    question = {"q6_1_1": "Q6.1.1", "q6_2_1": "Q6.2.1"}[group]
+    question = {"q6_1_1": "Q6.1.1", "q6_1_2": "Q6.1.2", "q6_2_1": "Q6.2.1"}[group]
     for name_, words in attacked.items():
         c = check(written, name_, group)
         assert c["status"] in ("failed", "skipped") and c["points"] == 0, c
         assert words in c["message"] + " " + (c.get("hint") or ""), c
     accuracy = check(written, "q6_heldout_accuracy", group) if group == "q6_1_1" else None
-    if accuracy is not None and accuracy["status"] == "failed":
+    if accuracy is not None and accuracy["status"] == "failed" and "accuracies" in (accuracy.get("data") or {}):
         # predictions came back and were scored at chance, under every preprocessing
         assert max(accuracy["data"]["accuracies"].values()) <= 2 * CHANCE, accuracy["data"]
     assert written["questions"][question]["score"] < written["questions"][question]["max_score"]
@@ -114,3 +120,17 @@ def test_forged_connections_of_2019s_q7_1_5_earn_nothing(tmp_path):
     assert residual["status"] == "failed" and "held no TorchScript archive" in residual["message"], residual
     assert results["questions"]["Q7.1.5a"]["score"] == results["questions"]["Q7.1.5b"]["score"] == 0
     assert not left_running(before), "a process started by the grading outlived it"
+
+
+def test_a_traced_wrapper_carrying_the_saved_weights_earns_no_connection(tmp_path):
+    """q7_forges_archive_2019's class body replaces the measuring code's trace with one of a
+    wrapper around the saved model that concatenates and adds: the archive carries the saved
+    weights, so only what else it carries (layers of its own, outputs of another shape) tells."""
+    from graders.pipeline import editions
+    python_dir = editions.compose(REPO / "reference", "2019", tmp_path / "sub")
+    editions.apply_overrides(python_dir, HOSTILE / "q7_forges_archive_2019" / "python")
+    results = grade.run(python_dir, tmp_path / "out", select="q7_1_5_connections", edition="2019")
+    for group in ("q7_1_5a", "q7_1_5b"):
+        c = check(results, "q7_1_5_connections", group)
+        assert c["status"] == "failed" and "is not the saved" in c["message"] and "alone" in c["message"], c
+    assert results["questions"]["Q7.1.5a"]["score"] == results["questions"]["Q7.1.5b"]["score"] == 0

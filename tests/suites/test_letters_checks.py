@@ -121,6 +121,20 @@ def test_blocks_follow_the_text_not_the_order_of_the_photos():
     assert all(s.accuracy == 0 for s in textmatch.score_output("", truth).values())
 
 
+def test_text_printed_with_labels_or_a_character_per_line_is_read_as_the_text():
+    truth = {"a.jpg": ["TO DO LIST", "1 MAKE A TO DO LIST"], "c.jpg": ["DEEP LEARNING", "DEEPER LEARNING"]}
+    labelled = "Line 1: TO DO LIST\nLine 2: 1 MAKE A TO DO LIST\nc.jpg: DEEP LEARNING\nc.jpg: DEEPER LEARNING\n"
+    scores = textmatch.score_output(labelled, truth)
+    assert scores["a.jpg"].errors == 0 and scores["c.jpg"].errors == 0
+    # one character per line, a blank line between lines of text: as many lines as characters,
+    # which would exceed the budget of lines, and no line of the photos
+    by_character = "\n\n".join("\n".join(t.replace(" ", "")) for texts in truth.values() for t in texts) + "\n"
+    scores = textmatch.score_output(by_character * 1, truth)
+    assert all(score.accuracy == 1 for score in scores.values()), scores
+    # a label does not excuse a wrong reading
+    assert textmatch.score_output("Line 1: TO DO LIST\nLine 2: I MAKE A TO DO LIST\n", truth)["a.jpg"].errors == 1
+
+
 def test_bw_judge_names_each_format_mistake():
     truth = np.array([[10, 10, 30, 20]], dtype=float)
     bw = np.ones((50, 60))
@@ -246,8 +260,37 @@ def test_reference_finds_every_letter_of_the_course_photos(tmp_path):
     results = grade(REPO / "reference" / "python", tmp_path / "out", *QUICK, "--data-dir", str(course))
     assert not_passed_run(results) == set()
     recall = {c["name"] for c in results["checks"] if c["name"].startswith("test_find_letters_recall")}
-    assert recall == {f"test_find_letters_recall[{p.name}]" for p in sorted(photos.iterdir())}
+    course_photos = {f"test_find_letters_recall[{p.name}]" for p in sorted(photos.iterdir())}
+    # and the course key's pages, whose text no student has seen (the course photos' is public)
+    staff_pages = recall - course_photos
+    assert course_photos <= recall and staff_pages
+    assert all(name.startswith("test_find_letters_recall[staff_") for name in staff_pages)
     assert results["questions"]["Q4.2"]["score"] == results["questions"]["Q4.2"]["max_score"]
+
+
+@pytest.mark.photos
+@pytest.mark.slow
+def test_printing_the_course_photos_public_text_reads_no_staff_page(make_submission, session_weights, tmp_path):
+    """The course photos' text is in the handout: a run_q4 that prints it without reading any
+    photo is right on those, and reads none of the course key's pages graded beside them."""
+    from fixtures import annotate
+    photos = course_photos_dir()
+    course = tmp_path / "course"
+    (course / "images").mkdir(parents=True)
+    for path in sorted(photos.iterdir()):
+        (course / "images" / path.name).symlink_to(path)
+    (course / "data").symlink_to(cache.build(log=lambda *_: None).data_dir)
+    known = [line["text"] for entry in json.loads(annotate.JSON_PATH.read_text())["images"].values()
+             for line in entry["lines"]]
+    python_dir = make_submission({"run_q4.py": "".join(f"print({text!r})\n" for text in known),
+                                  "run_q3.py": STAND_IN_RUN_Q3})
+    (python_dir / "q3_weights.pickle").write_bytes(session_weights)
+    results = grade(python_dir, tmp_path / "out", *RUN_Q4, "--data-dir", str(course))
+    texts = {c["name"]: c for c in results["checks"] if c["name"].startswith("test_run_q4_text[")}
+    staff = {n: c for n, c in texts.items() if "[staff_" in n}
+    assert staff and all(c["status"] == "failed" for c in staff.values()), staff
+    assert all(c["status"] == "passed" for n, c in texts.items() if n not in staff)
+    assert results["questions"]["Q4.4"]["score"] < results["questions"]["Q4.4"]["max_score"] / 2
 
 
 def test_a_photo_without_ground_truth_is_noted_not_graded(tmp_path):
@@ -262,5 +305,7 @@ def test_a_photo_without_ground_truth_is_noted_not_graded(tmp_path):
     results = grade(REPO / "reference" / "python", tmp_path / "out", "--quick", "-k", "find_letters_bw",
                     "--data-dir", str(course))
     graded = sorted(c["name"] for c in results["checks"] if not c.get("not_run") and c["question"] != "Static")
-    assert graded == ["test_find_letters_bw_format[page_01.jpg]", "test_find_letters_bw_format[page_02.jpg]"]
+    course = [name for name in graded if "[staff_" not in name]
+    assert course == ["test_find_letters_bw_format[page_01.jpg]", "test_find_letters_bw_format[page_02.jpg]"]
+    assert len(graded) > len(course)        # the course key's own pages besides
     assert any(n.startswith("holiday.jpg has no ground truth") for n in results["notes"])

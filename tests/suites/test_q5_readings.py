@@ -119,6 +119,10 @@ def test_printed_losses_in_the_handouts_and_students_formats():
                "Average validation PSNR: 14.20\nloss = 7\n")
     assert q5.printed_losses(printed) == [(0, 400000.0), (3, 120000.0), (4, 99.5), (3, 7.0)]
     assert np.isnan(q5.printed_losses("itr: 5 loss: nan")[0][1])
+    # the epoch after the word loss is not the loss; underscores and thousands separators
+    students = ("Loss at epoch 0: 400,000.5\nTraining loss (epoch 1): 300000\nloss for epoch 2 : 2e5\n"
+                "epoch=3 avg_loss=99.5\ntrain_loss=7\nlosses: [1, 2]\n")
+    assert q5.printed_losses(students) == [(0, 400000.5), (1, 300000.0), (2, 200000.0), (3, 99.5), (4, 7.0)]
 
 
 # ---------------------------------------------------------------------------------------------

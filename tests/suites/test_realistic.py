@@ -106,6 +106,10 @@ REALISTIC_VERDICTS = {
     "nn_hstack_shuffle": V("2022", NN),
     "nn_own_helpers": V("2022", NN),
     "nn_own_module": V("2022", NN),
+    "nn_helpers_in_util": V("2022", NN),
+    "nn_loss_log_eps": V("2022", NN),
+    "nn_float32_weights": V("2022", NN + " or " + Q2_SCRIPT, {"gradcheck_numerical", "gradcheck_total_error"},
+                            {"Q2.5"}),
     "nn_grad_rescaled": V("2022", NN),
     "nn_top_of_zip": V("2022", NN),
     "nn_windows_crlf": V("2022", NN),
@@ -134,13 +138,19 @@ REALISTIC_VERDICTS = {
     "q2_check_before_training": V("2022", Q2_SCRIPT),
     "q2_nditer_own_prints": V("2022", Q2_SCRIPT),
     "q2_checker_on_copies": V("2022", Q2_SCRIPT),
+    "q2_script_in_main": V("2022", Q2_SCRIPT),
     # its total error crosses 1e-4 or not with the draw (the drift's effect varies): not selected
     "q2_checker_no_restore": V("2022", "training_loop_trains or gradcheck_numerical or gradcheck_restores",
                                {"gradcheck_restores_parameters", "gradcheck_numerical"}, {"Q2.5"}),
     # --- run_q3.py: settings reported above 75% on the real data ---------------------------------
     "q3_lr1e2_batch50": V("2022", "q3_training"),
+    "q3_standardized_inputs": V("2022", "q3_training"),
     # --- run_q5.py ---------------------------------------------------------------------------------
     "q5_underscored_names": V("2022", "q5_ or run_q5_finishes"),
+    "q5_velocity_in_main": V("2022", "q5_ or run_q5_finishes"),
+    "q5_momentum_by_layer": V("2022", "q5_ or run_q5_finishes"),
+    "q5_loss_at_epoch": V("2022", "q5_ or run_q5_finishes"),
+    "pca_in_main_2019": V("2019", "pca"),
     "q5_update_skips_hidden": V("2022", "q5_ or run_q5_finishes", {"q5_momentum_accumulators", "q5_momentum_updated"},
                                 {"Q5.1.2"}, (), ("q5_momentum_updated", "Whidden_1 never changed during training")),
     # --- q4.py's findLetters -------------------------------------------------------------------

@@ -380,10 +380,22 @@ def _patch_module(module):
         _patch_axes(module)
     if top in ("skimage", "scipy", "matplotlib", "torchvision"):
         module.__getattr__ = _name_getattr(module, module.__dict__.get("__getattr__"))
+    if name == "skimage.io" and "data-path" in _state["allowed"] and callable(module.__dict__.get("imread")):
+        module.imread = _routed_reader(module.imread)
     if name == "torch" and "pytorch" in _state["allowed"]:
         _patch_torch(module)
     if name == "torchvision.datasets" and "pytorch" in _state["allowed"]:
         _patch_cifar(module.CIFAR10)
+
+
+def _routed_reader(read):
+    """imread(fname, ...) reading another machine's path to the photos (or data) from here; its
+    plugins check the path themselves, before any open()."""
+    def imread(fname, *args, **kwargs):
+        if isinstance(fname, (str, os.PathLike)) and not os.path.exists(fname):
+            fname = _route(fname, "rb")
+        return read(fname, *args, **kwargs)
+    return functools.wraps(read)(imread)
 
 
 def _patch_cifar(cifar):
@@ -537,6 +549,8 @@ def _patch_numpy():
 _real_open = builtins.open
 _real_makedirs = os.makedirs
 _real_mkdir = os.mkdir
+_real_listdir = os.listdir
+_real_scandir = os.scandir
 _WRITE = re.compile(r"[wax+]")
 
 
@@ -594,12 +608,56 @@ def _route(path, mode: str):
         record("data-path", text, f"../data/{rel}")
         record(DATA_READ, text, rel)
         return served
+    photo = _photo(text) if "data-path" in _state["allowed"] else None
+    if photo:
+        record("data-path", text, "../images/" + os.path.relpath(photo, _images_dir()))
+        return photo
     if name.endswith(RESULT_SUFFIXES):
         raise FileNotFoundError(errno.ENOENT, f"No such file or directory: {text!r}. {name} is not in the "
                                 f"submission: the script loads a results file the deliverables do not "
                                 f"include (a training = False flag?). The grader runs the script as handed "
                                 f"in, so it must make {name} itself before reading it", text)
     return path
+
+
+def _images_dir() -> str | None:
+    """The course photos (../images), beside the data."""
+    data = _state["data_dir"]
+    images = os.path.join(os.path.dirname(data), "images") if data else None
+    return images if images and os.path.isdir(images) else None
+
+
+def _photo(text: str) -> str | None:
+    """What another machine's path to the photos (C:\\...\\hw5\\images\\01_list.jpg, or the folder
+    itself) is here: the part after its last `images` folder, under ../images, if that exists."""
+    parts = re.split(r"[\\/]", text)
+    lowered = [p.lower() for p in parts]
+    images = _images_dir()
+    if "images" not in lowered or images is None:
+        return None
+    rest = [p for p in parts[len(lowered) - lowered[::-1].index("images"):] if p]
+    served = os.path.join(images, *rest)
+    return served if os.path.exists(served) else None
+
+
+def _folder(path) -> object:
+    """The folder to list instead of `path`: ../images for another machine's path to it."""
+    if isinstance(path, (str, bytes, os.PathLike)):
+        text = os.fsdecode(os.fspath(path))
+        if not os.path.exists(text):
+            photo = _photo(text)
+            if photo and os.path.isdir(photo):
+                record("data-path", text, "../images")
+                return photo
+    return path
+
+
+def _listdir(path="."):
+    return _real_listdir(_folder(path))
+
+
+def _scandir(path="."):
+    return _real_scandir(_folder(path))
 
 
 def _open(file, mode="r", *args, **kwargs):
@@ -658,5 +716,7 @@ def install(work: str, allowed=tuple(KINDS), data_dir: str | None = None, aliase
     # the names they stand for, so a student's pickle of os.mkdir or open means what it says.
     _named(_open, "builtins", "open")
     builtins.open = _open
+    if "data-path" in allowed:
+        os.listdir, os.scandir = _named(_listdir, "os", "listdir"), _named(_scandir, "os", "scandir")
     if "output-folder" in allowed:
         os.makedirs, os.mkdir = _named(_makedirs, "os", "makedirs"), _named(_mkdir, "os", "mkdir")

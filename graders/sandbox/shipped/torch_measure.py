@@ -465,7 +465,10 @@ def scripted_joins(req, work):
     carried = [t.detach().cpu().numpy() for t in model.state_dict().values()]
     saved = [np.asarray(v) for v in req["state"].values() if np.asarray(v).ndim >= 2]     # layers' weights
     found = sum(any(c.shape == w.shape and np.array_equal(c, w) for c in carried) for w in saved)
-    return {"joins": graph_joins(out), "weights": {"saved": len(saved), "carried": int(found)}}
+    # layers of its own beside the saved ones: a wrapper whose joins the saved model never makes
+    extra = sum(c.ndim >= 2 and not any(c.shape == w.shape and np.array_equal(c, w) for w in saved) for c in carried)
+    return {"joins": graph_joins(out), "weights": {"saved": len(saved), "carried": int(found), "extra": int(extra)},
+            "output": [int(n) for n in out.shape]}
 
 
 def graph_joins(out) -> list[dict]:

@@ -249,11 +249,14 @@ def do_script(req):
     sys.argv = [req["script"]]
     response = {"ok": True}
     watch = ParamsWatch(req.get("skew_gradients")) if ParamsWatch.NAME in req["globals"] else None
+    mains = MainLocals(script, module.__dict__)
     try:
         with open(script, "rb") as f:
-            code = compile(f.read(), script, "exec")
+            source = f.read()
+        code = compile(source, script, "exec")
         if watch:
             watch.start()
+        mains.start(source)
         exec(code, module.__dict__)
     except SystemExit as exc:
         if exc.code not in (None, 0):
@@ -264,16 +267,60 @@ def do_script(req):
         response = {"ok": False, "error": "exception", "message": f"{culprit} raised {text}",
                     "traceback": tb}
     finally:
+        mains.stop()
         if watch:
             watch.stop()
-    LAST_SCRIPT.update(namespace=module.__dict__, name=req["script"])
-    response["globals"] = {n: module.__dict__[n] for n in req["globals"] if n in module.__dict__}
+    namespace = mains.namespace()
+    LAST_SCRIPT.update(namespace=namespace, name=req["script"])
+    response["globals"] = {n: namespace[n] for n in req["globals"] if n in namespace}
     if watch:
-        response["globals"][ParamsWatch.NAME] = watch.report(module.__dict__)
+        response["globals"][ParamsWatch.NAME] = watch.report(namespace)
     response["files"] = written_files(req["files"], before, req["max_file_bytes"])
     response["written"] = {rel: stamp[1] for rel, stamp in changed(req.get("written", ()), before)}
     response["figures"], response["figure_data"], response["figures_made"] = capture_figures(req)
     return response
+
+
+class MainLocals:
+    """The variables of a script written as `def main(): ...` and `if __name__ == '__main__': main()`:
+    the locals of each of its own functions that its top level calls, as that function returns
+    (normally or by an exception), so that what the handout names (params, x, y, a model, a
+    projection) is found there as at the top level. A profile hook watches only such a script."""
+
+    def __init__(self, script, module_globals):
+        self.script, self.globals, self.found, self.on = script, module_globals, [], False
+
+    def start(self, source):
+        import ast
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            return
+        defined = {s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        called = {n.func.id for s in tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                  for n in ast.walk(s) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        if defined & called:
+            self.on = True
+            sys.setprofile(self.hook)
+
+    def hook(self, frame, event, arg):
+        if event == "return":
+            caller = frame.f_back
+            if (caller is not None and caller.f_globals is self.globals and caller.f_code.co_name == "<module>"
+                    and frame.f_code.co_filename == self.script and len(self.found) < 100):
+                self.found.append(dict(frame.f_locals))
+
+    def stop(self):
+        if self.on:
+            sys.setprofile(None)
+            self.on = False
+
+    def namespace(self) -> dict:
+        """The module's globals, and the names only a called function's locals hold (the last such call's)."""
+        merged = {}
+        for names in self.found:
+            merged.update(names)
+        return {**merged, **self.globals} if merged else self.globals
 
 
 class ParamsWatch:
