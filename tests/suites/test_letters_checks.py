@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,15 +249,21 @@ def test_stubs_score_zero_on_q4(tmp_path):
     assert "findLetters in q4.py" in finishes["message"] and "not implemented yet" in finishes["message"]
 
 
-@pytest.mark.photos
-def test_reference_finds_every_letter_of_the_course_photos(tmp_path):
-    """--data-dir with the course photos: the committed annotations are used, by file name."""
-    photos = course_photos_dir()
+def course_folder(tmp_path: Path, photos: Path) -> Path:
+    """A --data-dir folder: the course photos in images/, the synthetic NIST36 in data/."""
     course = tmp_path / "course"
     (course / "images").mkdir(parents=True)
     for path in sorted(photos.iterdir()):
         (course / "images" / path.name).symlink_to(path)
     (course / "data").symlink_to(cache.build(log=lambda *_: None).data_dir)
+    return course
+
+
+@pytest.mark.photos
+def test_reference_finds_every_letter_of_the_course_photos(tmp_path):
+    """--data-dir with the course photos: the committed annotations are used, by file name."""
+    photos = course_photos_dir()
+    course = course_folder(tmp_path, photos)
     results = grade(REPO / "reference" / "python", tmp_path / "out", *QUICK, "--data-dir", str(course))
     assert not_passed_run(results) == set()
     recall = {c["name"] for c in results["checks"] if c["name"].startswith("test_find_letters_recall")}
@@ -275,11 +282,7 @@ def test_printing_the_course_photos_public_text_reads_no_staff_page(make_submiss
     photo is right on those, and reads none of the course key's pages graded beside them."""
     from fixtures import annotate
     photos = course_photos_dir()
-    course = tmp_path / "course"
-    (course / "images").mkdir(parents=True)
-    for path in sorted(photos.iterdir()):
-        (course / "images" / path.name).symlink_to(path)
-    (course / "data").symlink_to(cache.build(log=lambda *_: None).data_dir)
+    course = course_folder(tmp_path, photos)
     known = [line["text"] for entry in json.loads(annotate.JSON_PATH.read_text())["images"].values()
              for line in entry["lines"]]
     python_dir = make_submission({"run_q4.py": "".join(f"print({text!r})\n" for text in known),
