@@ -10,10 +10,13 @@ import re
 
 _LOSS = re.compile(r"(?<![a-z])loss(?![a-z])", re.IGNORECASE)
 _EPOCH = re.compile(r"\b(?:itr|iter|iteration|epoch|ep)\b\D{0,4}(\d+)", re.IGNORECASE)
-_VALUE = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
-                    r"|(?<![a-z])(?:nan|inf)(?![a-z])", re.IGNORECASE)
-# the most characters of words between 'loss' and its number (the epoch's words and number aside)
-GAP = 30
+_VALUE = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"
+                    r"|(?<![a-z])(?:nan|inf)(?![a-z]))(?![\w%]|\.\w)", re.IGNORECASE)
+# what may stand between 'loss' and its number (the epoch's words and number aside): marks, and
+# at most two short words such as "at", "is", "value" ("Using loss CrossEntropyLoss with lr=0.001",
+# "loss went down by 50%" and "loss curve saved to loss_1.png" name no loss)
+_BETWEEN = re.compile(r"[\s:=,|()\[\]\-]*(?:(?:is|was|at|of|for|in|on|now|value|avg|mean|total|sum)\b"
+                      r"[\s:=,|()\[\]\-]*){0,2}", re.IGNORECASE)
 
 
 def losses(stdout: str) -> list[tuple[int | None, float]]:
@@ -32,7 +35,7 @@ def losses(stdout: str) -> list[tuple[int | None, float]]:
             between = line[word.end():value.start()]
             if aside[1] <= value.start() and word.end() <= aside[0]:
                 between = line[word.end():aside[0]] + line[aside[1]:value.start()]
-            if len(between) <= GAP and not any(c.isdigit() for c in between):
+            if _BETWEEN.fullmatch(between):
                 found.append((int(epoch.group(1)) if epoch else None, float(value.group().replace(",", ""))))
             break
     return found

@@ -1,6 +1,7 @@
 """The worker's processes seen from outside (Linux /proc): its tree, memory, CPU time, files held."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import stat
@@ -48,21 +49,34 @@ def descends_from(pid: int, root: int) -> bool:
 
 def signal_tree(pids, root: int, sig=signal.SIGKILL) -> None:
     """Signal each of pids that still belongs to root's tree. A number listed a moment ago may have
-    been freed and given to another process since (another student's worker, in a batch): the
-    process is pinned with a pidfd first, then its ancestry is read, and the signal goes through
-    that pidfd, so it reaches exactly the process that was checked, or nobody."""
+    been freed and given to another process since (another student's worker, in a batch): each
+    process is pinned with a pidfd first, and every ancestry is read before any signal goes out
+    (a killed parent's children would be reparented, out of the tree, before theirs was read);
+    the signal then goes through the pidfd, to exactly the process that was checked. Where
+    pidfds are missing (macOS, Linux before 5.3) the number is signalled after its check."""
+    pinned = []
     for pid in pids:
         try:
-            fd = os.pidfd_open(pid)
-        except OSError:
-            continue            # gone already
-        try:
-            if descends_from(pid, root):
-                signal.pidfd_send_signal(fd, sig)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+            fd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+        except OSError as exc:
+            if exc.errno != errno.ENOSYS:
+                continue            # gone already
+            fd = None
+        pinned.append((pid, fd))
+    try:
+        ours = [(pid, fd) for pid, fd in pinned if descends_from(pid, root)]
+        for pid, fd in ours:
+            try:
+                if fd is None:
+                    os.kill(pid, sig)
+                else:
+                    signal.pidfd_send_signal(fd, sig)
+            except OSError:
+                pass
+    finally:
+        for _, fd in pinned:
+            if fd is not None:
+                os.close(fd)
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

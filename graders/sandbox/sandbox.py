@@ -680,16 +680,23 @@ def with_own_additions(given: str, own: str) -> tuple[str, list[str]]:
     a student put there, which the student's nn.py calls). The handout's own definitions stay
     the handout's; a copy that does not parse adds nothing. (text, the names added)."""
     import ast
+    if len(own) > MAX_OWN_ADDITIONS:
+        return given, []
     try:
         ours, theirs = ast.parse(given), ast.parse(own)
-    except (SyntaxError, ValueError):
+    except Exception:  # noqa: BLE001 -- SyntaxError, or a MemoryError/RecursionError of a pathological file
         return given, []
     defined = {name for stmt in ours.body for name in _defines(stmt)}
     lines, added = [], []
+    own_lines = own.splitlines(keepends=True)
     for stmt in theirs.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            continue        # allowed only at a file's top: the handout's copy starts it
         segment = ast.get_source_segment(own, stmt)
-        if segment is None:
+        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+        if not segment:
             continue
+        segment = "".join(own_lines[first - 1:stmt.lineno - 1]) + segment       # its decorators
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             # an import the course environment lacks failed nothing with the handout's copy
             lines.append("try:\n" + "".join(f"    {line}\n" for line in segment.splitlines())
@@ -701,6 +708,9 @@ def with_own_additions(given: str, own: str) -> tuple[str, list[str]]:
         return given, []
     return (given.rstrip("\n") + "\n\n\n# --- the submission's own additions to this file (hw5grade keeps them; "
             "the definitions above are the handout's) ---\n" + "\n".join(lines), added)
+
+
+MAX_OWN_ADDITIONS = 1 << 20       # characters of a given file read for additions (a util.py is ~1 KB)
 
 
 def _defines(stmt) -> set[str]:
@@ -732,6 +742,6 @@ def _figure_record(sent: dict) -> dict:
             "axes": [{"title": text(ax.get("title")), "xlabel": text(ax.get("xlabel")), "ylabel": text(ax.get("ylabel")),
                       "lines": [{"label": text(line.get("label")),
                                  "y": [float(v) for v in (line.get("y") if isinstance(line.get("y"), list) else [])
-                                       [:FIGURE_POINTS] if type(v) in (int, float)]}
+                                       [:FIGURE_POINTS] if type(v) is float or (type(v) is int and abs(v) < 1 << 1000)]}
                                 for line in items(ax.get("lines"), FIGURE_LINES)]}
                      for ax in items(sent.get("axes"), FIGURE_AXES)]}

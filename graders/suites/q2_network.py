@@ -664,6 +664,17 @@ def script_state(run) -> dict:
     return g
 
 
+BACKWARDS_CALLS = "__backwards_calls__"       # the worker's count (ParamsWatch.CALLS)
+
+
+def raise_probe_dodged():
+    raise Failure("run_q2.py called nn.py's backwards in its first run but not in the second, in which the grader "
+                  "multiplied the gradients backwards writes: a script that behaves otherwise when its gradient "
+                  "checker is probed earns none of Q2.5's checks",
+                  hint="call backwards as the handout's run_q2.py does, and compute the checker's gradients from "
+                       "the loss alone")
+
+
 @pytest.fixture
 def checker_differentiates(q2_script, run_q2_skewed, question, record_property):
     """Fail when the gradient checker's gradients are backwards' own: in the skewed run they moved
@@ -676,6 +687,12 @@ def checker_differentiates(q2_script, run_q2_skewed, question, record_property):
         weights = real_parameters(q2_script["params_orig"], "params_orig")
         if agreement(gradients(q2_script, "params"), weights, q2_script, tolerance)[0] is None:
             return          # no agreement to explain: the checks say what is wrong
+    except Failure:
+        return
+    calls = [run.get(BACKWARDS_CALLS) for run in (q2_script, run_q2_skewed.globals)]
+    if run_q2_skewed.ok and all(type(n) is int for n in calls) and calls[0] > 0 and calls[1] == 0:
+        raise_probe_dodged()
+    try:
         skewed = script_state(run_q2_skewed)
         got = gradients(skewed, "params")
         weights = real_parameters(skewed["params_orig"], "params_orig")
@@ -777,7 +794,9 @@ def handout_examples(x: np.ndarray, y: np.ndarray) -> float:
     likelihood = -0.5 * (((matched[:, None, :] - HANDOUT_MEANS) ** 2) / HANDOUT_VARIANCES
                          + np.log(HANDOUT_VARIANCES)).sum(axis=-1)
     agree = float(np.mean(likelihood.argmax(axis=1) == labels))
-    if counts.min() < 0.1 * len(labels) or not agree >= LABELS_AGREE:
+    # class shares mean something on the handout's 40 examples or more, not on a last batch of 5
+    rare = len(labels) >= HANDOUT_EXAMPLES and counts.min() < 0.1 * len(labels)
+    if rare or not agree >= LABELS_AGREE:
         raise Failure(f"run_q2.py's x, y are not the handout's four classes: the classes hold "
                       f"{', '.join(map(str, counts))} of the {len(labels)} examples, and {agree:.0%} of the labels "
                       f"are the class whose Gaussian gives its point (the handout's draws: 88-100%)",

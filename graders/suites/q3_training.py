@@ -43,7 +43,10 @@ def require_learned(q3_run, course_data, question, what: str) -> None:
                                                 "(see the weights checks)")
     weights, where = found
     arrays = q3_run.weights if where == WEIGHTS_FILE else q3_run.outcome.globals.get("params")
-    accuracy = evaluation.best_scaling(weights, arrays if isinstance(arrays, dict) else {}, *course_data.grader)[2]
+    _, scale, _ = evaluation.best_scaling(weights, arrays if isinstance(arrays, dict) else {}, *course_data.valid)
+    x, y = course_data.grader
+    with np.errstate(all="ignore"):
+        accuracy = numerics.accuracy(y, evaluation.classifier_probs(weights, scale(x)))
     floor = question.threshold("learned_accuracy")
     if not numerics.at_least(accuracy, floor):
         raise Failure(f"{what} counts for a run that trained, and the network in {where} classifies "
@@ -105,7 +108,7 @@ def sampling_margin(threshold: float, n: int, confidence: float) -> float:
 def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
     """the saved network, run by the grader on held-out characters drawn like the validation set, classifies at least 75% correctly"""
     weights = network_or_skip(q3_run)
-    label, scale, _ = evaluation.best_scaling(weights, q3_run.weights, *course_data.grader)
+    label, scale, _ = evaluation.best_scaling(weights, q3_run.weights, *course_data.valid)
     if label != evaluation.AS_THEY_ARE:
         record_property("input_scaling", f"{label} (arrays saved beside the weights)")
     probs, accuracy = {}, {}

@@ -386,12 +386,15 @@ def test_without_bubblewrap_a_root_grader_runs_student_code_as_nobody(nobody_can
         shutil.rmtree(bundle, ignore_errors=True)
 
 
-def test_killing_a_tree_spares_a_process_that_took_a_listed_number_meanwhile():
+@pytest.mark.parametrize("pidfds", [True, False], ids=["pidfds", "no pidfds (macOS, Linux before 5.3)"])
+def test_killing_a_tree_spares_a_process_that_took_a_listed_number_meanwhile(pidfds, monkeypatch):
     """The tree is listed, then killed: a number listed may by then belong to another process (in a
     batch, another student's worker). Only processes still below the tree's root are signalled."""
     import subprocess
     import sys
     from graders.sandbox.sandbox import process_tree, signal_tree
+    if not pidfds:
+        monkeypatch.delattr(os, "pidfd_open")
     # the child names itself with parentheses and spaces, as a student's process may, to mislead
     # a naive reading of /proc/PID/stat
     child = ("import ctypes, time; ctypes.CDLL(None).prctl(15, b'x) S 1 (y', 0, 0, 0); time.sleep(60)")
@@ -426,3 +429,14 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_plotted_data_the_student_forged_is_rebuilt_to_its_schema():
+    """The capture backend's plotted data comes from the student's process: any shape, any type."""
+    from graders.sandbox.sandbox import _figures
+    forged = {"figure_data": [{"axes": 5}, {"title": 7, "axes": [{"lines": [{"y": [1, 2.5, 10 ** 400, True, "3"]},
+                                                                           "line"], "ylabel": ["loss"]}, 3]}, "x"]}
+    _, data, _ = _figures(forged)
+    assert data == [{"title": "", "axes": []},
+                    {"title": "", "axes": [{"title": "", "xlabel": "", "ylabel": "",
+                                            "lines": [{"label": "", "y": [1.0, 2.5]}]}]}]

@@ -497,3 +497,11 @@ def test_a_given_file_is_the_handouts_with_what_the_students_copy_adds():
     assert namespace["xavier_bound"](2, 4) == 1.0
     assert sandbox.with_own_additions(given, own + "\ndef broken(:\n") == (given, [])
     assert sandbox.with_own_additions(given, given) == (given, [])
+    # a __future__ import may only open a file, and a decorator belongs to its function
+    text, added = sandbox.with_own_additions(given, "from __future__ import annotations\nimport numpy as np\n\n"
+                                                    "@np.vectorize\ndef clip01(v):\n    return min(max(v, 0), 1)\n")
+    namespace = {}
+    exec(text, namespace)
+    assert added == ["clip01"] and list(namespace["clip01"]([0.5, -1.0, 2.0])) == [0.5, 0, 1]
+    # a file that makes the parser itself fail adds nothing, and fails nothing of the grader's
+    assert sandbox.with_own_additions(given, "x = " + "-" * 200_000 + "1\n") == (given, [])

@@ -432,3 +432,14 @@ def test_a_notebooks_code_runs_under_a_name_no_file_of_the_submission_has(tmp_pa
     saved_models.write_fresh(work, "q6.ipynb.py", "print('the notebook')")
     assert outside.read_text() == "the grader's"
     assert not (work / "q6.ipynb.py").is_symlink() and "the notebook" in (work / "q6.ipynb.py").read_text()
+
+
+def test_a_tensor_fine_tuned_from_a_pretrained_one_is_told_from_one_trained_afresh():
+    """The network from scratch may hold no pretrained tensor, as it was or fine-tuned from it."""
+    from graders.suites.q6_pytorch import alike
+    rng = np.random.default_rng(0)
+    pretrained = rng.normal(0, 0.05, (64, 3, 3, 3))
+    assert alike(pretrained, pretrained)
+    assert alike(pretrained + rng.normal(0, 0.01, pretrained.shape), pretrained)      # fine-tuned
+    assert not alike(rng.normal(0, 0.05, pretrained.shape), pretrained)               # trained afresh
+    assert not alike(np.full(pretrained.shape, np.nan), pretrained)

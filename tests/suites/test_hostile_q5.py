@@ -3,9 +3,9 @@
 tests/hostile/ae_reported_training builds the handout's layers and runs one forward pass, keeps
 constant m_ arrays, never backpropagates or updates, and prints and plots a made-up falling loss
 (the kind of script that earned Q5.1.1, Q5.1.2 and Q5.2 when the checks believed what the script
-printed and kept). Graded end to end, it keeps only what is real: the layer shapes, the
-activations its forward pass applied, and a script that ran to its end. It never trains, so the
-grading takes seconds.
+printed and kept). Graded end to end, it keeps only what is real: the layer shapes and the
+activations its forward pass applied (running to its end is credit for a run that trained). It
+never trains, so the grading takes seconds.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ HOSTILE = REPO / "tests" / "hostile"
 # result, and the plots
 FORGED = {"q5_loss_is_total_squared_error", "q5_backpropagates_squared_error", "q5_momentum_accumulators",
           "q5_momentum_updated", "q5_training_improves_reconstruction", "q5_loss_falls", "q5_plots_shown",
-          "q5_psnr"}
+          "q5_psnr", "run_q5_finishes"}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def test_reported_training_earns_nothing_it_forged(graded):
         ("q5_backpropagates_squared_error", "message", "backwards was never called"),
         ("q5_loss_falls", "message", "not judged"),
         ("q5_plots_shown", "message", "not judged"),
+        ("run_q5_finishes", "message", "not judged"),
         ("q5_momentum_accumulators", "message", "hold one value everywhere"),
     ])
     for q in ("Q5.1.2", "Q5.3.2"):

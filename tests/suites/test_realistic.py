@@ -149,7 +149,6 @@ REALISTIC_VERDICTS = {
     "q5_underscored_names": V("2022", "q5_ or run_q5_finishes"),
     "q5_velocity_in_main": V("2022", "q5_ or run_q5_finishes"),
     "q5_momentum_by_layer": V("2022", "q5_ or run_q5_finishes"),
-    "q5_loss_at_epoch": V("2022", "q5_ or run_q5_finishes"),
     "pca_in_main_2019": V("2019", "pca"),
     "q5_update_skips_hidden": V("2022", "q5_ or run_q5_finishes", {"q5_momentum_accumulators", "q5_momentum_updated"},
                                 {"Q5.1.2"}, (), ("q5_momentum_updated", "Whidden_1 never changed during training")),

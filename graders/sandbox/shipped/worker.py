@@ -249,14 +249,12 @@ def do_script(req):
     sys.argv = [req["script"]]
     response = {"ok": True}
     watch = ParamsWatch(req.get("skew_gradients")) if ParamsWatch.NAME in req["globals"] else None
-    mains = MainLocals(script, module.__dict__)
+    mains = MainLocals(module.__dict__)
     try:
         with open(script, "rb") as f:
-            source = f.read()
-        code = compile(source, script, "exec")
+            code = mains.compile(f.read(), script)
         if watch:
             watch.start()
-        mains.start(source)
         exec(code, module.__dict__)
     except SystemExit as exc:
         if exc.code not in (None, 0):
@@ -267,7 +265,6 @@ def do_script(req):
         response = {"ok": False, "error": "exception", "message": f"{culprit} raised {text}",
                     "traceback": tb}
     finally:
-        mains.stop()
         if watch:
             watch.stop()
     namespace = mains.namespace()
@@ -275,6 +272,7 @@ def do_script(req):
     response["globals"] = {n: namespace[n] for n in req["globals"] if n in namespace}
     if watch:
         response["globals"][ParamsWatch.NAME] = watch.report(namespace)
+        response["globals"][ParamsWatch.CALLS] = watch.backwards
     response["files"] = written_files(req["files"], before, req["max_file_bytes"])
     response["written"] = {rel: stamp[1] for rel, stamp in changed(req.get("written", ()), before)}
     response["figures"], response["figure_data"], response["figures_made"] = capture_figures(req)
@@ -283,43 +281,45 @@ def do_script(req):
 
 class MainLocals:
     """The variables of a script written as `def main(): ...` and `if __name__ == '__main__': main()`:
-    the locals of each of its own functions that its top level calls, as that function returns
-    (normally or by an exception), so that what the handout names (params, x, y, a model, a
-    projection) is found there as at the top level. A profile hook watches only such a script."""
+    each of its own functions that its top level calls is compiled with its body in a
+    try/finally that keeps its locals as it returns (normally or by an exception), the latest
+    call's per function, so that what the handout names (params, x, y, a model, a projection) is
+    found there as at the top level. Nothing else of the script changes, and nothing runs per call
+    but that one assignment."""
 
-    def __init__(self, script, module_globals):
-        self.script, self.globals, self.found, self.on = script, module_globals, [], False
+    NAME = "__hw5_main_locals__"
 
-    def start(self, source):
+    def __init__(self, module_globals):
+        self.globals = module_globals
+
+    def compile(self, source, script):
         import ast
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            return
-        defined = {s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        tree = ast.parse(source, script)        # a SyntaxError is the script's, as compile() gives it
+        functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
         called = {n.func.id for s in tree.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                   for n in ast.walk(s) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
-        if defined & called:
-            self.on = True
-            sys.setprofile(self.hook)
-
-    def hook(self, frame, event, arg):
-        if event == "return":
-            caller = frame.f_back
-            if (caller is not None and caller.f_globals is self.globals and caller.f_code.co_name == "<module>"
-                    and frame.f_code.co_filename == self.script and len(self.found) < 100):
-                self.found.append(dict(frame.f_locals))
-
-    def stop(self):
-        if self.on:
-            sys.setprofile(None)
-            self.on = False
+        if functions.keys() & called:
+            self.globals[self.NAME] = {}
+            for name in functions.keys() & called:
+                function = functions[name]
+                body = function.body
+                doc = body[:1] if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                                   and isinstance(body[0].value.value, str)) else []
+                keep = ast.parse(f"{self.NAME}[{name!r}] = locals()").body
+                for node in keep:
+                    ast.copy_location(node, function)
+                function.body = doc + [ast.copy_location(ast.Try(body=body[len(doc):] or [ast.Pass()], handlers=[],
+                                                                 orelse=[], finalbody=keep), function)]
+            ast.fix_missing_locations(tree)
+        return compile(tree, script, "exec")
 
     def namespace(self) -> dict:
-        """The module's globals, and the names only a called function's locals hold (the last such call's)."""
+        """The module's globals, and the names only a called function's locals hold."""
+        kept = self.globals.get(self.NAME)
         merged = {}
-        for names in self.found:
-            merged.update(names)
+        for names in (kept.values() if isinstance(kept, dict) else []):
+            if isinstance(names, dict):
+                merged.update(names)
         return {**merged, **self.globals} if merged else self.globals
 
 
@@ -333,6 +333,7 @@ class ParamsWatch:
     like everything else here: the trusted side checks what it gets."""
 
     NAME = "__params_seen__"
+    CALLS = "__backwards_calls__"      # how many calls of nn.py's backwards went through the watch
     WATCHED = ("initialize_weights", "forward", "backwards")
     MAX_DICTS, FIRST_CALLS, MAX_ARRAY, MAX_COPIED = 8, 400, 1 << 22, 1 << 28   # arrays: entries; copied: bytes
     # backwards calls after which the gradients' values are kept too: a checker run before
@@ -391,6 +392,7 @@ class ParamsWatch:
                                             for k, v in d.items() if str(k).startswith("grad_")}
             return result
         watched._hw5_watched = True
+        del watched.__wrapped__         # functools.wraps' way back to the unwatched function
         return watched
 
     @staticmethod
