@@ -15,8 +15,8 @@ _VALUE = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.\d*|\.\d+|\d+
 # what may stand between 'loss' and its number (the epoch's words and number aside): marks, and
 # at most two short words such as "at", "is", "value" ("Using loss CrossEntropyLoss with lr=0.001",
 # "loss went down by 50%" and "loss curve saved to loss_1.png" name no loss)
-_BETWEEN = re.compile(r"[\s:=,|()\[\]\-]*(?:(?:is|was|at|of|for|in|on|now|value|avg|mean|total|sum)\b"
-                      r"[\s:=,|()\[\]\-]*){0,2}", re.IGNORECASE)
+_BETWEEN = re.compile(r"[\s:=,|()\[\]\-]*(?:(?:is|was|at|of|for|in|on|now|value|avg|mean|total|sum|per|"
+                      r"images?|batch(?:es)?|examples?|samples?|pixels?)\b[\s:=,|()\[\]\-]*){0,2}", re.IGNORECASE)
 
 
 def losses(stdout: str) -> list[tuple[int | None, float]]:

@@ -121,8 +121,9 @@ def test_printed_losses_in_the_handouts_and_students_formats():
     assert np.isnan(q5.printed_losses("itr: 5 loss: nan")[0][1])
     # the epoch after the word loss is not the loss; underscores and thousands separators
     students = ("Loss at epoch 0: 400,000.5\nTraining loss (epoch 1): 300000\nloss for epoch 2 : 2e5\n"
-                "epoch=3 avg_loss=99.5\ntrain_loss=7\nlosses: [1, 2]\n")
-    assert q5.printed_losses(students) == [(0, 400000.5), (1, 300000.0), (2, 200000.0), (3, 99.5), (4, 7.0)]
+                "epoch=3 avg_loss=99.5\ntrain_loss=7\nlosses: [1, 2]\nepoch   5  avg loss per image 12.345\n")
+    assert q5.printed_losses(students) == [(0, 400000.5), (1, 300000.0), (2, 200000.0), (3, 99.5), (4, 7.0),
+                                           (5, 12.345)]
     # lines that name the loss but print no loss value
     for line in ("Using loss CrossEntropyLoss with lr=0.001", "Plotting loss and accuracy for 30 epochs",
                  "loss went down by 50%", "loss curve saved to loss_1.png"):
