@@ -32,6 +32,17 @@ class Photos:
     def text(self, name: str) -> list[str]:
         return [line["text"] for line in self.truth[name]["lines"]]
 
+    def scores(self, stdout: str, script: str) -> dict:
+        """Photo name -> textmatch.ImageScore of what a script printed (Q4.4, 2019's Q7.1.4); a
+        Failure when it printed far more text than the photos hold."""
+        from graders.checks import textmatch
+        from graders.results.messages import Failure
+        try:
+            return textmatch.score_output(stdout or "", {name: self.text(name) for name in self.truth}, script)
+        except textmatch.TooMuchText as err:
+            raise Failure(str(err), expected="the text of each photo, line by line",
+                          hint="print one line per line of text on the photos, and little else") from None
+
 
 def truth_files(images_dir: Path) -> list[Path]:
     """Where ground truth may be: a profile's own truth/pages.json beside images/ (the synthetic

@@ -487,12 +487,10 @@ def q4_run(q3_run, _data_sandbox, submission, photos, rubric, run_seed) -> Q4Run
     run.outcome = _data_sandbox.run_script(
         "run_q4.py", globals=(), files=(), seed=run_seed,
         limits=call_limits(_data_sandbox, rubric["Q4.4"].script_seconds))
-    truth = {name: photos.text(name) for name in photos.truth}
     try:
-        run.scores = textmatch.score_output(run.outcome.stdout, truth)
-    except textmatch.TooMuchText as err:
-        run.text_problem = Failure(str(err), expected="the text of each photo, line by line",
-                                   hint="print one line per line of text on the photos, and little else")
+        run.scores = photos.scores(run.outcome.stdout, "run_q4.py")
+    except Failure as failure:
+        run.text_problem = failure
     return run
 
 
