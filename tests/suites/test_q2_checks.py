@@ -63,6 +63,8 @@ EXPECTED = {
     # no central differences, backwards' gradients with 1e-9 of noise: the values alone agree with
     # the loss; a second run with backwards' gradients halved shows the checker's halved too
     "gradcheck_copies_backwards": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
+    # the same copy, and backwards unwrapped when the probe is found: told it behaves otherwise when probed
+    "gradcheck_dodges_the_probe": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
     # backwards' and the checker's gradients both divided by the batch: they agree with each other,
     # but are not the summed loss's, so the total error (below 1e-4) proves nothing
     "gradcheck_both_averaged": {"gradcheck_numerical", "gradcheck_total_error"},
