@@ -41,7 +41,10 @@ def run_script(python_dir: Path, script: str, timeout: float = 900, seed: int = 
     NumPy's global generator seeded first: the scripts draw their initial weights and batches
     from it unseeded, and a test of where training lands must not depend on the draw (the
     reference's q5 PSNR spans 13.8 to 15.4 dB over 30 seeds)."""
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
+    # one BLAS thread, as in the sandbox: beside another test on a 2-core machine, OpenBLAS's
+    # spinning threads made run_q5.py take 540 s instead of 50 s
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0",
+               **{name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
     start = ("import random, runpy, sys, numpy; "
              f"random.seed({seed}); numpy.random.seed({seed}); sys.argv = [{script!r}]; "
              f"runpy.run_path({script!r}, run_name='__main__')")

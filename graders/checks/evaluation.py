@@ -75,28 +75,54 @@ def classifier_probs(weights: dict, x) -> np.ndarray:
 AS_THEY_ARE = "the rows as they are"
 
 
-def input_scalings(arrays: dict) -> list[tuple[str, object]]:
-    """(label, transform of NIST rows) a saved classifier may expect: the rows as they are, and
-    rows standardised with (1024,) arrays saved beside its weights (a mean, a spread), as a
-    student who standardised the training set saves them for run_q4. Such a scaling is an
-    affine map before the first layer, which the layer could hold itself: it adds no power."""
-    extra = [(str(k), np.asarray(v, dtype=np.float64)) for k, v in arrays.items()
-             if k not in CLASSIFIER and isinstance(v, np.ndarray) and v.shape == (1024,) and v.dtype.kind in "fiu"
-             and np.all(np.isfinite(v))][:4]
+def input_scalings(arrays: dict, train_x=None) -> list[tuple[str, object]]:
+    """(label, transform of NIST rows) a saved classifier may expect: the rows as they are; rows
+    standardised with arrays saved beside its weights (a mean and a spread, per pixel (1024,) or
+    one number each), as a student who standardised the training set saves them for run_q4; and
+    rows standardised with the training set's own statistics (per pixel or one number), which a
+    student who saved none recomputes in run_q4. Each is an affine map before the first layer,
+    which the layer could hold itself: it adds no power."""
+    extra = [(str(k), value) for k, value in ((k, _statistic(v)) for k, v in arrays.items() if k not in CLASSIFIER)
+             if value is not None][:4]
     found = [(AS_THEY_ARE, lambda x: x)]
     found += [(f"x - {k}", lambda x, a=a: x - a) for k, a in extra]
     found += [(f"(x - {k}) / {j}", lambda x, a=a, b=b: (x - a) / b)
               for k, a in extra for j, b in extra if j != k and np.all(b != 0)]
+    if train_x is not None:
+        found += [(f"x standardised by the training set's mean and spread{where}", lambda x, m=m, s=s: (x - m) / s)
+                  for where, m, s in _training_statistics(np.asarray(train_x, dtype=np.float64))]
     return found
 
 
-def best_scaling(weights: dict, arrays: dict, x, y) -> tuple[str, object, float]:
+def _statistic(value) -> np.ndarray | None:
+    """A saved mean or spread: a finite real (1024,) array or one finite real number."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray) or value.shape not in ((1024,), ()) or value.dtype.kind not in "fiu":
+        return None
+    value = value.astype(np.float64)
+    return value if np.all(np.isfinite(value)) else None
+
+
+def _training_statistics(train_x: np.ndarray) -> list[tuple[str, object, object]]:
+    scalar = float(np.std(train_x))
+    spread = np.std(train_x, axis=0)
+    # a constant pixel has no spread: students add an epsilon or leave it; either gives (x - m) / eps
+    # there, which only the same constant pixel of a new image reaches
+    spread = np.where(spread > 0, spread, 1.0)
+    found = [(" (one number each)", float(np.mean(train_x)), scalar)] if scalar > 0 else []
+    return found + [(" (per pixel)", np.mean(train_x, axis=0), spread)]
+
+
+def best_scaling(weights: dict, arrays: dict, x, y, train_x=None) -> tuple[str, object, float]:
     """(label, transform, accuracy) of the input scaling under which the classifier does best on
     x, y: a set other than the one the verdict is measured on, so that choosing among the
     scalings does not flatter the verdict."""
     best = None
     with np.errstate(all="ignore"):
-        for label, scale in input_scalings(arrays):
+        for label, scale in input_scalings(arrays, train_x):
             accuracy = numerics.accuracy(y, classifier_probs(weights, scale(x)))
             if best is None or numerics.at_least(accuracy, best[2] + 1e-12):
                 best = (label, scale, accuracy)

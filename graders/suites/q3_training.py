@@ -43,7 +43,8 @@ def require_learned(q3_run, course_data, question, what: str) -> None:
                                                 "(see the weights checks)")
     weights, where = found
     arrays = q3_run.weights if where == WEIGHTS_FILE else q3_run.outcome.globals.get("params")
-    _, scale, _ = evaluation.best_scaling(weights, arrays if isinstance(arrays, dict) else {}, *course_data.valid)
+    _, scale, _ = evaluation.best_scaling(weights, arrays if isinstance(arrays, dict) else {}, *course_data.valid,
+                                         course_data.train[0])
     x, y = course_data.grader
     with np.errstate(all="ignore"):
         accuracy = numerics.accuracy(y, evaluation.classifier_probs(weights, scale(x)))
@@ -108,9 +109,9 @@ def sampling_margin(threshold: float, n: int, confidence: float) -> float:
 def test_q3_validation_accuracy(q3_run, course_data, question, record_property):
     """the saved network, run by the grader on held-out characters drawn like the validation set, classifies at least 75% correctly"""
     weights = network_or_skip(q3_run)
-    label, scale, _ = evaluation.best_scaling(weights, q3_run.weights, *course_data.valid)
+    label, scale, _ = evaluation.best_scaling(weights, q3_run.weights, *course_data.valid, course_data.train[0])
     if label != evaluation.AS_THEY_ARE:
-        record_property("input_scaling", f"{label} (arrays saved beside the weights)")
+        record_property("input_scaling", label if "training set" in label else f"{label} (arrays saved beside the weights)")
     probs, accuracy = {}, {}
     with np.errstate(all="ignore"):
         for split in ("grader", "valid", "test"):

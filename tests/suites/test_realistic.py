@@ -145,6 +145,7 @@ REALISTIC_VERDICTS = {
     # --- run_q3.py: settings reported above 75% on the real data ---------------------------------
     "q3_lr1e2_batch50": V("2022", "q3_training"),
     "q3_standardized_inputs": V("2022", "q3_training"),
+    "q3_scalar_standardized": V("2022", "q3_training"),
     # --- run_q5.py ---------------------------------------------------------------------------------
     "q5_underscored_names": V("2022", "q5_ or run_q5_finishes"),
     "q5_velocity_in_main": V("2022", "q5_ or run_q5_finishes"),

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
-from graders.checks import evaluation
+from graders.checks import evaluation, numerics
 from graders.staff import stubs
 from support import assert_fails_exactly, check, grade_cli, not_passed, ran, shared_grade
 
@@ -293,3 +293,32 @@ def test_q3_fails_a_network_only_when_it_is_clearly_below_75_percent_on_the_grad
     assert 0.0115 < sampling_margin(0.75, 3600, 0.95) < 0.0122
     assert sampling_margin(0.75, 360, 0.95) > 3 * sampling_margin(0.75, 3600, 0.95)
     assert sampling_margin(0.75, 3600, 0.5) == 0.0
+
+
+@pytest.mark.parametrize("saved", ["nothing", "scalars", "pixels"])
+def test_a_classifier_trained_on_standardised_inputs_is_run_on_inputs_scaled_the_same_way(saved):
+    """A network trained on (x - mean) / std is the same network as one trained on x with its first
+    layer rewritten; the grader finds the scaling from saved statistics (one number or per pixel)
+    or, where none were saved, from the training set, and picks it on the set it is given."""
+    rng = np.random.default_rng(5)
+    train_x, x = rng.random((400, 1024)), rng.random((300, 1024))
+    raw = {"Wlayer1": rng.normal(0, 0.1, (1024, 64)), "blayer1": rng.normal(0, 0.1, 64),
+           "Woutput": rng.normal(0, 1, (64, 36)), "boutput": rng.normal(0, 0.1, 36)}
+    raw["Wlayer1"] -= raw["Wlayer1"].mean(axis=0)      # so that the pixels' differences decide
+    y = np.eye(36)[np.argmax(evaluation.classifier_probs(raw, x), axis=1)]
+    per_pixel = saved == "pixels"
+    mean = train_x.mean(axis=0) if per_pixel else train_x.mean()
+    std = train_x.std(axis=0) if per_pixel else train_x.std()
+    # the same network for inputs (x - mean) / std: x @ W = ((x - mean) / std) @ (std * W) + mean @ W
+    standardised = dict(raw, Wlayer1=(std * np.ones(1024))[:, None] * raw["Wlayer1"],
+                        blayer1=raw["blayer1"] + (mean * np.ones(1024)) @ raw["Wlayer1"])
+    arrays = dict(standardised, **({} if saved == "nothing" else {"mean": mean, "std": std}))
+    assert numerics.accuracy(y, evaluation.classifier_probs(standardised, x)) < 0.9
+    label, scale, accuracy = evaluation.best_scaling(standardised, arrays, x, y, train_x)
+    assert accuracy == pytest.approx(1.0), label
+    assert ("training set" in label) == (saved == "nothing"), label
+    label, _, accuracy = evaluation.best_scaling(standardised, {k: v for k, v in arrays.items()
+                                                                if k in evaluation.CLASSIFIER}, x, y)
+    assert label == evaluation.AS_THEY_ARE and accuracy < 0.9
+    for junk in ({"mean": np.nan, "std": np.inf}, {"mean": True, "std": "x"}, {"mean": np.zeros(7), "std": [1.0]}):
+        assert [lab for lab, _ in evaluation.input_scalings(junk)] == [evaluation.AS_THEY_ARE]
