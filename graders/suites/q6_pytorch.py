@@ -487,7 +487,20 @@ def saved_problem(q6: Q6Run, saved: Saved) -> Failure | None:
                        "convolution's kernel (4-D), so it is not the network the question asks for",
                        expected="at least one nn.Conv2d layer", actual="no 4-D tensor in the saved state",
                        hint="build the model from nn.Conv2d layers (with pooling), then a linear classifier")
+    if "CNN" in saved.what and numerics.at_most(numerics.finite_number(answer.value.get("convolution_effect")),
+                                                CONVOLUTIONS_UNUSED):
+        return Failure(f"the saved {saved.what}'s convolutions do not take part in its answers: with every "
+                       "convolution kernel replaced by noise, the grader's inputs get the same scores, so it is "
+                       "not the network the question asks for",
+                       expected="scores computed through the nn.Conv2d layers",
+                       actual="the same scores without them",
+                       hint="pass the input through the convolutions in forward(), then the linear classifier")
     return None
+
+
+# how far (relative) a CNN's scores must move when its kernels are noise; an unused kernel moves
+# them by exactly 0, a used one by about their own size
+CONVOLUTIONS_UNUSED = 1e-6
 
 
 def measured_or_skip(q6: Q6Run, saved: Saved) -> SavedModel:

@@ -45,6 +45,8 @@ ATTACKS = {
     "q6_knn_reads_data": ("q6_1_1", {"q6_heldout_accuracy": "could not classify"}),
     "q6_mlp_as_cnn": ("q6_1_2", {"q6_model_saved": "has no convolution",
                                  "q6_heldout_accuracy": "no saved CNN to measure"}),
+    "q6_unused_conv": ("q6_1_2", {"q6_model_saved": "convolutions do not take part in its answers",
+                                  "q6_heldout_accuracy": "no saved CNN to measure"}),
     "q6_scratch_is_pretrained": ("q6_2_1", {"q6_2_1_scratch_accuracy": "not trained from scratch"}),
     "q6_shadow_features": ("q6_2_1", {"q6_2_1_only_classifier_trained": "a second, trained copy of the features"}),
     "q6_forged_figure_data": ("q6_1_1", {"q6_plots": "curve(s)", "q6_loss_falls": "neither plotted a loss curve"}),

@@ -362,17 +362,52 @@ def image_candidates(x, transforms):
     return [[(where, through(t, False), through(t, True)) for where, t in r] for r in rounds], len(pictures)
 
 
-def predict_all(model, make, n):
+def outputs(model, batch):
+    """The model's scores for a batch, one row per input."""
     import torch
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    out = model(batch.to(dtype) if batch.is_floating_point() else batch)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    return out.reshape(out.shape[0], -1)
+
+
+def predict_all(model, make, n):
+    import torch
     labels = []
     for i in range(0, n, PREDICT_BATCH):
-        batch = make(i, min(n, i + PREDICT_BATCH))
-        out = model(batch.to(dtype) if batch.is_floating_point() else batch)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        labels.append(out.reshape(out.shape[0], -1).argmax(dim=1).to(torch.int64).numpy())
+        labels.append(outputs(model, make(i, min(n, i + PREDICT_BATCH))).argmax(dim=1).to(torch.int64).numpy())
     return np.concatenate(labels) if labels else np.zeros(0, np.int64)
+
+
+CONVOLUTION_PROBE = 16     # inputs
+
+
+def convolution_effect(model, make, n):
+    """How far the scores of a few inputs move, relative to their size, when every convolution
+    kernel (a 4-D parameter) is replaced by noise of its own size: 0.0 when the answers do not
+    depend on the convolutions (one left unused beside a fully connected network), None when
+    the model has none or could not be run so."""
+    import torch
+    kernels = [p for p in model.parameters() if p.dim() == 4]
+    if not kernels or n == 0:
+        return None
+    batch = make(0, min(n, CONVOLUTION_PROBE))
+    kept = [k.detach().clone() for k in kernels]
+    generator = torch.Generator().manual_seed(0)
+    try:
+        before = outputs(model, batch).double()
+        for k in kernels:
+            noise = torch.randn(k.shape, generator=generator, dtype=torch.float64)
+            k.copy_((noise * (float(k.detach().double().abs().mean()) + 1e-3)).to(k.dtype))
+        after = outputs(model, batch).double()
+        moved = float((after - before).abs().max() / (before.abs().max() + 1e-12))
+        return moved if np.isfinite(moved) else 1.0
+    except Exception:  # noqa: BLE001 -- the model does not run with other kernels: not evidence of disuse
+        return None
+    finally:
+        for k, value in zip(kernels, kept):
+            k.copy_(value)
 
 
 def predict(req, work):
@@ -385,7 +420,7 @@ def predict(req, work):
         rounds = [[(name, make, None) for name, make in candidates]]
     else:
         rounds, n = image_candidates(np.asarray(req["x"], dtype=np.uint8), transforms)
-    predictions, problems = {}, {}
+    predictions, problems, first = {}, {}, None
     with torch.no_grad():
         for candidates in rounds:
             for name, make, on_arrays in candidates:
@@ -396,12 +431,16 @@ def predict(req, work):
                     try:
                         predictions[label_] = predict_all(model, maker, n)
                         problems.pop(name, None)
+                        first = first or maker
                         break
                     except Exception as exc:  # noqa: BLE001 -- this preprocessing does not suit the model
                         problems.setdefault(name, f"{type(exc).__name__}: {first_line(exc)}")
             if predictions:     # predicting costs seconds per candidate (SqueezeNet): fallbacks only if needed
                 break
-    return {"predictions": predictions, "problems": problems, "model": describe_model(label, model)}
+        torch.manual_seed(req.get("seed", 0))
+        effect = convolution_effect(model, first, n) if first is not None else None
+    return {"predictions": predictions, "problems": problems, "model": describe_model(label, model),
+            "convolution_effect": effect}
 
 
 # autograd nodes of layers with weights: a path through one of them is a layer bypassed
