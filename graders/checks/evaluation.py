@@ -19,6 +19,10 @@ CLASSIFIER = {"Wlayer1": (1024, 64), "blayer1": (64,), "Woutput": (64, 36), "bou
 AUTOENCODER_SIZES = (1024, 32, 32, 32, 1024)
 CHARACTERS = [chr(ord("A") + i) for i in range(26)] + [str(d) for d in range(10)]
 
+# The .mat files keep each image transposed (MATLAB's column order); a student may put the pixels
+# back in row order once after loading and work on that. The map is its own inverse.
+ROW_ORDER = np.arange(1024).reshape(32, 32).T.ravel()
+
 
 @dataclass(frozen=True)
 class Splits:
@@ -85,8 +89,8 @@ def input_scalings(arrays: dict, train_x=None) -> list[tuple[str, object]]:
     extra = [(str(k), value) for k, value in ((k, _statistic(v)) for k, v in arrays.items() if k not in CLASSIFIER)
              if value is not None][:4]
     found = [(AS_THEY_ARE, lambda x: x)]
-    found += [(f"x - {k}", lambda x, a=a: x - a) for k, a in extra]
-    found += [(f"(x - {k}) / {j}", lambda x, a=a, b=b: (x - a) / b)
+    found += [(f"x - {k} (saved beside the weights)", lambda x, a=a: x - a) for k, a in extra]
+    found += [(f"(x - {k}) / {j} (saved beside the weights)", lambda x, a=a, b=b: (x - a) / b)
               for k, a in extra for j, b in extra if j != k and np.all(b != 0)]
     if train_x is not None:
         found += [(f"x standardised by the training set's mean and spread{where}", lambda x, m=m, s=s: (x - m) / s)
@@ -121,8 +125,13 @@ def best_scaling(weights: dict, arrays: dict, x, y, train_x=None) -> tuple[str, 
     x, y: a set other than the one the verdict is measured on, so that choosing among the
     scalings does not flatter the verdict."""
     best = None
+    scalings = input_scalings(arrays, train_x)
+    # a script that put the pixels in row order after loading trained on x[:, ROW_ORDER]
+    scalings += [("pixels in row order" if label == AS_THEY_ARE else f"pixels in row order, then {label}",
+                  lambda x, scale=scale: scale(x[:, ROW_ORDER]))
+                 for label, scale in input_scalings(arrays, None if train_x is None else np.asarray(train_x)[:, ROW_ORDER])]
     with np.errstate(all="ignore"):
-        for label, scale in input_scalings(arrays, train_x):
+        for label, scale in scalings:
             accuracy = numerics.accuracy(y, classifier_probs(weights, scale(x)))
             if best is None or numerics.at_least(accuracy, best[2] + 1e-12):
                 best = (label, scale, accuracy)
@@ -273,8 +282,10 @@ def principal_subspaces(x, k: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def column_space(matrix) -> tuple[np.ndarray, int]:
     """(orthonormal basis of the columns' span, numerical rank) of a (dims, r) matrix."""
-    u, s, _ = np.linalg.svd(np.asarray(matrix, dtype=np.float64), full_matrices=False)
-    rank = int(np.linalg.matrix_rank(np.asarray(matrix, dtype=np.float64)))
+    matrix = np.asarray(matrix, dtype=np.float64)
+    u, s, _ = np.linalg.svd(matrix, full_matrices=False)
+    # numpy.linalg.matrix_rank's own tolerance, from the one SVD
+    rank = int(np.sum(s > s.max(initial=0.0) * max(matrix.shape) * np.finfo(np.float64).eps))
     return u[:, :rank], rank
 
 

@@ -55,7 +55,19 @@ def python_folder(path: Path) -> Path:
 
 
 def parse(path: Path) -> ast.Module:
-    return ast.parse(Path(path).read_bytes(), filename=str(path))
+    return parse_source(Path(path).read_bytes(), str(path))
+
+
+def parse_source(source, filename: str = "<unknown>") -> ast.Module:
+    """ast.parse of a student's text, where a text the parser cannot take (nested thousands deep,
+    null bytes, too large) raises SyntaxError like any other unreadable file: the student's
+    failure, with a message, never a crash of the grader (the grading process parses from deeper
+    in its stack than the sandbox's import, so a file can import there and not parse here)."""
+    try:
+        return ast.parse(source, filename=filename)
+    except (RecursionError, MemoryError, ValueError) as err:
+        raise SyntaxError(f"{filename} could not be read by the grader's parser ({type(err).__name__}: "
+                          "nested too deeply, too large, or holding null bytes)") from None
 
 
 def _imports_of(node):
@@ -83,7 +95,7 @@ def scan(path: Path) -> Scan:
 @functools.lru_cache(maxsize=32)
 def _scan(source: bytes, name: str) -> Scan:
     imports, drift = [], []
-    for node in ast.walk(ast.parse(source, filename=name)):
+    for node in ast.walk(parse_source(source, name)):
         imports.extend(_imports_of(node))
         finding = _drift_of(node, name)
         if finding:

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graders.checks import static
 from graders.pipeline import ingest
 from graders.pipeline.ingest import number_in_name
 
@@ -195,7 +196,7 @@ def _notebook_source(data: bytes, label: str) -> tuple[str, dict, list, frozense
             if code is None:
                 continue
             try:
-                ast.parse(code)
+                static.parse_source(code)
             except SyntaxError:
                 notes.append(f"{label}: cell {number} is not valid Python and was left out")
                 continue

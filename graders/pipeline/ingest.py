@@ -594,7 +594,7 @@ def _module_from_definitions(cells, wanted, module_name):
         if text is None:
             continue
         try:
-            tree = ast.parse(text)
+            tree = static.parse_source(text)
         except SyntaxError as err:
             if any(re.search(rf"\bdef\s+{w}\b", text) for w in wanted):
                 notes.append(f"cell {number} defines part of {module_name} but does not parse "
@@ -667,6 +667,9 @@ def _fill(submission: Submission, writer: _Writer, notes: list[str]) -> None:
         except NotImplementedError as err:
             raise IngestError(f"{label} uses a compression this grader cannot read ({err}); "
                               "create it with the standard zip (deflate)") from None
+        except UnicodeDecodeError:
+            raise IngestError(f"{label} names a file in a way that is not valid UTF-8 although the archive "
+                              "says it is: create it again with the standard zip") from None
     elif submission.kind == "notebook":
         if path.is_symlink() or not path.is_file():
             raise IngestError(_unknown_message(path))

@@ -53,6 +53,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from graders.results import document as results_doc
+from graders.results import messages
 
 HERE = Path(__file__).resolve().parents[1]       # graders/
 REPO = HERE.parent
@@ -591,6 +592,10 @@ def refresh_similarity(out: Path) -> None:
         similarity.refresh(out)
     except similarity.SimilarityUnavailable:
         (out / similarity.FOLDER / similarity.PAIRS).unlink(missing_ok=True)   # no stale pairs shown
+    except Exception as err:  # noqa: BLE001 -- the grades, the overview and the gradebook come first
+        (out / similarity.FOLDER / similarity.PAIRS).unlink(missing_ok=True)
+        print(f"hw5grade batch: the similarity of the submissions was not computed ({type(err).__name__}: "
+              f"{messages.printable(str(err))[:300]}); every grade is written", file=sys.stderr)
 
 
 def check_names(subs) -> None:

@@ -181,7 +181,7 @@ def submission_code(results: dict) -> dict[str, str]:
     with tempfile.TemporaryDirectory(prefix="hw5similar-") as work:
         try:
             prepared = ingest.prepare(ingest.submission_at(path), Path(work))
-        except ingest.IngestError:
+        except Exception:  # noqa: BLE001 -- IngestError, or worse: one submission's code is left out, never the batch
             return {}
         return {p.name: p.read_text(errors="replace") for p in sorted(prepared.folder.glob("python/*.py"))}
 

@@ -72,10 +72,14 @@ def test_network_learns_data2(q3_second_run, _second_set_sandbox, second_set, ru
     script_failure(q3_second_run, _second_set_sandbox, rubric)
     q3_second_run.require_weights()
     weights = network_or_skip(q3_second_run)
+    label, scale, _ = evaluation.best_scaling(weights, q3_second_run.weights, *second_set.valid, second_set.train[0])
+    if label != evaluation.AS_THEY_ARE:
+        record_property("input_scaling", label)
     accuracy = {}
     for split in ("train", "valid", "test"):
         x, y = getattr(second_set, split)
-        probs = evaluation.classifier_probs(weights, x)
+        with np.errstate(all="ignore"):
+            probs = evaluation.classifier_probs(weights, scale(x))
         accuracy[split] = float(np.mean(np.argmax(probs, 1) == np.argmax(y, 1)))
     record_property("data2_accuracy", {k: round(v, 4) for k, v in accuracy.items()})
     record_property("data2_train_examples", int(second_set.train[0].shape[0]))

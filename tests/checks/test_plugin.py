@@ -251,6 +251,16 @@ def test_static_checks(tmp_path):
         "use channel_axis=-1")
 
 
+def test_a_file_too_deep_for_the_parser_is_unreadable_not_a_grader_crash(tmp_path):
+    """The grading process parses from deeper in its stack than the sandbox imports: a file nested
+    thousands deep imported there and crashed the end of the run here (a grade discarded as a
+    grader error). Now it reads as a file that does not parse."""
+    (tmp_path / "nn.py").write_text("import numpy as np\n\ndef unused():\n    return a" + ".b" * 200_000 + "\n")
+    with pytest.raises(SyntaxError, match="could not be read by the grader's parser"):
+        static.scan(tmp_path / "nn.py")
+    assert static.forbidden_imports(tmp_path) == [] and static.removed_names_in(tmp_path) == []
+
+
 def test_each_edition_judges_the_imports_of_its_own_numpy_files(tmp_path):
     """2019's run_q6.py is its PCA (the NumPy part): sklearn there is flagged; 2022's run_q6.py
     would be PyTorch and is not judged."""

@@ -187,6 +187,47 @@ def test_pca_maths_on_known_subspaces():
     assert rank == 4 and evaluation.subspace_cosine(projector, truth["centred"][1]) == pytest.approx(1)
 
 
+def test_pca_found_from_reconstructions_in_either_pixel_order():
+    """A script that untransposed the images and projected inline (x @ Vt[:32].T @ Vt[:32]) keeps
+    no 1024x32 matrix and a full-rank V^T: its subspace is read from its reconstructions and
+    compared in row order; the last components' reconstructions are still told apart."""
+    from graders.suites import q6_pca
+    rng = np.random.default_rng(1)
+    train = rng.random((1200, 40)) @ rng.random((40, 1024)) / 40 + 0.05 * rng.random((1200, 1024))
+    test = rng.random((300, 40)) @ rng.random((40, 1024)) / 40
+    truth = evaluation.principal_subspaces(train, 32)
+    rows = evaluation.ROW_ORDER
+    train_r, test_r = train[:, rows], test[:, rows]
+    mean = train_r.mean(axis=0)
+    _, _, vt = np.linalg.svd(train_r - mean, full_matrices=False)
+    inline = (test_r - mean) @ vt[:32].T @ vt[:32] + mean
+    run = q6_pca.PcaRun(outcome=None, rubric=None, arrays={"vt": vt, "recon": inline})
+    best = q6_pca.candidates(run, truth)[0]
+    assert best.rank == 32 and best.cosine == pytest.approx(1, abs=1e-6) and "row order" in best.name, best
+    last = (test_r - mean) @ vt[-32:].T @ vt[-32:] + mean
+    wrong = q6_pca.candidates(q6_pca.PcaRun(None, None, arrays={"vt": vt, "recon": last}), truth)[0]
+    assert wrong.cosine < 0.5, wrong
+    # a projection kept in a variable is measured as before, and arrays beyond the cap are named
+    many = q6_pca.PcaRun(None, None, arrays={f"junk{i}": rng.random((1024, 1024)) for i in range(12)})
+    many.arrays["P"] = vt[:32].T
+    q6_pca.keep_measurable(many)
+    assert "P" in many.arrays and len(many.arrays) == q6_pca.MAX_ARRAYS and len(many.refused) == 5
+
+
+@pytest.mark.parametrize("printed, reported", [
+    ("average PSNR: 14.98\n", 14.98),
+    ("Average PSNR over the test set:\n14.986835\n", 14.986835),
+    ("PSNR of the 32-component reconstructions: 14.9 dB\n", 14.9),
+    ("psnr image 1: 12.5\npsnr image 2: 17.25\nmean psnr = 14.8\npsnr image 3: 3.0\n", 14.8),
+    ("PSNR " + " ".join(map(str, range(61))) + "\n", None),                  # a spray is no value
+    ("".join(f"PSNR {v}\n" for v in range(61)), 60.0),                     # one value: the last
+    ("PSNR\n1 2 3\n", None),
+])
+def test_the_printed_psnr_is_one_value(printed, reported):
+    from graders.suites import q6_pca
+    assert q6_pca.reported_psnr(printed) == reported
+
+
 # ---------------------------------------------------------------------------------------------
 # whole grades
 

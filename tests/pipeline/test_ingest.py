@@ -536,3 +536,27 @@ def test_grade_takes_a_zip_in_a_real_layout_and_reports_the_mapping(tmp_path):
     assert results["questions"]["Q2.2.2"]["score"] == results["questions"]["Q2.2.2"]["max_score"] > 0
     assert "bob.zip: files taken from HW5/python/" in results["notes"]
     assert "files taken from HW5/python/" in (tmp_path / "out" / "report.html").read_text()
+
+
+# a text nested so deep that Python's parser gives up at any depth of the grader's stack
+TOO_DEEP = "experiment = a" + ".b" * 200_000 + "\n"
+
+
+def test_a_zip_naming_a_file_in_broken_utf8_is_refused_with_a_message(tmp_path):
+    archive = make_zip(tmp_path / "alice.zip", {"python/nn.py": source("nn.py"), "python/notes_XX.txt": "notes"})
+    data = bytearray(archive.read_bytes())
+    # the second entry's name is not UTF-8 although its flags say it is (bit 11), in its local
+    # header and in the central directory
+    for header, flags in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.rfind(header)
+        data[at + flags + 1] |= 0x08
+        name = data.find(b"notes_XX", at)
+        data[name + 6:name + 8] = b"\xff\xfe"
+    archive.write_bytes(bytes(data))
+    assert "not valid UTF-8" in refused(submission(archive, "zip"), tmp_path / "out")
+
+
+def test_a_notebook_cell_too_deep_to_parse_is_left_out_not_a_crash(tmp_path):
+    out = prepare_notebook(tmp_path, definition_cells(source("nn.py")) + [TOO_DEEP])
+    assert prepared_files(out) == {"nn.py"}
+    assert "experiment" not in (out.folder / "python" / "nn.py").read_text()

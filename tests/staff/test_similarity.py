@@ -346,3 +346,15 @@ def test_a_staff_batch_ends_with_the_similarity_section_and_a_public_one_does_no
         if shown:
             pairs = json.loads((out / similarity.FOLDER / "pairs.json").read_text())["pairs"]
             assert [(p["a"], p["b"]) for p in pairs] == [("copycat", "orig")]
+
+
+def test_a_failure_of_the_similarity_leaves_the_batch_its_overview(tmp_path, monkeypatch, capsys):
+    """One submission the similarity step cannot read (a zip or notebook that crashed it) once
+    ended a staff batch before its overview and gradebook were written."""
+    from graders.staff import batch as batch_mod
+
+    def crash(out):
+        raise RecursionError("maximum recursion depth exceeded during ast construction")
+    monkeypatch.setattr(similarity, "refresh", crash)
+    batch_mod.refresh_similarity(tmp_path)
+    assert "the similarity of the submissions was not computed (RecursionError" in capsys.readouterr().err

@@ -146,11 +146,13 @@ REALISTIC_VERDICTS = {
     "q3_lr1e2_batch50": V("2022", "q3_training"),
     "q3_standardized_inputs": V("2022", "q3_training"),
     "q3_scalar_standardized": V("2022", "q3_training"),
+    "pixels_in_row_order": V("2022", "q3_training or q5_ or run_q5_finishes"),
     # --- run_q5.py ---------------------------------------------------------------------------------
     "q5_underscored_names": V("2022", "q5_ or run_q5_finishes"),
     "q5_velocity_in_main": V("2022", "q5_ or run_q5_finishes"),
     "q5_momentum_by_layer": V("2022", "q5_ or run_q5_finishes"),
     "pca_in_main_2019": V("2019", "pca"),
+    "pca_rows_inline_2019": V("2019", "pca", kinds={"scikit-image"}),
     "q5_update_skips_hidden": V("2022", "q5_ or run_q5_finishes", {"q5_momentum_accumulators", "q5_momentum_updated"},
                                 {"Q5.1.2"}, (), ("q5_momentum_updated", "Whidden_1 never changed during training")),
     # --- q4.py's findLetters -------------------------------------------------------------------
