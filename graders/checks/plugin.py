@@ -78,6 +78,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "rubric(question, weight=1, visibility=None, tier=None): ties a check to a "
                    "rubric question; its docstring is the sentence the student reads")
+    config.addinivalue_line(
+        "markers", "public_answers: the check's inputs have answers the student holds (the course photos "
+                   "beside a course key's staff pages): graded and shown, worth no points")
     if config.getoption("submission", None):
         state = config.stash[STATE] = Collector(config)
         _SANDBOX_REPAIRS.update(state.rubric.sandbox_repairs(bool(config.getoption("strict_repairs"))))
@@ -146,7 +149,9 @@ def describe_item(item, rubric) -> dict | None:
         "name": item.name,
         "question": qid,
         "description": doc,
-        "weight": float(marker.kwargs.get("weight", 1)),
+        # a check on inputs whose answers the student has (the course photos beside a course
+        # key's staff pages) is shown and worth nothing
+        "weight": 0.0 if item.get_closest_marker("public_answers") else float(marker.kwargs.get("weight", 1)),
         "visibility": visibility,
         "tier": tier,
         "order": item.stash.get(ORDER, 0),

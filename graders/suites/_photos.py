@@ -32,6 +32,18 @@ class Photos:
     def text(self, name: str) -> list[str]:
         return [line["text"] for line in self.truth[name]["lines"]]
 
+    def counted(self) -> list[str]:
+        """The photos whose results earn points: with a course key's staff pages beside the course
+        photos (--data-dir under a key), only the staff pages. The course photos' answers are
+        public (the handout prints their text and ships their boxes), so a script could give them
+        without reading anything: they are graded for the report, worth nothing."""
+        from fixtures.cache import STAFF_PAGE_PREFIX
+        staff = [n for n in self.truth if n.startswith(STAFF_PAGE_PREFIX)]
+        return sorted(staff) if staff and len(staff) < len(self.truth) else sorted(self.truth)
+
+    def public(self, name: str) -> bool:
+        return name in self.truth and name not in self.counted()
+
     def scores(self, stdout: str, script: str) -> dict:
         """Photo name -> textmatch.ImageScore of what a script printed (Q4.4, 2019's Q7.1.4); a
         Failure when it printed far more text than the photos hold."""

@@ -18,7 +18,7 @@ from scipy.special import softmax as scipy_softmax
 
 from graders.checks import numerics
 from graders.checks import plugin
-from graders.results.messages import Failure, Mismatch, Missing, NotImplementedYet, describe
+from graders.results.messages import CheckFailure, Failure, Mismatch, Missing, NotImplementedYet, describe
 from graders.sandbox.sandbox import Ref
 from graders.checks.student_module import call_limits, check_outcome
 from graders.checks.training_runs import SEEN
@@ -42,6 +42,16 @@ def init(nn, in_size, out_size, name, seed):
             param(params, "b" + name, "initialize_weights"))
 
 
+def require_drawn(W: np.ndarray) -> None:
+    """A side property of initialize_weights (shapes, b) counts only when W was drawn: a constant
+    W (all zeros, all ones) initializes nothing."""
+    values = numerics.real_array(W)
+    if values is None or values.size < 2 or not numerics.at_least(float(np.ptp(values)), 1e-12):
+        raise Failure(f"W holds one value everywhere ({describe(W)}), so initialize_weights drew no weights; "
+                      "its shapes and b count only for a drawn W",
+                      hint="W = np.random.uniform(-a, a, (in_size, out_size)) with a = sqrt(6/(in+out))")
+
+
 @pytest.fixture
 def big_draw(nn, rng):
     """A 400 x 600 layer: enough draws for tight statistics, small enough to move quickly."""
@@ -57,6 +67,7 @@ def test_init_shapes(nn, rng):
     in_size, out_size = (int(v) for v in rng.choice(np.arange(3, 40), 2, replace=False))
     W, b = init(nn, in_size, out_size, "hidden", int(rng.integers(2**31)))
     expect_shape(W, (in_size, out_size), "params['Whidden']")
+    require_drawn(W)
     if b.shape != (out_size,):
         raise Failure(f"params['bhidden'] has shape {b.shape}; it must be ({out_size},)",
                       hint="b should be a 1D array, not a 2D array with a singleton dimension"
@@ -67,7 +78,8 @@ def test_init_shapes(nn, rng):
 def test_init_bias_zero(nn, rng):
     """b starts as all zeros"""
     in_size, out_size = int(rng.integers(3, 30)), int(rng.integers(3, 30))
-    _, b = init(nn, in_size, out_size, "layer1", int(rng.integers(2**31)))
+    W, b = init(nn, in_size, out_size, "layer1", int(rng.integers(2**31)))
+    require_drawn(W)
     if b.size != out_size:
         raise Failure(f"b has {b.size} entries for a layer of {out_size} units",
                       hint="b holds one zero per output unit: a 1-D array of shape (out_size,)")
@@ -132,15 +144,17 @@ def test_sigmoid_values(nn, rng):
 
 @pytest.mark.rubric("Q2.2.1")
 def test_sigmoid_extremes(nn):
-    """sigmoid gives 0 at -1000 and 1 at +1000 (to within 1e-12), no NaN and no crash (warnings are fine)"""
+    """sigmoid gives 0 at -1000 and 1 at +1000 (to within 1e-12), no NaN and no crash (warnings are fine), and 1/2 at 0"""
     hint = ("np.exp(x) / (1 + np.exp(x)) is inf/inf = NaN at +1000; "
             "1 / (1 + np.exp(-x)) is exact at both ends")
-    got = as_array(nn.value("sigmoid", np.array([-1000, 1000])).value, "sigmoid", hint=hint)
+    got = as_array(nn.value("sigmoid", np.array([-1000, 0, 1000])).value, "sigmoid", hint=hint)
     # "should be zero and one", run_q2.py prints: a sigmoid that clips x to +-30..709 against the
     # overflow warning gives 1e-13..1e-308 at -1000, which is that zero
-    if not (got.shape == (2,) and numerics.at_least(got[0], 0.0) and numerics.at_most(got[0], EXTREME)
-            and numerics.at_least(got[1], 1.0 - EXTREME) and numerics.at_most(got[1], 1.0)):
-        raise Mismatch("sigmoid(np.array([-1000, 1000]))", np.array([0.0, 1.0]), got, hint=hint)
+    # the value at 0 makes the ends count only for a sigmoid (a step function has them too)
+    if not (got.shape == (3,) and numerics.at_least(got[0], 0.0) and numerics.at_most(got[0], EXTREME)
+            and numerics.at_most(abs(got[1] - 0.5), 1e-9)
+            and numerics.at_least(got[2], 1.0 - EXTREME) and numerics.at_most(got[2], 1.0)):
+        raise Mismatch("sigmoid(np.array([-1000, 0, 1000]))", np.array([0.0, 0.5, 1.0]), got, hint=hint)
 
 
 EXTREME = 1e-12
@@ -218,6 +232,11 @@ def expect_distribution(got: np.ndarray, x: np.ndarray) -> None:
     if not (np.allclose(sums, 1.0, atol=1e-9) and np.all(got >= 0)):
         raise Failure(f"the rows of softmax(x) sum to {describe(sums)}, not 1",
                       hint="softmax is done for each row: sum over axis=1 with keepdims=True")
+    # a distribution that ignores x (every row uniform) is no answer: softmax keeps each row's order
+    if not np.array_equal(np.argmax(got, axis=1), np.argmax(x, axis=1)) or np.any(np.ptp(got, axis=1) <= 0):
+        raise Failure("softmax(x) does not follow x: in some row the largest input does not get the largest "
+                      "probability, so these rows are not x's distribution",
+                      hint="softmax(x)[i] = exp(x[i] - max) / sum(exp(x[i] - max)) for each row i")
 
 
 @pytest.mark.rubric("Q2.2.2")
@@ -299,6 +318,13 @@ def test_loss_acc_returns_two_numbers(nn, rng):
                           f"must be a single number over all {len(y)} examples",
                           hint="sum the per-example losses" if name == "loss" else "take the mean")
         scalar(value, name)
+    # two numbers count only as an answer: the loss of other predictions must differ (a constant
+    # (0.0, 0.0) is none)
+    other, _ = loss_and_acc(nn, y, numerics.row_softmax(np.log(np.clip(probs, 1e-12, None)) + 3 * y))
+    if numerics.finite_number(loss) is not None and numerics.finite_number(other) == numerics.finite_number(loss):
+        raise Failure(f"compute_loss_and_acc returned the loss {describe(loss)} for two different sets of "
+                      "predictions, so it did not compute the loss of either",
+                      hint="loss = -sum(y * log(probs)), acc = mean(argmax(y) == argmax(probs))")
 
 
 @pytest.mark.rubric("Q2.2.3")
@@ -369,10 +395,27 @@ def run_backwards(nn, rng, activation: str, name: str = "layer1"):
     params = {"W" + name: W, "b" + name: b, "cache_" + name: (X, pre, post)}
     kwargs = {} if activation == "sigmoid" else {"activation_deriv": Ref("util", "linear_deriv")}
     out = nn.value("backwards", delta, params, name, allow_none=True, **kwargs)
-    got = {"W": param(out.args[1], "grad_W" + name, "backwards"),
-           "b": param(out.args[1], "grad_b" + name, "backwards"),
-           "X": as_array(out.value, "backwards")}
+    got = Gradients()
+    for key, read in (("X", lambda: as_array(out.value, "backwards")),
+                      ("W", lambda: param(out.args[1], "grad_W" + name, "backwards")),
+                      ("b", lambda: param(out.args[1], "grad_b" + name, "backwards"))):
+        try:
+            got[key] = read()
+        except CheckFailure as failure:
+            got.failures[key] = failure
     return got, numerical_layer_gradients(X, W, b, delta, activation), {"W": W, "b": b, "X": X}
+
+
+class Gradients(dict):
+    """backwards' gradients by "W", "b", "X": one that cannot be read raises its failure when a
+    check asks for it, so the returned grad_X is judged whatever keys the others were stored under."""
+
+    def __init__(self):
+        super().__init__()
+        self.failures = {}
+
+    def __missing__(self, key):
+        raise self.failures[key]
 
 
 def expect_gradient(got, want, what: str, n: int, tolerance: float):
@@ -399,6 +442,13 @@ def test_backwards_shapes(nn, rng):
     got, _, originals = run_backwards(nn, rng, "sigmoid", "layer1")
     for key, label in (("W", "params['grad_Wlayer1']"), ("b", "params['grad_blayer1']"), ("X", "grad_X")):
         expect_shape(got[key], originals[key].shape, label, key if key == "X" else key + "layer1")
+    # the shapes count only for gradients: zeros of the right shapes are no answer
+    zero = [label for key, label in (("W", "grad_W"), ("X", "grad_X")) if np.all(got[key] == 0)]
+    if zero:
+        raise Failure(f"{' and '.join(zero)} are all zeros for a nonzero delta, so backwards computed no "
+                      "gradient; the shapes count only for gradients",
+                      hint="grad_W = X.T @ d, grad_b = d summed over the examples, grad_X = d @ W.T, with "
+                           "d = delta * activation_deriv(post_act)")
 
 
 @pytest.mark.rubric("Q2.3.1", weight=2)
@@ -475,21 +525,36 @@ def batches_of(value, function="get_random_batches"):
 
 
 def batches_or_skip(nn, x, y, batch_size, seed):
-    """Checks that need readable batches are skipped when test_batches_structure fails."""
+    """Checks that need readable batches are skipped when test_batches_structure fails; they fail
+    when the rows are not cut into batches at all (require_batching)."""
     out = nn.value("get_random_batches", x, y, batch_size, seed=seed)
     try:
-        return out, batches_of(out.value)
+        batches = batches_of(out.value)
     except NotImplementedYet:
         pytest.skip("get_random_batches is not implemented yet")
     except Failure:
         pytest.skip("get_random_batches did not return a list of (batch_x, batch_y) tuples")
+    require_batching(batches, len(x), batch_size)
+    return out, batches
+
+
+def require_batching(batches, n: int, batch_size: int) -> None:
+    """The batches' properties (pairs kept, rows once, inputs kept) count only for batches: the
+    whole of x and y as one batch is no answer (wrong sizes are the sizes check's)."""
+    if len(batches) < 2 <= -(-n // batch_size):
+        raise Failure(f"get_random_batches returned {len(batches)} batch for {n} rows and batch_size {batch_size}: "
+                      "the rows are not cut into batches, so its other properties count for nothing",
+                      expected=f"{n // batch_size} batches of {batch_size} and a last one of {n % batch_size}",
+                      actual=f"{len(batches)} batch",
+                      hint="shuffle the row indices (np.random.permutation) and cut them into batch_size pieces")
 
 
 @pytest.mark.rubric("Q2.4")
 def test_batches_structure(nn, rng):
     """get_random_batches returns a list of (batch_x, batch_y) tuples"""
     x, y, batch_size = batch_data(rng)
-    batches_of(nn.value("get_random_batches", x, y, batch_size, seed=int(rng.integers(2**31))).value)
+    require_batching(batches_of(nn.value("get_random_batches", x, y, batch_size, seed=int(rng.integers(2**31))).value),
+                     len(x), batch_size)
 
 
 def rows_in(batches, x) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 from graders.checks import artifacts
+from graders.checks import numerics
 from graders.results import messages
 from graders.checks import plugin
 from graders.checks import textmatch
@@ -44,12 +45,15 @@ def pytest_generate_tests(metafunc):
             continue
         photos = find_photos(metafunc.config)
         names = sorted(photos.truth)
+        public = [pytest.mark.public_answers] if any(photos.public(n) for n in names) else []
         if arg == "page":
-            params = [pytest.param(n, id=n, marks=pytest.mark.xdist_group(f"q4.2-{n}")) for n in names]
+            params = [pytest.param(n, id=n, marks=[pytest.mark.xdist_group(f"q4.2-{n}")]
+                                   + (public if photos.public(n) else [])) for n in names]
             params = params or [pytest.param(None, id="no-photos")]
         else:
-            weight = TEXT_WEIGHT / max(len(names), 1)
-            params = [pytest.param(n, id=n or "no-photos", marks=pytest.mark.rubric("Q4.4", weight=weight))
+            weight = TEXT_WEIGHT / max(len(photos.counted()), 1)
+            params = [pytest.param(n, id=n or "no-photos", marks=[pytest.mark.rubric("Q4.4", weight=weight)]
+                                   + (public if n and photos.public(n) else []))
                       for n in names or [None]]
         metafunc.parametrize(arg, params)
 
@@ -201,7 +205,8 @@ def match(boxes, truth):
     matches, recall, _ = match_boxes(boxes[keep], truth, iou=0.5)
     kept = np.flatnonzero(keep)
     matches = [(int(kept[i]), j, overlap) for i, j, overlap in matches]
-    precision = len(matches) / len(boxes) if len(boxes) else 1.0
+    # no boxes is no answer: its precision is nothing, not perfect
+    precision = len(matches) / len(boxes) if len(boxes) else 0.0
     return matches, recall, precision
 
 
@@ -266,7 +271,10 @@ def boxes_inside(found: Detection, size) -> CheckFailure | None:
                        expected="[y1, x1, y2, x2] (rows first, as regionprops' bbox)",
                        actual="[x1, y1, x2, y2]", hint="swap the columns: rows (y) come first")
     if len(b) == 0:
-        return None
+        return Failure(f"findLetters returned no boxes on {found.name}, which has characters: the boxes' form "
+                       "counts only for boxes", expected="one box [y1, x1, y2, x2] per character",
+                       actual="no boxes", hint="label the connected components of the ink mask "
+                                               "(skimage.measure.label, regionprops) and return their bbox")
     order = (b[:, 0] < b[:, 2]) & (b[:, 1] < b[:, 3])
     inside = (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= H) & (b[:, 3] <= W)
     if order.all() and inside.all():
@@ -311,6 +319,13 @@ def judge_bw(bw, size, truth) -> CheckFailure | None:
     if lo < 0 or hi > 1:
         return Mismatch("bw's values", "between 0 and 1", f"from {lo:.4g} to {hi:.4g}",
                         hint="scale to [0, 1] (black 0, white 1)")
+    grey = np.count_nonzero((bw > GREY[0]) & (bw < GREY[1])) / max(bw.size, 1)
+    if grey > MOST_GREY:
+        return Failure(f"bw is not black and white: {grey:.0%} of its pixels are grey (between {GREY[0]} and "
+                       f"{GREY[1]}), as in the photo itself", expected="a thresholded image: ink 0, paper 1",
+                       actual=f"{grey:.0%} grey pixels",
+                       hint="threshold the grey image (e.g. skimage.filters.threshold_otsu) and return the mask "
+                            "as floats")
     under, inside = _under_boxes(H, W, np.asarray(truth, dtype=int).tobytes())
     total, ink_sum = float(bw.sum()), float(bw.sum(where=under))
     ink, paper = ink_sum / max(inside, 1), (total - ink_sum) / max(H * W - inside, 1)
@@ -324,6 +339,11 @@ def judge_bw(bw, size, truth) -> CheckFailure | None:
                        f"the same as the paper ({paper:.2f})", expected="black characters (0) on white (1)",
                        hint="bw should be your thresholded image, characters 0 and paper 1")
     return None
+
+
+# bw is the thresholded image: a photo in grey is mid-grey almost everywhere (98-100% of the
+# course photos' pixels); a mask smoothed at its edges, a few percent
+GREY, MOST_GREY = (0.1, 0.9), 0.5
 
 
 @functools.lru_cache(maxsize=16)
@@ -389,9 +409,15 @@ def test_find_letters_recall(page, detection, photos, question, record_property,
 
 @pytest.mark.rubric("Q4.2", weight=2)
 def test_find_letters_precision(page, detection, photos, question, record_property):
-    """at least 90% of findLetters's boxes are characters (IoU >= 0.5 with one each)"""
+    """at least 90% of findLetters's boxes are characters (IoU >= 0.5 with one each), for boxes that find at least half of them"""
     boxes = boxes_or_fail(detection)
     record_property("precision", round(detection.precision, 4))
+    least = question.threshold("precision_needs_recall")
+    if not numerics.at_least(detection.recall, least):
+        raise Failure(f"findLetters found {detection.recall:.0%} of the characters of {detection.name}: precision "
+                      f"(how many of the boxes are characters) counts only for boxes that find at least "
+                      f"{least:.0%} of them", expected=f"recall >= {least:.0%}", actual=f"{detection.recall:.1%}",
+                      hint="see the recall check first")
     threshold = question.threshold("precision")
     if detection.precision >= threshold:
         return
@@ -538,7 +564,7 @@ def run_q4_failure(outcome, box, rubric) -> None:
 
 @pytest.mark.rubric("Q4.4")
 @pytest.mark.xdist_group("q3")
-def test_run_q4_finishes(finished_q4, data_sandbox, rubric, pytestconfig, record_property):
+def test_run_q4_finishes(finished_q4, data_sandbox, photos, rubric, pytestconfig, record_property):
     """run_q4.py runs to its end on the photos in ../images, with the weights run_q3.py saved"""
     outcome = finished_q4.outcome
     record_property("seconds", round(outcome.elapsed, 1))
@@ -546,11 +572,28 @@ def test_run_q4_finishes(finished_q4, data_sandbox, rubric, pytestconfig, record
     artifacts.save_figures(pytestconfig, record_property, "run_q4", outcome.figures,
                            dropped=outcome.figures_dropped)
     run_q4_failure(outcome, data_sandbox, rubric)
+    require_read(finished_q4, photos, rubric["Q4.4"], "running to its end")
+
+
+def require_read(run: Q4Run, photos: Photos, question, what: str) -> None:
+    """Fail `what` unless the run read the photos: printing fixed text (the pages' titles), or
+    nothing that resembles them, is no reading."""
+    if run.text_problem is not None or not run.scores:
+        return      # the text checks say why the text was not scored
+    counted = [run.scores[n] for n in photos.counted() if n in run.scores]
+    characters = sum(s.characters for s in counted)
+    accuracy = sum(s.accuracy * s.characters for s in counted) / max(characters, 1)
+    floor = question.threshold("read_floor")
+    if not numerics.at_least(accuracy, floor):
+        raise Failure(f"{what} counts for a run that read the photos, and run_q4.py read {accuracy:.0%} of "
+                      f"their {characters} characters right", expected=f">= {floor:.0%} of the characters",
+                      actual=f"{accuracy:.1%}",
+                      hint="classify each crop with the network of Q3 and print what it read, line by line")
 
 
 @pytest.mark.rubric("Q4.4")
 @pytest.mark.xdist_group("q3")
-def test_run_q4_prints_text(finished_q4, record_property):
+def test_run_q4_prints_text(finished_q4, photos, rubric, record_property):
     """run_q4.py prints the text it reads from each photo, one printed line per line of text"""
     outcome = finished_q4.outcome
     lines = textmatch.printed_lines(outcome.stdout)
@@ -567,6 +610,7 @@ def test_run_q4_prints_text(finished_q4, record_property):
         raise Failure(f"none of the {len(lines)} lines run_q4.py printed resembles the text of a photo{stopped}",
                       expected="the photos' text", actual=f"{lines[0][:60]!r} ...",
                       hint="print the characters your network read (letters and digits), one line per line of text")
+    require_read(finished_q4, photos, rubric["Q4.4"], "printing the text")
 
 
 @pytest.mark.xdist_group("q3")

@@ -352,6 +352,7 @@ def test_q6_script_finishes(qid, q6, question, record_property):
         elif not err.hint:
             err.hint = run_hint(err.rationale)
         raise
+    require_learned(q6, qid, "running to its end")
 
 
 def curves(figure_data: list):
@@ -381,6 +382,7 @@ def test_q6_plots(qid, q6, pytestconfig, record_property):
     lines = [values for _, values in curves(data) if len(values) >= 2]
     record_property("curves", len(lines))
     if (loss is not None and accuracy is not None) or len(lines) >= 2:
+        require_learned(q6, qid, "plotting the training")
         return
     stopped = stopped_early(outcome, q6.script.name)
     raise Failure(f"{q6.script.name} showed {count} figure(s) with {len(lines)} curve(s) of two or more points{stopped}",
@@ -436,9 +438,7 @@ def believed(q6: Q6Run, source: str, first: float, last: float) -> None:
         raise Failure(f"{said}: {problem.rationale}",
                       hint=f"save the trained {saved.what} ({saved_models.how_to_save(saved.file)}): the grader "
                            "believes a falling loss once it has measured the model that training made")
-    _, _, accuracies = scored(q6, saved)
-    chance = 1 / len(q6.heldout[saved.heldout]["classes"])
-    best = max(accuracies.values(), default=0.0)
+    best, chance = measured_accuracy(q6, saved)
     if numerics.at_least(best, 2 * chance):
         return
     raise Failure(f"{said}: the saved {saved.what} classifies {best:.1%} of the grader's held-out inputs "
@@ -510,6 +510,30 @@ def measured_or_skip(q6: Q6Run, saved: Saved) -> SavedModel:
     return q6.models[saved.file]
 
 
+def measured_accuracy(q6: Q6Run, saved: Saved) -> tuple[float, float]:
+    """(the measured model's best held-out accuracy over the preprocessings, chance)."""
+    _, _, accuracies = scored(q6, saved)
+    return max(accuracies.values(), default=0.0), 1 / len(q6.heldout[saved.heldout]["classes"])
+
+
+def require_learned(q6: Q6Run, qid: str, what: str) -> None:
+    """Fail `what` when the grader measured the model the script trained and found it at chance
+    (no better than twice chance on the held-out inputs under every preprocessing): running,
+    plotting and saving count for a script that trained. A model that could not be measured, or
+    classified nothing, is judged by the other checks."""
+    if qid not in TRAINED or not q6.script.saved or saved_problem(q6, q6.script.saved[0]) is not None:
+        return
+    saved = q6.script.saved[0]
+    _, predictions, accuracies = scored(q6, saved)
+    best, chance = max(accuracies.values(), default=0.0), 1 / len(q6.heldout[saved.heldout]["classes"])
+    if predictions and not numerics.at_least(best, 2 * chance):
+        raise Failure(f"{what} counts for a script that trained its model, and the saved {saved.what} classifies "
+                      f"{best:.1%} of the grader's held-out inputs (chance: {chance:.1%})",
+                      expected=f"a model better than {2 * chance:.1%}", actual=f"{best:.1%}",
+                      hint="check that the optimizer steps (zero_grad, backward, step) and that the saved model "
+                           "is the trained one")
+
+
 @checks(*TRAINED)
 def test_q6_model_saved(qid, q6, record_property):
     """the model the script trained can be measured: its saved state_dict (or, with no file saved or one the grader does not read, such as a whole pickled model, the model left in a variable of the script) loads into the script's own model (strict)"""
@@ -523,6 +547,7 @@ def test_q6_model_saved(qid, q6, record_property):
     parameters = numerics.finite_number(model.get("parameters"))
     record_property("model", f"{str(model.get('name'))[:100]}: {str(model.get('type'))[:100]}, "
                              f"{parameters and int(parameters)} parameters")
+    require_learned(q6, qid, "saving the model")
 
 
 def scored(q6: Q6Run, saved: Saved) -> tuple[np.ndarray, dict, dict]:
@@ -729,10 +754,12 @@ def test_q7_1_4_reads_the_photos(qid, q6, question, record_property, pytestconfi
     if not photos.truth:
         pytest.skip("no photo of the data has ground truth, so the text cannot be scored here")
     scores = photos.scores(q6.outcome.stdout, q6.script.name)
+    record_property("per_photo", {name: round(s.accuracy, 4) for name, s in scores.items()})
+    # the course photos' text is public: beside a course key's staff pages, only those count
+    scores = {name: s for name, s in scores.items() if name in photos.counted()}
     characters = sum(s.characters for s in scores.values())
     accuracy = sum(s.accuracy * s.characters for s in scores.values()) / max(characters, 1)
     record_property("character_accuracy", round(accuracy, 4))
-    record_property("per_photo", {name: round(s.accuracy, 4) for name, s in scores.items()})
     threshold = question.threshold("character_accuracy") - q6.tolerance
     if accuracy >= threshold:
         return

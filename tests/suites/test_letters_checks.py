@@ -42,13 +42,21 @@ EXPECTED = {
     # read as [y1, x1, y2, x2], [x1, y1, x2, y2] boxes match nothing
     "boxes_xy": (QUICK, {"find_letters_boxes_format[*]", "find_letters_recall[*]", "find_letters_precision[*]"}),
     "boxes_noise": (QUICK, {"find_letters_precision[*]"}),
+    # no boxes and the grey photo: nothing earns anything (precision was 100% for no boxes)
+    "finds_nothing": (QUICK, {"find_letters_boxes_format[*]", "find_letters_bw_format[*]",
+                              "find_letters_recall[*]", "find_letters_precision[*]"}),
     # the big boxes are well formed; they just hold words and lines, not letters
     "merged_lines": (QUICK, {"find_letters_recall[*]", "find_letters_precision[*]"}),
-    # nothing printed: one failure, and the text of each photo skipped behind it
-    "run_q4_prints_nothing": (RUN_Q4, {"run_q4_prints_text", "run_q4_text[*]"}),
+    # nothing printed: the text of each photo skipped behind one failure, and running to the end
+    # counts only for a run that read the photos
+    "run_q4_prints_nothing": (RUN_Q4, {"run_q4_finishes", "run_q4_prints_text", "run_q4_text[*]"}),
     # the photos' folder on the student's laptop is served from ../images (a data-path repair,
     # free by default): only the advice to fix it remains
     "run_q4_hardcoded_path": (RUN_Q4, {"ran_without_repairs"}),
+    # fixed text (the synthetic pages' titles), no reading: nothing counts
+    "run_q4_prints_titles": (RUN_Q4, {"run_q4_finishes", "run_q4_prints_text", "run_q4_text[*]"}),
+    # an honest habit: print(chars) of a list of NumPy characters, read as NumPy 1 printed it
+    "run_q4_prints_lists": (RUN_Q4, set()),
     # q4.py cannot be loaded: one failure, and every photo's checks skipped behind it
     "q4_import_cv2": (QUICK, {"q4_imports", "find_letters_boxes_format[*]", "find_letters_bw_format[*]",
                               "find_letters_recall[*]", "find_letters_precision[*]"}),
@@ -64,9 +72,11 @@ SAYS = {
     "bw_uint8": "float in [0, 1]",
     "boxes_xy": "look like [x1, y1, x2, y2]",
     "boxes_noise": "tiny",
+    "finds_nothing": "returned no boxes",
     "merged_lines": "two or more characters",
     "run_q4_prints_nothing": "printed no text",
     "run_q4_hardcoded_path": "../images",
+    "run_q4_prints_titles": "counts for a run that read the photos",
     "q4_import_cv2": "No module named 'cv2'",
     "huge_output": "RecursionError",
 }
@@ -214,7 +224,8 @@ def test_wrong_q4_submission_fails_exactly_its_checks(name, make_submission, ses
         assert check["status"] != "error", check
     for check in failed:
         assert check["message"] and check["points"] == 0, check
-    assert any(SAYS[name] in c["message"] + c.get("hint", "") for c in failed), failed[0]
+    if expected:
+        assert any(SAYS[name] in c["message"] + c.get("hint", "") for c in failed), failed[0]
     lost = {q: results["questions"][q]["max_score_run"] - results["questions"][q]["score"]
             for q in Q4 if results["questions"][q]["score"] is not None}
     # a mistake costs points; a habit the repairs serve (free by default) costs only the advice
@@ -282,7 +293,8 @@ def test_reference_finds_every_letter_of_the_course_photos(tmp_path):
 @pytest.mark.slow
 def test_printing_the_course_photos_public_text_reads_no_staff_page(make_submission, session_weights, tmp_path):
     """The course photos' text is in the handout: a run_q4 that prints it without reading any
-    photo is right on those, and reads none of the course key's pages graded beside them."""
+    photo is right on those, which are worth nothing beside the course key's pages, and reads
+    none of those: it earns nothing."""
     from fixtures import annotate
     photos = course_photos_dir()
     course = course_folder(tmp_path, photos)
@@ -296,7 +308,9 @@ def test_printing_the_course_photos_public_text_reads_no_staff_page(make_submiss
     staff = {n: c for n, c in texts.items() if "[staff_" in n}
     assert staff and all(c["status"] == "failed" for c in staff.values()), staff
     assert all(c["status"] == "passed" for n, c in texts.items() if n not in staff)
-    assert results["questions"]["Q4.4"]["score"] < results["questions"]["Q4.4"]["max_score"] / 2
+    # public answers are worth nothing beside the staff pages, and printing them is no reading
+    assert all(c["max_points"] == 0 for n, c in texts.items() if n not in staff)
+    assert results["questions"]["Q4.4"]["score"] == 0, results["questions"]["Q4.4"]
 
 
 def test_a_photo_without_ground_truth_is_noted_not_graded(tmp_path):

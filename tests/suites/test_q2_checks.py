@@ -51,6 +51,17 @@ EXPECTED = {
     # run_q2.py's own assert on blayer1's shape stops the script
     "bias_2d": {"init_shapes", *RUN_Q2},
     "bias_uniform": {"init_bias_zero"},
+    # constants of the right form everywhere (W zeros, a step sigmoid, uniform softmax rows, a (0, 0)
+    # loss, zero gradients, one batch): the form checks count only for an answer; forward is the
+    # reference's, so its check with another activation passes
+    "constant_answers": {"init_shapes", "init_bias_zero", "init_xavier_range", "init_xavier_variance",
+                         "init_uniform", "sigmoid_values", "sigmoid_extremes", "forward_output", "forward_cache",
+                         "softmax_rows_sum_to_one", "softmax_matches_scipy", "softmax_translation_invariant",
+                         "softmax_large_inputs", "softmax_keeps_input", "loss_acc_returns_two_numbers",
+                         "loss_is_summed_cross_entropy", "accuracy_is_fraction", "backwards_shapes",
+                         "backwards_grad_w", "backwards_grad_b", "backwards_grad_x", "backwards_linear",
+                         "backwards_matches_reference", "batches_structure", "batches_partition",
+                         "batches_pairs", "batches_sizes", "batches_random", "batches_keep_inputs", *RUN_Q2},
     "code_outside_functions": {"only_allowed_libraries", "nn_has_no_code_outside_functions"},
     # the output layer gets sigmoid instead of softmax: the checker differentiates another loss
     "forward_ignores_activation": {"forward_uses_activation", "gradcheck_numerical", "gradcheck_total_error"},
@@ -58,6 +69,10 @@ EXPECTED = {
     "gaussian_init": {"init_xavier_range", "init_uniform"},
     # a checker that writes nothing leaves the parameters alone; restoring them is a side
     # property, worth a point only when the checker also wrote its gradients (issue 14)
+    # the given lines' keys renamed (dW, db): W's and b's gradients are not where the handout stores
+    # them; the returned grad_X is judged on its own
+    "grad_keys_renamed": {"backwards_shapes", "backwards_grad_w", "backwards_grad_b", "backwards_linear",
+                          "backwards_matches_reference", *RUN_Q2},
     "gradcheck_empty": {"gradcheck_numerical", "gradcheck_restores_parameters", "gradcheck_total_error"},
     "gradcheck_no_restore": {"gradcheck_numerical", "gradcheck_restores_parameters"},
     # no central differences, backwards' gradients with 1e-9 of noise: the values alone agree with

@@ -32,15 +32,16 @@ def per_script(group: str, *names: str) -> set[str]:
 Q6_1_CHECKS = ("q6_script_finishes", "q6_plots", "q6_loss_falls", "q6_model_saved", "q6_heldout_accuracy")
 # name -> (the -k selection graded, the checks (test_ dropped) that must NOT pass; the others must pass)
 EXPECTED = {
-    # the loss stays flat and the saved network is at chance; it runs, plots and saves
-    "q6_no_training": ("q6_1_1", per_script("q6_1_1", "q6_loss_falls", "q6_heldout_accuracy")),
+    # the loss stays flat and the saved network is at chance: running, plotting and saving count
+    # only for a model that learned
+    "q6_no_training": ("q6_1_1", per_script("q6_1_1", *Q6_1_CHECKS)),
     # raises after the first epoch: nothing plotted or saved, a single printed loss
     "q6_crash_half_way": ("q6_1_2", per_script("q6_1_2", *Q6_1_CHECKS)),
     # nothing measured: its falling loss is only the script's word
     # no file, but the handout asks for none: the model it left in `model` is measured instead
     "q6_never_saves": ("q6_1_3", set()),
     # saved before training: its falling loss is not that of the model it saved (at chance)
-    "q6_saves_before_training": ("q6_1_1", per_script("q6_1_1", "q6_loss_falls", "q6_heldout_accuracy")),
+    "q6_saves_before_training": ("q6_1_1", per_script("q6_1_1", *Q6_1_CHECKS)),
     # the features change; training all of the stand-in SqueezeNet at the classifier's learning
     # rate also ruins it (chance); the CNN from scratch is unaffected
     "q6_whole_squeezenet": ("q6_2_1", per_script("q6_2_1", "q6_2_1_only_classifier_trained",
@@ -49,7 +50,8 @@ EXPECTED = {
 # name -> [(check, field, words the failure must show)]
 SAYS = {
     "q6_no_training": [("q6_loss_falls[q6_1_1]", "message", "plotted loss curve went from"),
-                       ("q6_heldout_accuracy[q6_1_1]", "hint", "about chance")],
+                       ("q6_heldout_accuracy[q6_1_1]", "hint", "about chance"),
+                       ("q6_script_finishes[q6_1_1]", "message", "counts for a script that trained its model")],
     "q6_crash_half_way": [("q6_script_finishes[q6_1_2]", "message", "raised RuntimeError"),
                           ("q6_model_saved[q6_1_2]", "message", "did not save q6_1_2_model.pt (run_q6_1_2.py stopped early")],
     "q6_saves_before_training": [("q6_loss_falls[q6_1_1]", "message", "not those of its training")],

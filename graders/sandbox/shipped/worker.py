@@ -96,6 +96,14 @@ def seed_everything(seed):
         torch.manual_seed(seed)
 
 
+def print_as_numpy_1():
+    """NumPy 2 prints a scalar inside a list or tuple as np.str_('T') or np.float64(1.5); the
+    scripts were written for NumPy 1, which printed 'T' and 1.5, and what a script prints is read
+    as its answer (run_q4's text, the losses): print(chars) reads as the student saw it."""
+    if int(np.__version__.split(".")[0]) >= 2:
+        np.set_printoptions(legacy="1.25")
+
+
 def resolve(module, name):
     func = getattr(importlib.import_module(module), name)
     _resolved[id(func)] = protocol.Ref(module, name)
@@ -241,6 +249,7 @@ def do_script(req):
         return {"ok": False, "error": "import", "message": f"{req['script']} was not found in the submission"}
     before = snapshot()
     seed_everything(req["seed"])
+    print_as_numpy_1()
     set_limits(req["limits"])
     module = types.ModuleType("__main__")
     module.__file__ = script
