@@ -245,15 +245,18 @@ def fits(state: dict, what: str, classes: int, inputs: str, channels: int = 3) -
     return inputs == "nist" and first.shape[1] == 1024
 
 
-def predict_request(script: str, capture: dict, file: str, state: dict, x, inputs: str) -> dict:
+def predict_request(script: str, capture: dict, file: str, state: dict, x, inputs: str,
+                    probe_convolutions: bool = False) -> dict:
     """Predictions of the model saved in `file` (its tensors: state) for inputs x, in the
     measuring worker: inputs="nist" (rows of 1024 as in the .mat files) or "images" (uint8
     N x H x W x 3). Its Outcome's value: {"predictions": {preprocessing: int array}, "problems":
-    {preprocessing: why it failed}, "model": {"name", "type", "parameters", "repr"}}."""
+    {preprocessing: why it failed}, "model": {"name", "type", "parameters", "repr"}}, and with
+    probe_convolutions {"without_convolutions": {"preprocessing", "predictions"}}: the first
+    preprocessing's predictions with every convolution kernel replaced by noise."""
     if inputs not in ("nist", "images"):
         raise ValueError(f"inputs must be 'nist' or 'images', not {inputs!r}")
     return {"op": "predict", "script": str(script), "captured": capture, "file": str(file),
-            "state": state, "inputs": inputs, "x": x}
+            "state": state, "inputs": inputs, "x": x, "probe_convolutions": probe_convolutions}
 
 
 def trace_request(script: str, capture: dict, file: str, state: dict, x) -> dict:

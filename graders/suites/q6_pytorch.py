@@ -172,7 +172,7 @@ def measure(box, submission: Path, scripts: list, heldout: dict, outcome, limits
                             f"left, since {unreadable.message}")
         model.order = saved_models.heldout_order(saved.heldout, len(truth["y"]), run_seed, key)
         requests.append(saved_models.predict_request(name, capture, saved.file, model.state, truth["x"][model.order],
-                                                     inputs))
+                                                     inputs, probe_convolutions="CNN" in saved.what))
         asked.append(saved.file)
     if any(script.joins for script in scripts):
         order = saved_models.heldout_order("nist36", len(heldout["nist36"]["y"]), run_seed, key)
@@ -352,7 +352,7 @@ def test_q6_script_finishes(qid, q6, question, record_property):
         elif not err.hint:
             err.hint = run_hint(err.rationale)
         raise
-    require_learned(q6, qid, "running to its end")
+    require_learned(q6, "running to its end")
 
 
 def curves(figure_data: list):
@@ -382,7 +382,7 @@ def test_q6_plots(qid, q6, pytestconfig, record_property):
     lines = [values for _, values in curves(data) if len(values) >= 2]
     record_property("curves", len(lines))
     if (loss is not None and accuracy is not None) or len(lines) >= 2:
-        require_learned(q6, qid, "plotting the training")
+        require_learned(q6, "plotting the training")
         return
     stopped = stopped_early(outcome, q6.script.name)
     raise Failure(f"{q6.script.name} showed {count} figure(s) with {len(lines)} curve(s) of two or more points{stopped}",
@@ -487,20 +487,45 @@ def saved_problem(q6: Q6Run, saved: Saved) -> Failure | None:
                        "convolution's kernel (4-D), so it is not the network the question asks for",
                        expected="at least one nn.Conv2d layer", actual="no 4-D tensor in the saved state",
                        hint="build the model from nn.Conv2d layers (with pooling), then a linear classifier")
-    if "CNN" in saved.what and numerics.at_most(numerics.finite_number(answer.value.get("convolution_effect")),
-                                                CONVOLUTIONS_UNUSED):
-        return Failure(f"the saved {saved.what}'s convolutions do not take part in its answers: with every "
-                       "convolution kernel replaced by noise, the grader's inputs get the same scores, so it is "
-                       "not the network the question asks for",
-                       expected="scores computed through the nn.Conv2d layers",
-                       actual="the same scores without them",
-                       hint="pass the input through the convolutions in forward(), then the linear classifier")
+    if "fully connected" in saved.what and any(np.ndim(v) == 4 for v in model.state.values()):
+        return Failure(f"the saved {saved.what} holds a convolution's kernel (a 4-D tensor): it is not the fully "
+                       "connected network the question asks for", expected="nn.Linear layers only",
+                       actual="a 4-D tensor in the saved state",
+                       hint="build the network of Q3 (1024 -> 64 -> 36) from nn.Linear layers")
+    if "CNN" in saved.what:
+        return convolutions_unused(q6, saved, answer.value)
     return None
 
 
-# how far (relative) a CNN's scores must move when its kernels are noise; an unused kernel moves
-# them by exactly 0, a used one by about their own size
-CONVOLUTIONS_UNUSED = 1e-6
+def convolutions_unused(q6: Q6Run, saved: Saved, value: dict) -> Failure | None:
+    """A Failure when the model's answers do not rest on its convolutions: with every kernel
+    replaced by noise (torch_measure.without_convolutions) it still classifies the held-out inputs
+    more than halfway from chance to its own accuracy. Judged here, from the predictions."""
+    probe = value.get("without_convolutions")
+    if not isinstance(probe, dict):
+        return None
+    y = q6.heldout[saved.heldout]["y"][q6.models[saved.file].order]
+    noised = probe.get("predictions")
+    predictions, _ = saved_models.plain_predictions(value, len(y))
+    label = str(probe.get("preprocessing"))
+    if not (label in predictions and isinstance(noised, np.ndarray) and noised.shape == y.shape
+            and noised.dtype.kind in "iu"):
+        return None
+    chance = 1 / len(q6.heldout[saved.heldout]["classes"])
+    accuracy, without = float(np.mean(predictions[label] == y)), float(np.mean(noised == y))
+    if accuracy <= 2 * chance or without < chance + CONVOLUTIONS_SHARE * (accuracy - chance):
+        return None
+    return Failure(f"the saved {saved.what}'s convolutions do not carry its answers: with every convolution "
+                   f"kernel replaced by noise it still classifies {without:.1%} of the grader's held-out inputs "
+                   f"(with them: {accuracy:.1%}; chance: {chance:.1%}), so it is not the network the question asks for",
+                   expected=f"below {chance + CONVOLUTIONS_SHARE * (accuracy - chance):.1%} without the convolutions",
+                   actual=f"{without:.1%}",
+                   hint="pass the input through the convolutions in forward(), then the linear classifier")
+
+
+# the share of a CNN's accuracy above chance that may survive its kernels replaced by noise: a
+# CNN falls to about chance, a fully connected network with a convolution beside it keeps it all
+CONVOLUTIONS_SHARE = 0.5
 
 
 def measured_or_skip(q6: Q6Run, saved: Saved) -> SavedModel:
@@ -516,19 +541,23 @@ def measured_accuracy(q6: Q6Run, saved: Saved) -> tuple[float, float]:
     return max(accuracies.values(), default=0.0), 1 / len(q6.heldout[saved.heldout]["classes"])
 
 
-def require_learned(q6: Q6Run, qid: str, what: str) -> None:
-    """Fail `what` when the grader measured the model the script trained and found it at chance
-    (no better than twice chance on the held-out inputs under every preprocessing): running,
-    plotting and saving count for a script that trained. A model that could not be measured, or
-    classified nothing, is judged by the other checks."""
-    if qid not in TRAINED or not q6.script.saved or saved_problem(q6, q6.script.saved[0]) is not None:
+def require_learned(q6: Q6Run, what: str) -> None:
+    """Fail `what` unless the grader measured the model the script trained (Q6.2.1: the
+    fine-tuned one) and found it better than twice chance on the held-out inputs: running,
+    plotting and saving count for a script that trained, and only a measurement shows that."""
+    if not q6.script.saved:
         return
     saved = q6.script.saved[0]
+    problem = saved_problem(q6, saved)
+    if problem is not None:
+        raise Failure(f"{what} counts for a script whose trained model the grader measured, and there is none "
+                      f"to measure: {problem.rationale}", hint=problem.hint)
     _, predictions, accuracies = scored(q6, saved)
     best, chance = max(accuracies.values(), default=0.0), 1 / len(q6.heldout[saved.heldout]["classes"])
-    if predictions and not numerics.at_least(best, 2 * chance):
+    if not numerics.at_least(best, 2 * chance):
         raise Failure(f"{what} counts for a script that trained its model, and the saved {saved.what} classifies "
-                      f"{best:.1%} of the grader's held-out inputs (chance: {chance:.1%})",
+                      f"{best:.1%} of the grader's held-out inputs (chance: {chance:.1%})"
+                      + ("" if predictions else ": it classified none of them"),
                       expected=f"a model better than {2 * chance:.1%}", actual=f"{best:.1%}",
                       hint="check that the optimizer steps (zero_grad, backward, step) and that the saved model "
                            "is the trained one")
@@ -547,7 +576,7 @@ def test_q6_model_saved(qid, q6, record_property):
     parameters = numerics.finite_number(model.get("parameters"))
     record_property("model", f"{str(model.get('name'))[:100]}: {str(model.get('type'))[:100]}, "
                              f"{parameters and int(parameters)} parameters")
-    require_learned(q6, qid, "saving the model")
+    require_learned(q6, "saving the model")
 
 
 def scored(q6: Q6Run, saved: Saved) -> tuple[np.ndarray, dict, dict]:
@@ -647,15 +676,17 @@ def test_q6_2_1_classifier_has_17_outputs(qid, q6):
 def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
     """fine-tuning changed the classifier only: every features layer equals the pretrained weights"""
     state = finetuned_state(q6)
-    pretrained = {k: v for k, v in saved_models.tensors_file(torch_data.torch_home / PRETRAINED).items()
-                  if k.startswith("features.")}
+    whole_pretrained = saved_models.tensors_file(torch_data.torch_home / PRETRAINED)
+    pretrained = {k: v for k, v in whole_pretrained.items() if k.startswith("features.")}
     missing = [k for k in pretrained if k not in state or state[k].shape != pretrained[k].shape]
     changed = [k for k in pretrained if k not in missing
                and not np.allclose(state[k], pretrained[k], rtol=0, atol=1e-6)]
     record_property("changed_layers", changed[:50])
     whole = q6.models[q6.script.state].state
     prefix = squeezenet_prefix(whole)
-    beside = {k: v for k, v in whole.items() if not k.startswith((f"{prefix}features.", f"{prefix}classifier."))}
+    # SqueezeNet's own tensors (classifier.1 with 17 outputs); anything else, under classifier.
+    # too, could be a second network the forward pass answers with
+    beside = {k: v for k, v in whole.items() if k[len(prefix or ""):] not in whole_pretrained}
     numbers = sum(np.size(v) for v in beside.values())
     if numbers > BESIDE:
         raise Failure(f"besides SqueezeNet's features and classifier, the fine-tuned model holds "
@@ -691,12 +722,17 @@ BESIDE = 1000
 # how alike two tensors of one shape are (the cosine of their centred values) when one comes from
 # the other: fine-tuning keeps about 0.99; tensors initialised apart stay within a few hundredths of 0
 ALIKE = 0.9
+# how close the sorted values of two tensors are (relative) when one is the other's values in
+# another order: a copy is within rounding; two draws of one initialisation differ by a percent
+PERMUTED = 1e-3
 
 
 def alike(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return False
+    if a.size and a.size == b.size and np.linalg.norm(np.sort(a) - np.sort(b)) <= PERMUTED * np.linalg.norm(b):
+        return True         # the same values in another order (channels permuted): a copy
     a, b = a - a.mean(), b - b.mean()
     norms = np.linalg.norm(a) * np.linalg.norm(b)
     return bool(norms > 0 and a @ b / norms > ALIKE) or bool(np.array_equal(a, b) and a.size)

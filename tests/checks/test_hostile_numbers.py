@@ -56,23 +56,23 @@ def test_every_attack_has_its_folder_and_readme():
         assert (HOSTILE / name / "README").read_text().strip(), name
 
 
-def test_complex_pca_earns_nothing_in_2019(tmp_path):
-    """The 2019 PCA checks measure only finite real arrays of rank 32: a complex projection is not
-    cast to real, and the full-rank V^T left beside it reaches no PSNR."""
+def test_complex_pca_is_measured_from_its_real_reconstructions_in_2019(tmp_path):
+    """The 2019 PCA checks never cast a complex projection to real (the grader once measured a
+    perfect PCA that way); what they measure is the subspace of the script's real reconstructions,
+    projected again by the grader: here the true PCA, so the verdict is the honest one."""
     from graders.pipeline import editions
 
     python_dir = editions.compose(REPO / "reference", "2019", tmp_path / "submission")
     editions.apply_overrides(python_dir, HOSTILE / "complex_pca_2019" / "python")
     grade.run(python_dir, tmp_path / "out", edition="2019", select="q6_pca", seed=0)
     written = json.loads((tmp_path / "out" / "grade.json").read_text())
-    checks = [c for c in written["checks"] if c["name"].startswith("test_pca_") and not c.get("not_run")]
+    checks = {c["name"]: c for c in written["checks"] if c["name"].startswith("test_pca_") and not c.get("not_run")}
     assert len(checks) == 4, written["checks"]
-    for check in checks:
-        assert check["status"] == "failed" and check["points"] == 0, check
-    # the measuring worker sends real arrays only, so what is left is the script's full V^T: rank
-    # 1024, which reconstructed every test image perfectly and earned the PSNR check before
-    assert all(c["message"].strip() for c in checks)
-    assert written["questions"]["Q6.1"]["score"] == written["questions"]["Q6.3"]["score"] == 0
+    rank = checks["test_pca_projection_has_rank_32"]
+    assert "recon_test" in rank["data"]["projection"] and "reconstructions" in rank["data"]["projection"], rank
+    # measured by the grader through that subspace: the PSNR of the true PCA, not a perfect 1024-rank copy
+    psnr = checks["test_pca_psnr_of_test_reconstructions"]["data"]
+    assert abs(psnr["psnr_measured"] - psnr["psnr_of_true_pca"]) < 0.05 and psnr["psnr_measured"] < 40, psnr
 
 
 # --- the helpers themselves: nothing but a finite real array passes ------------------------------

@@ -270,7 +270,8 @@ def arrays_in(obj):
 def test_labels_never_cross(run):
     requests = [m for m in run["sent"] if isinstance(m, dict) and m.get("op") == "predict"]
     assert len(requests) == 3
-    assert all(set(r) <= {"op", "script", "captured", "file", "state", "inputs", "x", "id", "seed", "limits"}
+    assert all(set(r) <= {"op", "script", "captured", "file", "state", "inputs", "x", "id", "seed", "limits",
+                          "probe_convolutions"}
                for r in requests)
     for r in requests:
         assert r["x"].shape[0] in (len(run["y"]), len(run["image_labels"]))

@@ -157,7 +157,7 @@ def test_backpropagation_check_passes_any_scale_and_fails_a_wrong_delta(referenc
     params, x, out = trained_like(reference_nn, names, rng)
     backpropagate(reference_nn, params, names, (out - x) / len(x))   # no factor 2, a mean: the same training
     props = []
-    q5.test_q5_backpropagates_squared_error(fake_run(dict(params)), question, lambda k, v: props.append((k, v)))
+    q5.test_q5_backpropagates_squared_error(fake_run(dict(params)), None, question, lambda k, v: props.append((k, v)))
     assert dict(props)["gradient_scale"] == pytest.approx(0.5 / len(x))
 
     # 'hidden' backpropagated from the output layer's delta instead of hidden2's
@@ -166,7 +166,7 @@ def test_backpropagation_check_passes_any_scale_and_fails_a_wrong_delta(referenc
     d_h1 = reference_nn.backwards(d_out, params, "hidden", reference_nn.relu_deriv)
     reference_nn.backwards(d_h1, params, "layer1", reference_nn.relu_deriv)
     with pytest.raises(messages.CheckFailure, match="Whidden") as failure:
-        q5.test_q5_backpropagates_squared_error(fake_run(dict(params)), question, lambda k, v: None)
+        q5.test_q5_backpropagates_squared_error(fake_run(dict(params)), None, question, lambda k, v: None)
     assert "'hidden'" in failure.value.hint
 
 
@@ -178,7 +178,7 @@ def test_backpropagation_check_refuses_nan_gradients(reference_nn):
     backpropagate(reference_nn, params, names, 2 * (out - x))
     params["grad_Whidden"] = np.full_like(params["grad_Whidden"], np.nan)
     with pytest.raises(messages.CheckFailure, match="Whidden"):
-        q5.test_q5_backpropagates_squared_error(fake_run(dict(params)), question, lambda k, v: None)
+        q5.test_q5_backpropagates_squared_error(fake_run(dict(params)), None, question, lambda k, v: None)
 
 
 
@@ -201,7 +201,7 @@ def test_backpropagation_check_fails_an_unreadable_last_batch_with_a_message(ref
         X, pre, post = snapshot["cache_hidden"]
         snapshot["cache_hidden"] = (X[:, :-1], pre, post)
     with pytest.raises(messages.CheckFailure, match="hidden"):
-        q5.test_q5_backpropagates_squared_error(fake_run(dict(params), snapshot), question, lambda k, v: None)
+        q5.test_q5_backpropagates_squared_error(fake_run(dict(params), snapshot), None, question, lambda k, v: None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,6 +214,24 @@ def layered(names=("layer1", "hidden", "hidden2", "output")):
         params["W" + name], params["b" + name] = rng.normal(size=(a, b)), rng.normal(size=b)
         params["cache_" + name] = (np.zeros((2, a)), np.zeros((2, b)), np.zeros((2, b)))
     return params, list(names)
+
+
+def test_an_output_sigmoid_applied_by_hand_is_read_so_and_a_linear_output_is_not():
+    """An output cache that shows no activation is measured both ways on the validation images:
+    with a sigmoid after it when that reconstructs them better (the script applied the sigmoid
+    itself), as it is otherwise (a linear output: the activation check fails)."""
+    params, names = layered()
+    rng = np.random.default_rng(6)
+    for name in names:
+        pre = rng.normal(size=params["cache_" + name][1].shape)
+        params["cache_" + name] = (params["cache_" + name][0], pre, pre if name == names[-1] else np.maximum(pre, 0))
+    course = SimpleNamespace(valid=(rng.random((20, 1024)), None))
+    assert q5.student_activations(params, names)[-1] == "linear"
+    assert q5.network_activations(params, names, course) == ["relu"] * 3 + ["sigmoid"]
+    assert q5.sigmoid_outside(params, names, course)
+    params["Woutput"], params["boutput"] = np.zeros_like(params["Woutput"]), np.full(1024, 0.5)
+    assert q5.network_activations(params, names, course) == ["relu"] * 3 + ["linear"]
+    assert not q5.sigmoid_outside(params, names, course)
 
 
 @pytest.mark.parametrize("style", ["m_{k}", "{k}_m", "M{k}", "v_{k}"])
@@ -252,7 +270,7 @@ def test_a_fresh_network_is_not_trained_and_nan_never_is():
     fresh = evaluation.xavier_autoencoder(params, names, rng)
     x = rng.random((50, 1024))
     run = SimpleNamespace(weights={**fresh, **{k: v for k, v in params.items() if k.startswith("cache_")}})
-    result = q5.measure_result(run, SimpleNamespace(grader=(x, None), grader_note=""))
+    result = q5.measure_result(run, SimpleNamespace(grader=(x, None), valid=(x, None), grader_note=""))
     assert 0.8 < result.ratio < 1.25 and not result.improved(0.5)
     assert evaluation.squared_error_per_image(x, np.full_like(x, np.nan)) == float("inf")
     assert not q5.Result(float("nan"), 1.0, None, "").improved(0.5)

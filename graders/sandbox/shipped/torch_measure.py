@@ -380,29 +380,22 @@ def predict_all(model, make, n):
     return np.concatenate(labels) if labels else np.zeros(0, np.int64)
 
 
-CONVOLUTION_PROBE = 16     # inputs
-
-
-def convolution_effect(model, make, n):
-    """How far the scores of a few inputs move, relative to their size, when every convolution
-    kernel (a 4-D parameter) is replaced by noise of its own size: 0.0 when the answers do not
-    depend on the convolutions (one left unused beside a fully connected network), None when
-    the model has none or could not be run so."""
+def without_convolutions(model, make, n):
+    """The classes the model predicts for the inputs with every convolution kernel (a 4-D
+    parameter) replaced by noise of its own size, then restored: the trusted side scores them
+    to see whether the answers rest on the convolutions. None when the model has no kernel or
+    cannot be run so."""
     import torch
     kernels = [p for p in model.parameters() if p.dim() == 4]
-    if not kernels or n == 0:
+    if not kernels:
         return None
-    batch = make(0, min(n, CONVOLUTION_PROBE))
     kept = [k.detach().clone() for k in kernels]
     generator = torch.Generator().manual_seed(0)
     try:
-        before = outputs(model, batch).double()
         for k in kernels:
             noise = torch.randn(k.shape, generator=generator, dtype=torch.float64)
             k.copy_((noise * (float(k.detach().double().abs().mean()) + 1e-3)).to(k.dtype))
-        after = outputs(model, batch).double()
-        moved = float((after - before).abs().max() / (before.abs().max() + 1e-12))
-        return moved if np.isfinite(moved) else 1.0
+        return predict_all(model, make, n)
     except Exception:  # noqa: BLE001 -- the model does not run with other kernels: not evidence of disuse
         return None
     finally:
@@ -431,16 +424,19 @@ def predict(req, work):
                     try:
                         predictions[label_] = predict_all(model, maker, n)
                         problems.pop(name, None)
-                        first = first or maker
+                        first = first or (label_, maker)
                         break
                     except Exception as exc:  # noqa: BLE001 -- this preprocessing does not suit the model
                         problems.setdefault(name, f"{type(exc).__name__}: {first_line(exc)}")
             if predictions:     # predicting costs seconds per candidate (SqueezeNet): fallbacks only if needed
                 break
-        torch.manual_seed(req.get("seed", 0))
-        effect = convolution_effect(model, first, n) if first is not None else None
-    return {"predictions": predictions, "problems": problems, "model": describe_model(label, model),
-            "convolution_effect": effect}
+        answer = {"predictions": predictions, "problems": problems, "model": describe_model(label, model)}
+        if req.get("probe_convolutions") and first is not None:
+            torch.manual_seed(req.get("seed", 0))
+            noised = without_convolutions(model, first[1], n)
+            if noised is not None:
+                answer["without_convolutions"] = {"preprocessing": first[0], "predictions": noised}
+    return answer
 
 
 # autograd nodes of layers with weights: a path through one of them is a layer bypassed

@@ -338,7 +338,8 @@ class ParamsWatch:
     final variables, which may have been rebound (a reloaded pickle) before it ended. For each
     dict: its arrays at the end, the first value each array had, and its state when the last
     backwards call began (the last batch's caches, the weights before its update). The dicts
-    among the script's final globals come too (momentum kept in a dict of its own). Untrusted
+    among the script's final globals, and those its own objects hold, come too (momentum kept in a
+    dict of its own, or in an optimizer object's). Untrusted
     like everything else here: the trusted side checks what it gets."""
 
     NAME = "__params_seen__"
@@ -474,14 +475,31 @@ class ParamsWatch:
                  "at_last_backwards": arrays(self.at_backward.get(i, {})), "passed_to_nn": True,
                  "written_before_backwards": self.written.get(i, {})}
                 for i, d in self.seen.items()]
-        for name, d in list(namespace.items()):
+        listed = set(self.seen)
+        for name, d in self.global_dicts(namespace):
             # not loadmat's dicts (their '__header__'), which hold the course data
-            if (isinstance(d, dict) and id(d) not in self.seen and len(seen) < 2 * self.MAX_DICTS
+            if (id(d) not in listed and len(seen) < 2 * self.MAX_DICTS
                     and not name.startswith("__") and any(isinstance(v, np.ndarray) for v in d.values())
                     and not any(str(k).startswith("__") for k in d)
                     and sum(v.nbytes for v in d.values() if isinstance(v, np.ndarray)) <= 8 * self.MAX_ARRAY):
+                listed.add(id(d))
                 seen.append({"final": arrays(d), "first": {}, "at_last_backwards": {}, "global": name})
         return seen
+
+    @staticmethod
+    def global_dicts(namespace):
+        """(name, dict) for the script's global dicts, then the dicts held by its objects of a class
+        the script defined (an optimizer object keeping its velocities: opt.velocity)."""
+        own = namespace.get("__name__")
+        found = [(name, d) for name, d in list(namespace.items()) if isinstance(d, dict)]
+        for name, obj in list(namespace.items()):
+            try:
+                if type(obj).__module__ == own and not isinstance(obj, (type, types.FunctionType)):
+                    found += [(f"{name}.{attr}", d) for attr, d in list(vars(obj).items())
+                              if isinstance(d, dict) and not str(attr).startswith("__")]
+            except Exception:  # noqa: BLE001 - an object with no plain __dict__ holds nothing to read
+                continue
+        return found
 
 
 def changed(patterns, before):
