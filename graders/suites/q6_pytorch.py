@@ -666,6 +666,7 @@ def test_q6_2_1_classifier_has_17_outputs(qid, q6):
     """the fine-tuned SqueezeNet's classifier[1] outputs the 17 flower classes"""
     weight = finetuned_state(q6)[CLASSIFIER_KEY]
     if weight.shape[0] == FLOWER_CLASSES:
+        require_learned(q6, "a classifier of 17 outputs")
         return
     raise Failure(f"the fine-tuned SqueezeNet's classifier[1] has {weight.shape[0]} outputs",
                   expected=f"{FLOWER_CLASSES} (one per flower class)", actual=str(weight.shape[0]),
@@ -703,6 +704,8 @@ def test_q6_2_1_only_classifier_trained(qid, q6, torch_data, record_property):
                       expected="the features only in model.features, unchanged", actual=f"{len(shadows)} changed copies",
                       hint="fine-tune only classifier[1] of torchvision's squeezenet1_1; keep no other copy of its layers")
     if not missing and not changed:
+        # features the script never touched are unchanged whether or not it fine-tuned anything
+        require_learned(q6, "keeping the pretrained features")
         return
     if missing:
         raise Failure(f"the fine-tuned model lacks SqueezeNet 1.1's layers {', '.join(missing[:5])}",

@@ -51,6 +51,10 @@ ATTACKS = {
                                  "q6_heldout_accuracy": "no saved CNN to measure"}),
     "q6_cnn_as_fc": ("q6_1_1", {"q6_model_saved": "holds a convolution's kernel",
                                 "q6_heldout_accuracy": "no saved fully connected network to measure"}),
+    "q6_finetunes_nothing": ("q6_2_1", {"q6_2_1_classifier_has_17_outputs": "counts for a script",
+                                        "q6_2_1_only_classifier_trained": "counts for a script",
+                                        "q6_script_finishes": "counts for a script",
+                                        "q6_plots": "counts for a script"}),
     "q6_scratch_permuted": ("q6_2_1", {"q6_2_1_scratch_accuracy": "not trained from scratch"}),
     "q6_classifier_hides_scratch": ("q6_2_1", {"q6_2_1_only_classifier_trained":
                                                "besides SqueezeNet's features and classifier"}),
