@@ -152,6 +152,7 @@ REALISTIC_VERDICTS = {
     "q5_velocity_in_main": V("2022", "q5_ or run_q5_finishes"),
     "q5_momentum_by_layer": V("2022", "q5_ or run_q5_finishes"),
     "q5_momentum_in_optimizer_object": V("2022", "q5_ or run_q5_finishes"),
+    "q5_momentum_in_helper_module": V("2022", "q5_ or run_q5_finishes"),
     "q5_sigmoid_applied_after_linear_forward": V("2022", "q5_ or run_q5_finishes"),
     "pca_in_main_2019": V("2019", "pca"),
     "pca_rows_inline_2019": V("2019", "pca", kinds={"scikit-image"}),

@@ -489,12 +489,18 @@ class ParamsWatch:
     @staticmethod
     def global_dicts(namespace):
         """(name, dict) for the script's global dicts, then the dicts held by its objects of a class
-        the script defined (an optimizer object keeping its velocities: opt.velocity)."""
+        the submission defined, in the script or a module of its own (an optimizer object keeping
+        its velocities: opt.velocity)."""
         own = namespace.get("__name__")
+
+        def submitted(cls) -> bool:
+            path = getattr(sys.modules.get(cls.__module__), "__file__", None) or ""
+            return cls.__module__ == own or os.path.abspath(path).startswith(WORK + os.sep)
+
         found = [(name, d) for name, d in list(namespace.items()) if isinstance(d, dict)]
         for name, obj in list(namespace.items()):
             try:
-                if type(obj).__module__ == own and not isinstance(obj, (type, types.FunctionType)):
+                if submitted(type(obj)) and not isinstance(obj, (type, types.FunctionType)):
                     found += [(f"{name}.{attr}", d) for attr, d in list(vars(obj).items())
                               if isinstance(d, dict) and not str(attr).startswith("__")]
             except Exception:  # noqa: BLE001 - an object with no plain __dict__ holds nothing to read
