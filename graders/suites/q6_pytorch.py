@@ -504,6 +504,12 @@ def convolutions_unused(q6: Q6Run, saved: Saved, value: dict) -> Failure | None:
     probe = value.get("without_convolutions")
     if not isinstance(probe, dict):
         return None
+    if "failed" in probe:
+        return Failure(f"the saved {saved.what} stops working when its convolution kernels are replaced by noise of "
+                       f"their own shapes ({str(probe['failed'])[:200]}), so the grader cannot see that its answers "
+                       f"rest on them: a network that computes with its kernels runs with any values of them",
+                       expected="the same network run with other kernel values",
+                       actual="an error", hint="do not make forward() depend on the values of the kernels it was saved with")
     y = q6.heldout[saved.heldout]["y"][q6.models[saved.file].order]
     noised = probe.get("predictions")
     predictions, _ = saved_models.plain_predictions(value, len(y))

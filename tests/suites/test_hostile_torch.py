@@ -49,6 +49,8 @@ ATTACKS = {
                                   "q6_heldout_accuracy": "no saved CNN to measure"}),
     "q6_conv_nudge": ("q6_1_2", {"q6_model_saved": "convolutions do not carry its answers",
                                  "q6_heldout_accuracy": "no saved CNN to measure"}),
+    "q6_conv_raises_on_noise": ("q6_1_2", {"q6_model_saved": "stops working when its convolution kernels",
+                                           "q6_heldout_accuracy": "no saved CNN to measure"}),
     "q6_cnn_as_fc": ("q6_1_1", {"q6_model_saved": "holds a convolution's kernel",
                                 "q6_heldout_accuracy": "no saved fully connected network to measure"}),
     "q6_finetunes_nothing": ("q6_2_1", {"q6_2_1_classifier_has_17_outputs": "counts for a script",
@@ -148,4 +150,19 @@ def test_a_traced_wrapper_carrying_the_saved_weights_earns_no_connection(tmp_pat
     for group in ("q7_1_5a", "q7_1_5b"):
         c = check(results, "q7_1_5_connections", group)
         assert c["status"] == "failed" and "is not the saved" in c["message"] and "alone" in c["message"], c
+    assert results["questions"]["Q7.1.5a"]["score"] == results["questions"]["Q7.1.5b"]["score"] == 0
+
+
+def test_a_join_whose_one_side_is_cut_off_after_it_is_no_connection(tmp_path):
+    """q7_sliced_joins_2019 makes both joins and then throws one side away: the concatenation's
+    result is sliced back to its first input, and the residual branch is multiplied by 0. The
+    autograd graph still holds a CatBackward and an AddBackward over a path through layers, but
+    no gradient of the output flows through the cut side, so neither join is a connection."""
+    from graders.pipeline import editions
+    python_dir = editions.compose(REPO / "reference", "2019", tmp_path / "sub")
+    editions.apply_overrides(python_dir, HOSTILE / "q7_sliced_joins_2019" / "python")
+    results = grade.run(python_dir, tmp_path / "out", select="q7_1_5_connections", edition="2019")
+    for group in ("q7_1_5a", "q7_1_5b"):
+        c = check(results, "q7_1_5_connections", group)
+        assert c["status"] == "failed" and "that bypasses a layer" in c["message"], c
     assert results["questions"]["Q7.1.5a"]["score"] == results["questions"]["Q7.1.5b"]["score"] == 0

@@ -383,8 +383,10 @@ def predict_all(model, make, n):
 def without_convolutions(model, make, n):
     """The classes the model predicts for the inputs with every convolution kernel (a 4-D
     parameter) replaced by noise of its own size, then restored: the trusted side scores them
-    to see whether the answers rest on the convolutions. None when the model has no kernel or
-    cannot be run so."""
+    to see whether the answers rest on the convolutions. None when the model has no kernel;
+    {"failed": why} when it stops working with other kernel values of the same shapes, which no
+    network computing with them does (a model that raises once its kernels change hides what it
+    does without them)."""
     import torch
     kernels = [p for p in model.parameters() if p.dim() == 4]
     if not kernels:
@@ -396,8 +398,8 @@ def without_convolutions(model, make, n):
             noise = torch.randn(k.shape, generator=generator, dtype=torch.float64)
             k.copy_((noise * (float(k.detach().double().abs().mean()) + 1e-3)).to(k.dtype))
         return predict_all(model, make, n)
-    except Exception:  # noqa: BLE001 -- the model does not run with other kernels: not evidence of disuse
-        return None
+    except Exception as exc:  # noqa: BLE001 -- judged on the trusted side
+        return {"failed": f"{type(exc).__name__}: {first_line(exc)}"}
     finally:
         for k, value in zip(kernels, kept):
             k.copy_(value)
@@ -434,7 +436,9 @@ def predict(req, work):
         if req.get("probe_convolutions") and first is not None:
             torch.manual_seed(req.get("seed", 0))
             noised = without_convolutions(model, first[1], n)
-            if noised is not None:
+            if isinstance(noised, dict):
+                answer["without_convolutions"] = {"preprocessing": first[0], **noised}
+            elif noised is not None:
                 answer["without_convolutions"] = {"preprocessing": first[0], "predictions": noised}
     return answer
 
@@ -497,16 +501,51 @@ def scripted_joins(req, work):
     out = out[0] if isinstance(out, (tuple, list)) else out
     if getattr(out, "grad_fn", None) is None:
         raise Refusal("no_graph", "the traced model's output has no gradient")
+    carrying, alive = gradient_edges(out)   # alive: the nodes, so that no id is reused meanwhile
     carried = [t.detach().cpu().numpy() for t in model.state_dict().values()]
     saved = [np.asarray(v) for v in req["state"].values() if np.asarray(v).ndim >= 2]     # layers' weights
     found = sum(any(c.shape == w.shape and np.array_equal(c, w) for c in carried) for w in saved)
     # layers of its own beside the saved ones: a wrapper whose joins the saved model never makes
     extra = sum(c.ndim >= 2 and not any(c.shape == w.shape and np.array_equal(c, w) for w in saved) for c in carried)
-    return {"joins": graph_joins(out), "weights": {"saved": len(saved), "carried": int(found), "extra": int(extra)},
+    joins = graph_joins(out, carrying)
+    del alive
+    return {"joins": joins, "weights": {"saved": len(saved), "carried": int(found), "extra": int(extra)},
             "output": [int(n) for n in out.shape]}
 
 
-def graph_joins(out) -> list[dict]:
+def gradient_edges(out) -> tuple[dict, list]:
+    """({id(node): for each of its inputs, whether a gradient of the output reached it}, from one
+    backward pass of a random output gradient: an edge carrying none is an input the output does
+    not depend on (the side of a concatenation sliced away after it, a branch multiplied by 0)),
+    and the nodes, held while their ids are used."""
+    import torch
+    carrying, hooked, alive, stack = {}, set(), [], [out.grad_fn]
+    while stack and len(hooked) < 20000:
+        node = stack.pop()
+        if node is None or id(node) in hooked:
+            continue
+        hooked.add(id(node))
+        alive.append(node)
+        node.register_hook(lambda grads_in, grads_out, key=id(node): carrying.__setitem__(
+            key, [g is not None and bool(torch.count_nonzero(g)) for g in grads_in]))
+        stack.extend(f for f, _ in node.next_functions)
+    generator = torch.Generator().manual_seed(0)
+    try:
+        out.backward(torch.randn(out.shape, generator=generator, dtype=torch.float64).to(out.dtype))
+    except Exception as exc:  # noqa: BLE001 -- the archive came from the student's process
+        raise Refusal("no_graph", f"the traced model's output cannot be differentiated ({type(exc).__name__}: "
+                      f"{first_line(exc)})") from None
+    return carrying, alive
+
+
+def graph_joins(out, carrying: dict) -> list[dict]:
+    """The joins of the output's autograd graph and the most weighted layers each bypasses,
+    following only the edges that carried a gradient (gradient_edges)."""
+    def inputs_of(node):
+        flows = carrying.get(id(node), ())
+        return [f for i, (f, _) in enumerate(node.next_functions)
+                if f is not None and i < len(flows) and flows[i]]
+
     nodes, stack = {}, [out.grad_fn]
     while stack and len(nodes) < 20000:
         node = stack.pop()
@@ -525,7 +564,7 @@ def graph_joins(out) -> list[dict]:
         key = (id(start), id(target))
         if key not in memo:
             memo[key] = None
-            below = [bypassed(f, target) for f, _ in start.next_functions if f is not None]
+            below = [bypassed(f, target) for f in inputs_of(start)]
             below = [n for n in below if n is not None]
             memo[key] = max(below) + weighted.get(id(start), False) if below else None
         return memo[key]
@@ -535,7 +574,7 @@ def graph_joins(out) -> list[dict]:
         kind = type(node).__name__
         if not kind.startswith(("AddBackward", "CatBackward", "StackBackward")):
             continue
-        inputs = [f for f, _ in node.next_functions if f is not None]
+        inputs = inputs_of(node)
         layers = [bypassed(b, a) for a in inputs for b in inputs if a is not b]
         layers = [n for n in layers if n is not None]
         found.append({"op": kind, "layers_bypassed": max(layers) if layers else None})
