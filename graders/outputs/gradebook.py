@@ -54,8 +54,13 @@ def _row(name: str, results: dict | None, problem: str, cols: list[str]) -> dict
     row[EDITION] = str((results or {}).get("edition") or "")
     row[STATUS] = _status(results, problem)
     row[ERROR] = problem or (results or {}).get("error", "")
+    if results is not None and results_doc.unreadable(results):
+        # the student's file could not be read (a broken zip, a PDF alone): no code earns 0, and
+        # the hand grades still count; a regrade would change nothing
+        row[AUTO_TOTAL], row[AUTO_MAX] = "0", _num(results.get("max_score"))
+        return row
     if results is None or results.get("error"):
-        return row  # nothing was graded: empty cells, never a zero that looks like a grade
+        return row  # nothing was graded (the grader failed or ran out of time): empty, never a zero
     row[AUTO_TOTAL] = _num(results.get("score"))
     row[AUTO_MAX] = _num(results.get("max_score"))
     repairs = results.get("repairs") if isinstance(results.get("repairs"), dict) else {}

@@ -58,6 +58,9 @@ def main(args) -> int:
     ungraded = [r[gradebook.SUBMISSION] for r in merged if not r[handgrades.TOTAL]]
     if ungraded:
         print(f"  no total (the autograder did not grade them; regrade, then merge again): {', '.join(ungraded)}")
+    unread = [r[gradebook.SUBMISSION] for r in merged if r[gradebook.STATUS] == "could not be read"]
+    if unread:
+        print(f"  0 auto points, the submission could not be read (ask the student for a new file): {', '.join(unread)}")
     if roster is None:
         print("  no --roster: Canvas matches students by ID or SIS id, so the import names them only by submission")
     elif unmatched:

@@ -15,6 +15,7 @@ Student, ID, SIS User ID, SIS Login ID, Section, then the assignment's column.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +174,9 @@ def read_roster(path) -> dict[str, dict]:
     return roster
 
 
+CANVAS_USER = re.compile(r"_(\d+)(?:-\d+)?$")
+
+
 def canvas_rows(rows: list[dict], assignment: str = DEFAULT_ASSIGNMENT,
                 roster: dict[str, dict] | None = None) -> tuple[list[dict], list[str]]:
     """(the Canvas import rows, the submissions the roster does not know): Student, ID, SIS User ID,
@@ -181,7 +185,9 @@ def canvas_rows(rows: list[dict], assignment: str = DEFAULT_ASSIGNMENT,
     out, unmatched = [], []
     for row in rows:
         name = row[gradebook.SUBMISSION]
-        identity = (roster or {}).get(name)
+        # a Canvas download's submission is named <sortable name>_<user id> (the roster's ID)
+        user_id = CANVAS_USER.search(name)
+        identity = (roster or {}).get(name) or ((roster or {}).get(user_id[1]) if user_id else None)
         if roster is not None and identity is None:
             unmatched.append(name)
         identity = identity or {"Student": name}

@@ -8,7 +8,11 @@ files (plain copies, never links) and returns notes for the TA; what cannot be g
 
 Where the files are: the folder of the submission (or of the zip) that holds the most
 deliverables: its top, `python/`, or the same under one wrapping folder (`alice/python/nn.py`).
-With no .py deliverable anywhere, its notebooks are converted (see `notebook_modules`).
+Scripts and notebooks of other folders that hold the PyTorch part (hw5/pytorch/, hw5/q6.ipynb) are
+taken along, names are read as the handout spells them (NN.PY is nn.py), and the handout's modules
+the .py files lack come from the notebooks beside them. With no .py deliverable anywhere, its
+notebooks are converted (see `notebook_modules`). `discover` groups a Canvas download's files by
+student and leaves a write-up beside the code out.
 
 Archives are untrusted. Limits (the module constants below), and why:
 - MAX_UNPACKED_BYTES 200 MB: a submission is a few hundred KB of code; even one that bundles
@@ -30,6 +34,7 @@ rules (sizes, links, names, plain copies); keeping them beside each other keeps 
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import re
 import shlex
@@ -101,7 +106,11 @@ class IngestError(Exception):
 class Submission:
     name: str
     path: Path
-    kind: str
+    kind: str                   # KINDS, or "files": several files of one student (parts)
+    # kind "files": (path, the student's own file name) of each
+    parts: tuple = ()
+    notes: tuple = ()           # for the TA: what discover left out of this student's entries
+    canvas: dict | None = None  # {"user_id", "late"} read from a Canvas download's file names
 
 
 @dataclass
@@ -146,12 +155,44 @@ def submission_at(path) -> Submission:
     return Submission(safe_name(name), path, kind)
 
 
+# Canvas's bulk download names every file <sortable name>_[LATE_]<user id>_<file id>_<file name>
+# (the roster's ID is the user id); a second file of the same name gets "-1", "-2" before its suffix
+_CANVAS = re.compile(r"^(?P<who>[a-z0-9-]+?)_(?P<late>late_)?(?P<user>\d+)_(?P<file>\d+)_(?P<name>.+)$", re.I)
+_CANVAS_COPY = re.compile(r"^(?P<base>.+)-(?P<n>\d+)(?P<suffix>\.[A-Za-z0-9]+)$")
+# what a student hands in beside the code (the 2019 handout asks for <andrewid>.pdf beside
+# <andrewid>.zip): never a submission of its own when the same student's code is there
+DOCUMENT_SUFFIXES = {".pdf", ".doc", ".docx", ".odt", ".rtf", ".txt", ".md", ".tex", ".pages",
+                     ".png", ".jpg", ".jpeg", ".gif", ".heic"}
+CODE_KINDS = ("folder", "zip", "notebook")
+
+
+@dataclass(frozen=True)
+class _Found:
+    path: Path
+    kind: str
+    own: str            # the student's file name (Canvas's prefix removed)
+    late: bool
+    file_id: int = 0    # Canvas's: a later upload has a larger one
+
+
+def _own_name(name: str) -> tuple[str, int]:
+    """(the file name with Canvas's copy number removed, that number): nn-1.py -> (nn.py, 1)."""
+    m = _CANVAS_COPY.match(name)
+    return (m["base"] + m["suffix"], int(m["n"])) if m else (name, 0)
+
+
 def discover(root) -> list[Submission]:
-    """Every entry of root as a Submission, sorted by name; hidden and system entries skipped."""
+    """The submissions in root, sorted by name; hidden and system entries skipped.
+
+    A folder, a .zip or a notebook is one submission. Files named by Canvas's bulk download are
+    grouped by student (user id): several files (nn.py, q4.py, ... uploaded one by one, or a zip
+    and a notebook) make one submission of kind "files". A write-up or any other file beside the
+    same student's code (asmith.pdf beside asmith.zip) is left out with a note, never graded as a
+    submission of its own."""
     root = Path(root)
     if not root.is_dir():
         raise IngestError(f"{root} is not a folder of submissions")
-    found, taken = [], set()
+    groups: dict[tuple, list[_Found]] = {}
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
         if _ignored(entry.name):
             continue
@@ -159,15 +200,53 @@ def discover(root) -> list[Submission]:
             kind = _kind(entry)
         except OSError:
             kind = "unknown"
+        match = _CANVAS.match(entry.name) if kind != "folder" else None
         stem = entry.name if kind == "folder" else Path(entry.name).stem
-        name = base = safe_name(stem)
-        n = 1
+        key = ("canvas", match["who"].lower(), match["user"]) if match else ("stem", safe_name(stem).lower())
+        groups.setdefault(key, []).append(_Found(Path(entry.path), kind, match["name"] if match else entry.name,
+                                                 bool(match and match["late"]), int(match["file"]) if match else 0))
+    found, taken = [], set()
+
+    def add(base: str, path: Path, kind: str, **more) -> None:
+        name, n = safe_name(base), 1
         while name.lower() in taken:    # lower(): two names must not collide on macOS/Windows
             n += 1
-            name = f"{base}-{n}"
+            name = f"{safe_name(base)}-{n}"
         taken.add(name.lower())
-        found.append(Submission(name, Path(entry.path), kind))
-    return found
+        found.append(Submission(name, path, kind, **more))
+
+    for key, members in groups.items():
+        code = [m for m in members if m.kind in CODE_KINDS]
+        loose = [m for m in members if m.kind == "unknown" and m.own.lower().endswith(".py")
+                 and not m.path.is_symlink() and key[0] == "canvas"]
+        left = [m for m in members if m not in code and m not in loose] if code or loose else []
+        notes = (f"not graded (a write-up or another file beside the code): "
+                 f"{_listing(m.path.name for m in left)}",) if left else ()
+        if key[0] == "stem":
+            for m in members:
+                if m not in left:
+                    add(m.path.name if m.kind == "folder" else m.path.stem, m.path, m.kind, notes=notes)
+            continue
+        canvas = {"user_id": key[2], "late": any(m.late for m in members)}
+        # of two uploads of one name (hw5.zip, hw5-1.zip) the newer is the submission
+        newest = {}
+        for m in sorted(code + loose, key=lambda m: (_own_name(m.own)[1], m.file_id)):
+            newest[_own_name(m.own)[0].lower()] = m
+        older = [m for m in code + loose if m not in newest.values()]
+        code, loose = [m for m in code if m not in older], [m for m in loose if m not in older]
+        if older:
+            notes += (f"older uploads of the same file, not graded: {_listing(m.path.name for m in older)}",)
+        notes += ("Canvas marked this submission late",) if canvas["late"] else ()
+        base = f"{key[1]}_{key[2]}"
+        if len(code) == 1 and not loose:
+            add(base, code[0].path, code[0].kind, notes=notes, canvas=canvas)
+        elif code or loose:
+            # the newest copy of a name last: it overwrites the older one when the files are laid out
+            parts = tuple((m.path, m.own) for m in code + loose)
+            add(base, Path(root), "files", parts=tuple(parts), notes=notes, canvas=canvas)
+        else:
+            add(base, members[0].path, members[0].kind, notes=notes, canvas=canvas)
+    return sorted(found, key=lambda s: s.name)
 
 
 # -- the files of a submission, from a folder or a zip -------------------------------------------
@@ -331,7 +410,7 @@ def copy_code(entries: list[_Entry], root: PurePosixPath, writer: _Writer, notes
             nested.append(e.path)
             continue
         if root != PurePosixPath(".") and root not in e.path.parents:
-            outside += [e.path] if suffix == ".py" else []
+            outside += [e] if suffix in (".py", ".ipynb") else []
             continue
         rel = e.path.relative_to(root)
         limit = MAX_SOURCE_BYTES if suffix == ".py" else MAX_DATA_BYTES if suffix in DATA_SUFFIXES else None
@@ -349,12 +428,36 @@ def copy_code(entries: list[_Entry], root: PurePosixPath, writer: _Writer, notes
     if big:
         notes.append(f"{writer.label}: left out {_listing(big)}: larger than the limit for a "
                      "submitted file (the grader provides the data)")
+    outside = _taken_along(outside, entries, root, writer, notes)
     if outside:
         notes.append(f"{writer.label}: ignored .py files outside {where}: {_listing(outside)}")
     if nested:
         notes.append(f"{writer.label}: nested archives are not unpacked: {_listing(nested)}")
     if other:
         notes.append(f"{writer.label}: {other} other files (write-up, images, ...) not copied")
+
+
+def _taken_along(outside: list[_Entry], entries: list[_Entry], root: PurePosixPath, writer: _Writer,
+                 notes: list[str]) -> list[PurePosixPath]:
+    """Copies beside the chosen files the scripts and notebooks of other folders that hold one
+    named for a question or a notebook (hw5/pytorch/run_q6_1_1.py with its models.py, hw5/q6.ipynb
+    beside hw5/python/: the PyTorch part is often kept apart), unless the chosen folder has a file
+    of that name; returns the paths left out."""
+    present = {e.path.relative_to(root).as_posix() for e in entries if root in e.path.parents}
+    folders = {e.path.parent for e in outside if e.path.suffix.lower() == ".ipynb"
+               or (is_deliverable(e.path.name) and e.path.name not in DELIVERABLES)}
+    taken, left = [], []
+    for e in sorted(outside, key=lambda e: (len(e.path.parts), str(e.path))):
+        limit = MAX_NOTEBOOK_BYTES if e.path.suffix.lower() == ".ipynb" else MAX_SOURCE_BYTES
+        if e.path.parent not in folders or e.path.name in present or e.size > limit:
+            left.append(e.path)
+            continue
+        writer.copy(e, PurePosixPath(e.path.name), limit)
+        present.add(e.path.name)
+        taken.append(e.path)
+    if taken:
+        notes.append(f"{writer.label}: also taken, from beside the chosen folder: {_listing(taken)}")
+    return left
 
 
 def _read_limited(entry: _Entry, limit: int, label: str) -> bytes:
@@ -365,10 +468,57 @@ def _read_limited(entry: _Entry, limit: int, label: str) -> bytes:
     return data
 
 
+def _handout_spelling(entries: list[_Entry], writer: _Writer, notes: list[str]) -> list[_Entry]:
+    """The entries with the handout's spelling of their names: NN.PY -> nn.py, run_q6_1_1.PY ->
+    run_q6_1_1.py (Windows and macOS disks ignore case, so a student never sees the difference)."""
+    canonical = {name.lower(): name for name in DELIVERABLES}
+    renamed, out = [], []
+    for e in entries:
+        name = e.path.name
+        fixed = canonical.get(name.lower()) or (name[:-3] + ".py" if name.lower().endswith(".py") else
+                                               name[:-6] + ".ipynb" if name.lower().endswith(".ipynb") else name)
+        if fixed != name:
+            renamed.append(f"{e.path} -> {fixed}")
+            e = _Entry(e.path.with_name(fixed), e.size, e.open)
+        out.append(e)
+    if renamed:
+        notes.append(f"{writer.label}: file names read as the handout spells them: {_listing(renamed)}")
+    return out
+
+
+def _notebooks_for_missing(entries: list[_Entry], root: PurePosixPath, writer: _Writer, notes: list[str]) -> None:
+    """The handout's modules that the copied .py files lack, from the submission's notebooks (a
+    notebook for the NumPy part beside the PyTorch scripts); nothing that exists is replaced."""
+    missing = [n for n in static.STUDENT_FILES if not writer.target(PurePosixPath(n)).exists()]
+    notebooks = [e for e in entries if e.path.suffix.lower() == ".ipynb"
+                 and (root == PurePosixPath(".") or root in e.path.parents or e.path.parent in root.parents)]
+    if not missing or not notebooks:
+        return
+    for e in sorted(notebooks, key=lambda e: str(e.path)):
+        if e.size > MAX_NOTEBOOK_BYTES:
+            continue
+        try:
+            cells, read_notes = read_notebook(_read_limited(e, MAX_NOTEBOOK_BYTES, writer.label), f"{e.path}")
+        except IngestError as err:
+            notes.append(f"{writer.label}: {e.path} not read: {err.message}")
+            continue
+        modules, _ = notebook_modules(cells)
+        wanted = {name: text for name, text in modules.items() if name in missing
+                  and len(text.encode()) <= MAX_SOURCE_BYTES}
+        for name, text in wanted.items():
+            writer.write_text(name, text)
+            missing.remove(name)
+        if wanted:
+            notes += read_notes
+            notes.append(f"{writer.label}: {', '.join(sorted(wanted))} taken from the notebook {e.path}")
+
+
 def ingest_entries(entries: list[_Entry], writer: _Writer, notes: list[str]) -> None:
+    entries = _handout_spelling(entries, writer, notes)
     root = _code_root(entries)
     if root is not None:
         copy_code(entries, root, writer, notes)
+        _notebooks_for_missing(entries, root, writer, notes)
         return
     notebooks = [e for e in entries if e.path.suffix.lower() == ".ipynb"]
     if notebooks:
@@ -649,27 +799,55 @@ def _unknown_message(path: Path) -> str:
             "folder, a folder, or a .ipynb notebook")
 
 
+def _parts_entries(submission: Submission, stack: contextlib.ExitStack, notes: list[str]) -> list[_Entry]:
+    """The entries of a "files" submission: each zip's and folder's files, each notebook and
+    loose .py under the student's own name (Canvas's copy number removed), in parts' order."""
+    entries = []
+    for path, own in submission.parts:
+        path, label = Path(path), Path(path).name
+        if path.is_symlink():
+            raise IngestError(_unknown_message(path))
+        if path.is_dir():
+            entries += folder_entries(path, label, notes)
+        elif path.suffix.lower() == ".zip":
+            with _zip_errors(label):
+                entries += zip_entries(stack.enter_context(zipfile.ZipFile(path)), label)
+        elif path.is_file():
+            entries.append(_Entry(PurePosixPath(safe_name(_own_name(own)[0])), path.stat().st_size,
+                                  lambda path=path: open(path, "rb")))
+    return entries
+
+
+@contextlib.contextmanager
+def _zip_errors(label: str):
+    """An archive that cannot be read, as the student's IngestError."""
+    try:
+        yield
+    except zipfile.BadZipFile as err:
+        raise IngestError(f"{label} is not a readable zip archive ({err}); it may be truncated "
+                          "or corrupt: create it again (zip -r name.zip python)") from None
+    except (zlib.error, EOFError) as err:
+        raise IngestError(f"{label} is truncated or corrupt ({err}): create it again") from None
+    except NotImplementedError as err:
+        raise IngestError(f"{label} uses a compression this grader cannot read ({err}); "
+                          "create it with the standard zip (deflate)") from None
+    except UnicodeDecodeError:
+        raise IngestError(f"{label} names a file in a way that is not valid UTF-8 although the archive "
+                          "says it is: create it again with the standard zip") from None
+
+
 def _fill(submission: Submission, writer: _Writer, notes: list[str]) -> None:
-    path, label = Path(submission.path), Path(submission.path).name
-    if submission.kind == "folder":
+    path, label = Path(submission.path), writer.label
+    if submission.kind == "files":
+        with contextlib.ExitStack() as stack, _zip_errors(label):
+            ingest_entries(_parts_entries(submission, stack, notes), writer, notes)
+    elif submission.kind == "folder":
         if path.is_symlink() or not path.is_dir():
             raise IngestError(_unknown_message(path))
         ingest_entries(folder_entries(path, label, notes), writer, notes)
     elif submission.kind == "zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                ingest_entries(zip_entries(zf, label), writer, notes)
-        except zipfile.BadZipFile as err:
-            raise IngestError(f"{label} is not a readable zip archive ({err}); it may be truncated "
-                              "or corrupt: create it again (zip -r name.zip python)") from None
-        except (zlib.error, EOFError) as err:
-            raise IngestError(f"{label} is truncated or corrupt ({err}): create it again") from None
-        except NotImplementedError as err:
-            raise IngestError(f"{label} uses a compression this grader cannot read ({err}); "
-                              "create it with the standard zip (deflate)") from None
-        except UnicodeDecodeError:
-            raise IngestError(f"{label} names a file in a way that is not valid UTF-8 although the archive "
-                              "says it is: create it again with the standard zip") from None
+        with _zip_errors(label), zipfile.ZipFile(path) as zf:
+            ingest_entries(zip_entries(zf, label), writer, notes)
     elif submission.kind == "notebook":
         if path.is_symlink() or not path.is_file():
             raise IngestError(_unknown_message(path))
@@ -692,12 +870,13 @@ def prepare(submission: Submission, dest_dir) -> Prepared:
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{submission.name}.", dir=dest_dir))
-    notes: list[str] = []
+    notes: list[str] = list(submission.notes)
     try:
         python = staging / "python"
         python.mkdir()
         try:
-            _fill(submission, _Writer(python, Path(submission.path).name), notes)
+            label = submission.name if submission.kind == "files" else Path(submission.path).name
+            _fill(submission, _Writer(python, label), notes)
         except IngestError as err:
             # a link skipped is often why nothing was found: say so in the refusal itself
             skipped = [n for n in notes if n.endswith(SKIPPED)]

@@ -282,7 +282,10 @@ def timed_out_message(limit: float) -> str:
 
 def stamp(sub) -> dict:
     """grade.json's fields naming what the student handed in (grade.run saw a temporary copy)."""
-    return {"submission": str(sub.path), "batch": {"name": sub.name, "kind": getattr(sub, "kind", None)}}
+    batch = {"name": sub.name, "kind": getattr(sub, "kind", None)}
+    if getattr(sub, "canvas", None):
+        batch["canvas"] = dict(sub.canvas)      # the roster's ID, and whether Canvas said late
+    return {"submission": str(sub.path), "batch": batch}
 
 
 def failed_results(sub, options: Options, reason: str, cause: str = "grader") -> dict:

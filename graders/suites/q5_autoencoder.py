@@ -584,6 +584,14 @@ def test_q5_psnr(q5_run, course_data, question, record_property, pytestconfig):
     """the trained autoencoder, run by the grader on images the script never saw, reaches a mean PSNR of 13 dB"""
     params = params_or_skip(q5_run)
     names = chain_or_skip(params)
+    narrowest = min((params["W" + n].shape[1] for n in names[:-1]), default=params["W" + names[0]].shape[0])
+    widest = question.threshold("widest_bottleneck")
+    if narrowest > widest:
+        raise Failure(f"the narrowest layer of the autoencoder is {narrowest} wide, so it need not compress the images "
+                      f"to reconstruct them (a layer as wide as the input can copy it): the PSNR is measured only "
+                      f"for a bottleneck of at most {widest:g} (the handout's is 32)",
+                      expected=f"a bottleneck of at most {widest:g}", actual=f"{narrowest}",
+                      hint="four layers: 1024->32, 32->32, 32->32 and 32->1024 (see the layer check)")
     held_out = course_data.grader
     order = pixel_order(params, names, None, course_data)
     x = arranged(held_out[0], order)

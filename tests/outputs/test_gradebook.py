@@ -105,3 +105,14 @@ def test_formula_cells_are_neutralised(tmp_path):
     assert all(not v.startswith(gradebook.FORMULA_STARTS) for v in cells if v not in ("-1",)), cells
     assert back[0]["submission"] == "'=HYPERLINK(\"http://x\",\"y\")" and back[0]["auto total"] == "-1"
     assert back[1]["auto total"] == "3.5" and back[2]["submission"] == "'-2+3"
+
+
+def test_a_submission_that_could_not_be_read_earns_0_auto_points(tmp_path):
+    """A broken zip or a PDF alone is the student's: 0 auto points (so the hand points still make a
+    total), where a grader error stays empty (regraded, never a zero that looks like a grade)."""
+    doc = {**crashed(), "error": "hw5.zip is not a readable zip archive", "error_cause": results_doc.SUBMISSION,
+           "max_score": 90}
+    (tmp_path / results_doc.SUBMISSIONS / "zoe").mkdir(parents=True)
+    (tmp_path / results_doc.SUBMISSIONS / "zoe" / "grade.json").write_text(json.dumps(doc))
+    zoe, = gradebook.rows(tmp_path, ["zoe"])
+    assert zoe["status"] == "could not be read" and zoe["auto total"] == "0" and zoe["auto max"] == "90"

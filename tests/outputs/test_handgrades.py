@@ -153,3 +153,13 @@ def test_cli_without_hand_writes_todays_gradebook(batch, tmp_path):
     assert cli.main(["gradebook", str(batch_dir)]) == 0
     back = read_csv(batch_dir / "grades.csv")
     assert list(back[0]) == gradebook.columns() and len(back) == 3
+
+
+def test_a_canvas_downloads_submission_is_matched_by_its_user_id():
+    """discover names a Canvas download's submission <sortable name>_<user id>: the roster's ID."""
+    roster = {"101": {"Student": "Smith, Ann", "ID": "101", "SIS User ID": "9001", "SIS Login ID": "asmith",
+                      "Section": "A"}}
+    rows, unmatched = handgrades.canvas_rows([{"submission": "smith_101", handgrades.TOTAL: 21},
+                                              {"submission": "jones_202", handgrades.TOTAL: 3}], "HW5", roster)
+    assert rows[0]["ID"] == "101" and rows[0]["SIS Login ID"] == "asmith" and rows[0]["HW5"] == 21
+    assert unmatched == ["jones_202"]

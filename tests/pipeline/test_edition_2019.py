@@ -41,6 +41,8 @@ EXPECTED = {
     "pca_rank_16": ("q6_pca", {"pca_projection_has_rank_32", "pca_projection_spans_top_components",
                                "pca_psnr_of_test_reconstructions"}),
     "pca_psnr_misreported": ("q6_pca", {"pca_psnr_reported"}),
+    # a decoy of the test set's shape, never projected, with its 42 dB printed (review of stop 28)
+    "pca_psnr_of_a_decoy": ("q6_pca", {"pca_psnr_reported"}),
     # learns neither set: Q3.1.1's accuracy and the data2 run's both fail, and running to its end
     # and its plots are no credit for a run that trained nothing
     "q3_never_learns": ("q3_training or q3_second_set", {"q3_validation_accuracy", "network_learns_data2",
@@ -58,6 +60,7 @@ SAYS = {
     "pca_from_test_data": ("pca_projection_spans_top_components", "hint", "not the test data"),
     "pca_rank_16": ("pca_projection_has_rank_32", "message", "has rank 16"),
     "pca_psnr_misreported": ("pca_psnr_reported", "message", "printed a PSNR the grader does not measure"),
+    "pca_psnr_of_a_decoy": ("pca_psnr_reported", "message", "printed a PSNR the grader does not measure"),
     "q3_never_learns": ("network_learns_data2", "message", "trained on data2"),
     "q7_no_connections": ("q7_1_5_connections[q7_1_5a]", "message", "has no concatenation"),
     "q7_emnist_prints_nothing": ("q7_1_4_reads_the_photos[q7_1_4]", "message", "read 0%"),

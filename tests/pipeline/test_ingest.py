@@ -560,3 +560,85 @@ def test_a_notebook_cell_too_deep_to_parse_is_left_out_not_a_crash(tmp_path):
     out = prepare_notebook(tmp_path, definition_cells(source("nn.py")) + [TOO_DEEP])
     assert prepared_files(out) == {"nn.py"}
     assert "experiment" not in (out.folder / "python" / "nn.py").read_text()
+
+
+# -- the shapes of a class's downloads (stop 28's review of a TA's batch) ----------------------
+def handout_zip(path: Path, prefix: str = "python/", **extra) -> Path:
+    return make_zip(path, {**{prefix + n: source(n) for n in HANDOUT}, **extra})
+
+
+def test_a_canvas_download_is_one_submission_per_student(tmp_path):
+    """Canvas names each file <sortable name>_[LATE_]<user id>_<file id>_<file name>: a student's
+    files are one submission named <sortable name>_<user id> (the roster's ID), whatever else
+    they uploaded beside the code; the newer of two uploads of one name is graded."""
+    root = tmp_path / "downloads"
+    root.mkdir()
+    (root / "smith_12345_678901_asmith.pdf").write_bytes(b"%PDF")          # the 2019 handout's write-up
+    handout_zip(root / "smith_12345_678901_asmith.zip")
+    handout_zip(root / "jones_LATE_23456_678903_hw5.zip", prefix="hw5/python/")
+    for name in HANDOUT:                                                    # uploaded one by one
+        (root / f"brown_34567_6789{len(name):02d}_{name}").write_text(source(name))
+    (root / "brown_34567_678999_nn-1.py").write_text(source("nn.py") + "\nNEWER = 1\n")
+    handout_zip(root / "lee_45678_678910_hw5.zip", **{"python/nn.py": "OLDER = 1\n"})
+    handout_zip(root / "lee_45678_678950_hw5-1.zip")
+    (root / "kim_56789_678960_writeup.pdf").write_bytes(b"%PDF")           # a write-up and no code
+
+    found = {s.name: s for s in discover(root)}
+    assert set(found) == {"smith_12345", "jones_23456", "brown_34567", "lee_45678", "kim_56789"}
+    assert found["smith_12345"].kind == "zip" and found["smith_12345"].canvas == {"user_id": "12345", "late": False}
+    assert found["jones_23456"].canvas["late"] and found["brown_34567"].kind == "files"
+    assert found["lee_45678"].path.name == "lee_45678_678950_hw5-1.zip"
+    for name in ("smith_12345", "jones_23456", "brown_34567", "lee_45678"):
+        prepared = prepare(found[name], tmp_path / "out")
+        assert prepared_files(prepared) >= set(HANDOUT), (name, prepared_files(prepared))
+        notes = " ".join(prepared.notes)
+        if name == "smith_12345":
+            assert "not graded (a write-up or another file beside the code): smith_12345_678901_asmith.pdf" in notes
+        if name == "jones_23456":
+            assert "Canvas marked this submission late" in notes
+        if name == "brown_34567":
+            assert "NEWER = 1" in (prepared.folder / "python" / "nn.py").read_text()
+            assert "older uploads of the same file, not graded: brown_34567_678905_nn.py" in notes
+        if name == "lee_45678":
+            assert "OLDER" not in (prepared.folder / "python" / "nn.py").read_text()
+    assert ".zip of your python/" in refused(found["kim_56789"], tmp_path / "o1")
+
+
+def test_a_write_up_beside_the_code_is_no_submission(tmp_path):
+    """The 2019 handout asks for <andrewid>.pdf beside <andrewid>.zip: one student, graded once,
+    under the name of the code."""
+    root = tmp_path / "downloads"
+    root.mkdir()
+    (root / "asmith.pdf").write_bytes(b"%PDF")
+    handout_zip(root / "asmith.zip")
+    (root / "bjones.pdf").write_bytes(b"%PDF")
+    found = {s.name: s for s in discover(root)}
+    assert set(found) == {"asmith", "bjones"} and found["asmith"].kind == "zip"
+    assert found["asmith"].notes == ("not graded (a write-up or another file beside the code): asmith.pdf",)
+    assert found["bjones"].kind == "unknown"        # no code: the student is told what to submit
+
+
+def test_the_pytorch_part_beside_python_and_names_in_capitals_are_taken(tmp_path):
+    """hw5/pytorch/ (scripts and their own helper module) and hw5/q6.ipynb beside hw5/python/ are
+    copied along; NN.PY is read as nn.py (a Windows disk shows no difference); nothing of the
+    chosen folder is replaced."""
+    files = {f"hw5/python/{n.upper() if n == 'nn.py' else n}": source(n) for n in HANDOUT}
+    files.update({"hw5/pytorch/run_q6_1_1.py": "import models\n", "hw5/pytorch/models.py": "X = 1\n",
+                  "hw5/pytorch/util.py": "STALE = 1\n", "hw5/q6_2.ipynb": json.dumps(new_notebook())})
+    prepared = prepare(submission(make_zip(tmp_path / "torchsep.zip", files), "zip"), tmp_path / "out")
+    assert prepared_files(prepared) == set(HANDOUT) | {"run_q6_1_1.py", "models.py", "q6_2.ipynb"}
+    assert "STALE" not in (prepared.folder / "python" / "util.py").read_text()
+    notes = " ".join(prepared.notes)
+    assert "hw5/python/NN.PY -> nn.py" in notes and "also taken, from beside the chosen folder" in notes
+    assert "ignored .py files outside hw5/python/: hw5/pytorch/util.py" in notes
+
+
+def test_a_notebook_for_the_numpy_part_beside_a_pytorch_script(tmp_path):
+    """The PyTorch script makes its folder the code's; the handout's modules it lacks come from the
+    notebook beside it (graded 0 before: nn.py did not import)."""
+    nb = new_notebook(cells=[new_code_cell(f"%%writefile {n}\n{source(n)}") for n in HANDOUT if n != "util.py"])
+    files = {"hw5/hw5.ipynb": nbformat.writes(nb), "hw5/run_q6_1_1.py": "import torch\n"}
+    prepared = prepare(submission(make_zip(tmp_path / "nb_plus_q6.zip", files), "zip"), tmp_path / "out")
+    assert prepared_files(prepared) >= (set(HANDOUT) - {"util.py"}) | {"run_q6_1_1.py"}
+    assert (prepared.folder / "python" / "nn.py").read_text().strip() == source("nn.py").strip()
+    assert "taken from the notebook hw5/hw5.ipynb" in " ".join(prepared.notes)

@@ -343,3 +343,25 @@ def test_the_last_step_follows_the_accumulator(step_of, passes):
     else:
         with pytest.raises(messages.CheckFailure, match="did not move it along m_Wlayer1"):
             q5.test_q5_momentum_updated(run, trained_result, question, rubric)
+
+
+@pytest.mark.parametrize("width, measured", [(1024, False), (256, False), (64, True), (32, True)])
+def test_the_psnr_is_measured_only_for_a_network_with_a_bottleneck(width, measured):
+    """Layers as wide as the input copy it (tests/hostile review: 1024-wide "hidden" layers set to
+    the identity reached 28 dB and earned Q5.3.2): the PSNR counts for a bottleneck of at most
+    the rubric's widest_bottleneck (64, twice the handout's 32)."""
+    rng = np.random.default_rng(8)
+    sizes = (1024, width, width, width, 1024)
+    params = {}
+    for name, (n_in, n_out) in zip(("layer1", "hidden", "hidden2", "output"), zip(sizes, sizes[1:])):
+        params["W" + name], params["b" + name] = rng.normal(0, 0.05, (n_in, n_out)), np.zeros(n_out)
+    x = rng.random((10, 1024))
+    course = SimpleNamespace(grader=(x, None), valid=(x, None), grader_note="")
+    question = SimpleNamespace(threshold=lambda name: {"widest_bottleneck": 64, "psnr": 0.0}[name])
+    config = SimpleNamespace(getoption=lambda *a, **k: None, option=SimpleNamespace())
+    run = SimpleNamespace(weights=params)
+    if measured:
+        q5.test_q5_psnr(run, course, question, lambda k, v: None, config)
+    else:
+        with pytest.raises(messages.CheckFailure, match=f"narrowest layer of the autoencoder is {width} wide"):
+            q5.test_q5_psnr(run, course, question, lambda k, v: None, config)
