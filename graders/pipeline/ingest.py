@@ -25,7 +25,9 @@ Archives are untrusted. Limits (the module constants below), and why:
 - Files copied: every .py up to 2 MB; .pickle/.pkl/.npy/.npz/.mat up to 5 MB (the Q3 weights
   are ~0.5 MB); larger data is left out with a note (the grader provides the data).
 Refused outright: absolute or `..` paths, links and device/FIFO entries, encrypted entries,
-corrupt or truncated archives. Nested zips are never unpacked. In a folder submission, links
+corrupt or truncated archives. One zip inside a submission with no nn.py outside it (a
+write-up and code.zip zipped together) is unpacked, once, under the same limits; others are
+not. In a folder submission, links
 and special files are skipped with a note (only regular files are read).
 
 Why one file this long: every submission format (folder, zip, notebook) ends in the same safety
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import io
 import os
 import re
 import shlex
@@ -181,20 +184,25 @@ def _own_name(name: str) -> tuple[str, int]:
     return (m["base"] + m["suffix"], int(m["n"])) if m else (name, 0)
 
 
-def discover(root) -> list[Submission]:
+# what a Gradescope export holds beside its submission_<id>/ folders: its index, no student's work
+EXPORT_FILES = {"submission_metadata.yml", "submission_metadata.json"}
+
+
+def discover(root, skip: Iterable[Path] = ()) -> list[Submission]:
     """The submissions in root, sorted by name; hidden and system entries skipped.
 
     A folder, a .zip or a notebook is one submission. Files named by Canvas's bulk download are
     grouped by student (user id): several files (nn.py, q4.py, ... uploaded one by one, or a zip
     and a notebook) make one submission of kind "files". A write-up or any other file beside the
     same student's code (asmith.pdf beside asmith.zip) is left out with a note, never graded as a
-    submission of its own."""
+    submission of its own. A Gradescope export's index and the folders in `skip` are passed over."""
     root = Path(root)
     if not root.is_dir():
         raise IngestError(f"{root} is not a folder of submissions")
+    skip = {os.path.realpath(p) for p in skip}     # the batch's own output folder, when it lies here
     groups: dict[tuple, list[_Found]] = {}
     for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if _ignored(entry.name):
+        if _ignored(entry.name) or entry.name in EXPORT_FILES or os.path.realpath(entry.path) in skip:
             continue
         try:
             kind = _kind(entry)
@@ -513,8 +521,26 @@ def _notebooks_for_missing(entries: list[_Entry], root: PurePosixPath, writer: _
             notes.append(f"{writer.label}: {', '.join(sorted(wanted))} taken from the notebook {e.path}")
 
 
-def ingest_entries(entries: list[_Entry], writer: _Writer, notes: list[str]) -> None:
+def _unpacked(nested: _Entry, writer: _Writer, notes: list[str]) -> list[_Entry]:
+    """The files of a zip inside the submission, under a folder of the zip's name: read into
+    memory within what the submission may still unpack, then refused as any zip would be."""
+    label = f"{writer.label}: {nested.path}"
+    data = _read_limited(nested, max(MAX_UNPACKED_BYTES - writer.written, 0), writer.label)
+    with _zip_errors(label):
+        inner = zip_entries(zipfile.ZipFile(io.BytesIO(data)), label)
+    notes.append(f"{writer.label}: the code came from the archive inside it, {nested.path}")
+    folder = nested.path.with_suffix("")
+    return [_Entry(folder / e.path, e.size, e.open) for e in inner]
+
+
+def ingest_entries(entries: list[_Entry], writer: _Writer, notes: list[str], unpack: bool = True) -> None:
     entries = _handout_spelling(entries, writer, notes)
+    nested = [e for e in entries if e.path.suffix.lower() == ".zip"]
+    # one archive inside (a write-up and code.zip zipped together, code.zip beside a PyTorch
+    # script) holds the code when nothing outside it has nn.py: it is unpacked, once
+    if unpack and len(nested) == 1 and not any(e.path.name == "nn.py" for e in entries):
+        inner = _unpacked(nested[0], writer, notes)
+        return ingest_entries([e for e in entries if e is not nested[0]] + inner, writer, notes, unpack=False)
     root = _code_root(entries)
     if root is not None:
         copy_code(entries, root, writer, notes)
@@ -533,9 +559,14 @@ def ingest_entries(entries: list[_Entry], writer: _Writer, notes: list[str]) -> 
         _write_modules(cells, writer, notes, ", ".join(str(e.path) for e in notebooks))
         return
     nested = [e.path for e in entries if e.path.suffix.lower() == ".zip"]
+    if len(nested) > 1 and sum(bool(_CANVAS.match(p.name)) for p in nested) > 1:
+        raise IngestError(f"{writer.label} holds {len(nested)} archives named as Canvas names a class's files "
+                          f"({_listing(nested, 2)}): it looks like Canvas's bulk download; unzip it into the "
+                          "folder of submissions and grade that folder")
     if nested:
         raise IngestError(f"{writer.label} holds only archives ({_listing(nested)}); archives "
-                          "inside a submission are not unpacked: submit the .py files themselves")
+                          "inside a submission are unpacked only one level deep and only when there is one: submit the .py "
+                          "files themselves")
     seen = sorted(str(e.path) for e in entries)
     raise IngestError(f"{writer.label} holds none of the handout's files ({', '.join(static.STUDENT_FILES)}, "
                       f"or a run_qN script) nor a notebook; it holds: {_listing(seen) or 'nothing'}")

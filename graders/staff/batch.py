@@ -399,7 +399,7 @@ class Batch:
         from tqdm import tqdm
 
         start = time.monotonic()
-        subs = ingest.discover(Path(submissions_dir))
+        subs = ingest.discover(Path(submissions_dir), skip=[self.out])   # --out may lie among them
         check_names(subs)
         self.out.mkdir(parents=True, exist_ok=True)
         grading = grading_hash(self.options)

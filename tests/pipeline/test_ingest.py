@@ -308,9 +308,22 @@ def test_encrypted_truncated_nested_and_empty_zips(tmp_path):
     message = refused(submission(tmp_path / "bad.zip", "zip"), tmp_path / "o3")
     assert "corrupt" in message or "not a readable zip" in message
 
-    nested = make_zip(tmp_path / "nested.zip", {"inner.zip": data})
-    message = refused(submission(nested, "zip"), tmp_path / "o4")
-    assert "not unpacked" in message and "inner.zip" in message
+    # one archive inside, as a write-up and code.zip zipped together: unpacked, once
+    nested = make_zip(tmp_path / "nested.zip", {"writeup.pdf": b"%PDF", "code.zip": data})
+    out = prepare(submission(nested, "zip"), tmp_path / "o4")
+    assert prepared_files(out) == {"nn.py", "q4.py"}
+    assert any("the code came from the archive inside it, code.zip" in n for n in out.notes)
+    deeper = make_zip(tmp_path / "deeper.zip", {"outer.zip": nested.read_bytes()})
+    message = refused(submission(deeper, "zip"), tmp_path / "o4b")
+    assert "unpacked only one level deep" in message and "outer/code.zip" in message
+    two = make_zip(tmp_path / "two.zip", {"a.zip": data, "b.zip": data})
+    assert "unpacked only one level deep" in refused(submission(two, "zip"), tmp_path / "o4c")
+    bulk = make_zip(tmp_path / "submissions.zip", {"smith_12345_678901_hw5.zip": data,
+                                                  "jones_23456_678902_hw5.zip": data})
+    assert "Canvas's bulk download" in refused(submission(bulk, "zip"), tmp_path / "o4d")
+    inner_bomb = make_zip(tmp_path / "b.zip", {"python/nn.py": b"0" * (4 * 2**20)})
+    bomb = make_zip(tmp_path / "inner_bomb.zip", {"code.zip": inner_bomb.read_bytes()})
+    assert "zip bombs" in refused(submission(bomb, "zip"), tmp_path / "o4e")
     both = make_zip(tmp_path / "both.zip", {"python/nn.py": source("nn.py"), "old.zip": data})
     out = prepare(submission(both, "zip"), tmp_path / "o5")
     assert prepared_files(out) == {"nn.py"}
@@ -642,3 +655,12 @@ def test_a_notebook_for_the_numpy_part_beside_a_pytorch_script(tmp_path):
     assert prepared_files(prepared) >= (set(HANDOUT) - {"util.py"}) | {"run_q6_1_1.py"}
     assert (prepared.folder / "python" / "nn.py").read_text().strip() == source("nn.py").strip()
     assert "taken from the notebook hw5/hw5.ipynb" in " ".join(prepared.notes)
+
+
+def test_a_gradescope_exports_index_and_the_batchs_own_output_are_no_submissions(tmp_path):
+    root = tmp_path / "assignment_2345_export"
+    (root / "submission_1001").mkdir(parents=True)
+    (root / "submission_metadata.yml").write_text("submission_1001:\n  :submitters: []\n")
+    (root / "grades").mkdir()              # a TA's --out inside the downloads
+    found = discover(root, skip=[root / "grades"])
+    assert [s.name for s in found] == ["submission_1001"]
