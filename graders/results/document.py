@@ -136,12 +136,38 @@ def submission_dirs(batch_dir) -> list[Path]:
     return sorted(p.parent for p in (Path(batch_dir) / SUBMISSIONS).glob(f"*/{FILE}"))
 
 
+# the submissions a batch found in the downloads, the last time it ran: a folder of submissions/
+# that is not listed is a student the downloads no longer hold (a file renamed, replaced, removed)
+CURRENT = "batch.json"
+
+
+def write_current(batch_dir, names: list[str]) -> None:
+    write(Path(batch_dir) / CURRENT, {"submissions": sorted(names)})
+
+
+def current_names(batch_dir) -> list[str] | None:
+    """The submissions of the batch's last run (None when no batch wrote the list)."""
+    try:
+        listed = json.loads((Path(batch_dir) / CURRENT).read_text()).get("submissions")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else None
+
+
+def stale_names(batch_dir) -> list[str]:
+    """Folders of submissions/ holding grade.json that the batch's last run did not find."""
+    current = current_names(batch_dir)
+    return [] if current is None else sorted({p.name for p in submission_dirs(batch_dir)} - set(current))
+
+
 def load_batch(batch_dir, names=None) -> list[tuple[str, dict | None, str]]:
     """(name, results or None, why not) for each submission of a batch folder, read once for
-    the overview and the gradebook; names default to every submission holding grade.json."""
+    the overview and the gradebook; names default to the submissions the batch's last run found
+    (batch.json), else every submission holding grade.json."""
     batch_dir = Path(batch_dir)
     if names is None:
-        names = [p.name for p in submission_dirs(batch_dir)]
+        current = current_names(batch_dir)
+        names = current if current is not None else [p.name for p in submission_dirs(batch_dir)]
     loaded = []
     for name in names:
         folder = batch_dir / SUBMISSIONS / name

@@ -404,6 +404,8 @@ class Batch:
         self.out.mkdir(parents=True, exist_ok=True)
         grading = grading_hash(self.options)
         before = previous_grades(self.out)
+        # gradebook, report and diff read these, not folders left by an earlier download
+        results_doc.write_current(self.out, [s.name for s in subs])
         prepare_data(self.options)
         if scheduler:
             executor = DaskCluster(scheduler)
@@ -427,6 +429,7 @@ class Batch:
             refresh_similarity(self.out)
         overview = write_overview(self.out, names)
         report = {"submissions": len(subs), "summaries": [self.summaries[n] for n in names],
+                  "stale": results_doc.stale_names(self.out),
                   "overview": overview, "seconds": time.monotonic() - start,
                   "interrupted": interrupted,
                   "regrade": regrade_summary(self.out, before, [n for n in names
@@ -665,6 +668,11 @@ def format_summary(report: dict, colour: bool = False) -> str:
         if s["status"] in PROBLEMS:
             text = printable(f"  {s['status']}: {s['name']}: {s['error']}", newlines=False)
             lines.append(red(text) if s["status"] in NOT_GRADES else text)
+    if report.get("stale"):
+        lines.append(printable(f"  {len(report['stale'])} folder(s) of submissions/ from an earlier run are no longer "
+                               f"in the downloads, so not in grades.csv: {', '.join(report['stale'][:10])}"
+                               f"{' ...' if len(report['stale']) > 10 else ''} (delete them, or keep them as history)",
+                               newlines=False))
     reports = [s for s in report["summaries"] if s.get("report_error")]
     if reports:
         lines.append(printable(f"  report.html not written for {len(reports)}: {reports[0]['report_error']}",

@@ -213,3 +213,21 @@ def test_the_same_batch_on_a_dask_cluster(four, tmp_path):
         assert verdicts(on_dask[name]) == verdicts(local[name]), name
         assert (sub_out(tmp_path / "out", name) / "report.html").is_file()
     assert (tmp_path / "out" / "index.html").is_file()
+
+
+def test_a_student_no_longer_in_the_downloads_leaves_the_gradebook(four, tmp_path):
+    """A rerun after a new download: a submission that is gone keeps its folder (history) but not
+    its row, in the batch's grades.csv and in what gradebook and report read afterwards."""
+    from graders.outputs import gradebook
+    subs_done, out_done, _ = four
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    shutil.copytree(subs_done, subs, symlinks=True)
+    shutil.copytree(out_done, out)
+    gone = GRADED[0]
+    shutil.rmtree(subs / gone)
+    again = batch_cli(subs, out, "-j", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"no longer in the downloads, so not in grades.csv: {gone}" in again.stdout
+    assert (out / results_doc.SUBMISSIONS / gone / results_doc.FILE).is_file()
+    assert gone not in [r["submission"] for r in gradebook.rows(out)]
+    assert gone not in (out / "grades.csv").read_text()
