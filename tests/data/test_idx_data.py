@@ -183,3 +183,35 @@ def test_heldout_sets_are_apart_from_the_files(root, name, per_class, classes):
     assert _corr(view, upright) > _corr(view.T, upright)
     first_class = idx_data._block(name, 0, idx_data._HELDOUT_SPLIT, 0, per_class)
     assert np.array_equal(first_class, x[:per_class]), "the same seed draws the same held-out set"
+
+
+OWN_ROOT_SCRIPT = """
+import os, urllib.request
+def refuse(*args, **kwargs):
+    raise RuntimeError("a download was attempted")
+urllib.request.urlopen = urllib.request.urlretrieve = refuse
+from graders.sandbox.shipped import offline_torch
+offline_torch.install({data!r})
+from torchvision.datasets import EMNIST, MNIST
+mnist = MNIST(root={own!r}, train=False, download=True)
+emnist = EMNIST(root={own!r}, split="balanced", train=False, download=True)
+print("sizes", len(mnist), len(emnist))
+print("copied", os.path.isfile(os.path.join({own!r}, "MNIST", "raw", "t10k-images-idx3-ubyte")))
+offline_torch.install({nowhere!r})
+try:
+    MNIST(root={other!r}, train=False, download=True)
+except Exception as err:
+    print("no copy:", type(err).__name__)
+"""
+
+
+def test_a_root_of_the_scripts_own_is_served_the_offline_copy(root, tmp_path):
+    """MNIST(root='./mnist_data', download=True), the tutorials' spelling: with offline_torch
+    installed the grader's copy is put there instead of a download (run in a fresh interpreter,
+    so that torchvision is patched only there); with no offline copy, torchvision downloads."""
+    pytest.importorskip("torchvision")
+    from test_torchdata import run_python
+    out = run_python(OWN_ROOT_SCRIPT.format(data=str(root), own=str(tmp_path / "mnist_data"),
+                                            nowhere=str(tmp_path / "none"), other=str(tmp_path / "other")))
+    assert "sizes 1000 1880" in out and "copied True" in out
+    assert "no copy: RuntimeError" in out

@@ -3,7 +3,9 @@
 Loaded in the worker as ``MPLBACKEND=module://hw5sandbox_capture_backend`` (a copy of this file sits in
 the worker's library folder).  Rendering is Agg's.  A blocking show() captures every open figure
 and closes it, as closing the windows would; figures still open when a script ends are captured
-by the worker through capture_open().
+by the worker through capture_open(). A figure the script saves to a file (plt.savefig, the
+habit of a script that writes its plots for the write-up and shows none) is captured as saved;
+it is captured again later only if it changed since.
 
 Besides the picture, each captured figure's plotted data is kept as plain data (FIGURE_DATA):
 the graders find a loss or accuracy curve by its axes' labels and read its values, which a
@@ -15,7 +17,6 @@ from matplotlib._pylab_helpers import Gcf
 from matplotlib.backend_bases import FigureManagerBase
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-FigureCanvas = FigureCanvasAgg
 FigureManager = FigureManagerBase
 
 MAX_FIGURES = 50
@@ -27,6 +28,15 @@ MAX_TEXT = 200
 CAPTURED: list[bytes] = []
 FIGURE_DATA: list[dict] = []
 MADE = [0]               # figures shown in all, kept or not (the report says how many were dropped)
+_CAPTURING = [False]     # our own savefig of a figure being captured: not the student's
+
+
+class FigureCanvas(FigureCanvasAgg):
+    def print_figure(self, *args, **kwargs):
+        result = super().print_figure(*args, **kwargs)
+        if not _CAPTURING[0] and getattr(self, "manager", None) is not None:
+            _capture(self.manager)
+        return result
 
 
 def _text(get) -> str:
@@ -61,19 +71,25 @@ def figure_data(figure) -> dict:
 
 
 def _capture(manager):
+    figure = manager.canvas.figure
+    if getattr(figure, "_hw5grade_captured", False) and not figure.stale:
+        return          # captured when saved, and unchanged since
+    figure._hw5grade_captured = True
     MADE[0] += 1
     if len(FIGURE_DATA) >= MAX_FIGURES:
         return
-    figure = manager.canvas.figure
     try:
         FIGURE_DATA.append(figure_data(figure))
     except Exception:   # the data is a bonus; the picture still counts
         FIGURE_DATA.append({"title": "", "axes": []})
     buf = io.BytesIO()
+    _CAPTURING[0] = True
     try:
         figure.savefig(buf, format="png")
     except Exception:   # a figure the student broke must not stop the script
         return
+    finally:
+        _CAPTURING[0] = False
     if buf.tell() <= MAX_PNG_BYTES:
         CAPTURED.append(buf.getvalue())
 
