@@ -141,6 +141,25 @@ def test_an_honest_scripts_extra_figures_are_counted_as_dropped(tmp_path):
     assert len(outcome.figures) == 50 and outcome.figures_dropped == 3
 
 
+def test_figures_saved_to_files_are_captured_once_each_as_saved(tmp_path):
+    """A script that saves its plots for the write-up and shows none (plt.savefig, then close or
+    clf and plot again) has them captured as saved; a figure saved then shown, unchanged, once."""
+    python = tmp_path / "python"
+    python.mkdir()
+    (python / "run_q3.py").write_text(
+        "import matplotlib.pyplot as plt\n"
+        "plt.plot([3, 2, 1]); plt.ylabel('loss'); plt.savefig('loss.png'); plt.close()\n"
+        "plt.figure(); plt.plot([1, 2]); plt.savefig('acc.png'); plt.show()\n"
+        "plt.figure(); plt.plot([5, 6]); plt.savefig('a.png'); plt.clf(); plt.plot([7, 8, 9]); plt.savefig('b.png')\n"
+        "plt.figure(); plt.plot([0, 1]); plt.show()\n")
+    with Sandbox(python, isolation="bubblewrap", limits=SMALL) as box:
+        outcome = box.run_script("run_q3.py")
+    assert outcome.ok, outcome.message
+    curves = [[line["y"] for axes in figure["axes"] for line in axes["lines"]] for figure in outcome.figure_data]
+    assert curves == [[[3, 2, 1]], [[1, 2]], [[5, 6]], [[7, 8, 9]], [[0, 1]]]
+    assert len(outcome.figures) == 5 and outcome.figures_dropped == 0
+
+
 # -- one lifecycle ---------------------------------------------------------------------------
 
 def test_malformed_response_kills_the_worker_and_its_spinning_child(hostile):

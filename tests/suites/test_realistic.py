@@ -181,6 +181,7 @@ REALISTIC_VERDICTS = {
     "q6_cifar_old_attributes": V("2022", "q6_1_3", ADVISORY, (), {"pytorch"}),
     "q6_notebook_whole_part": V("2022", "q6_1_1 or q6_1_2"),
     "q711_short_name_2019": V("2019", "q7_1_1"),
+    "q711_savefig_only_2019": V("2019", "q7_1_1"),
     "q7_mnist_by_name_2019": V("2019", "q7_1_2"),
     "q712_own_root_2019": V("2019", "q7_1_2"),
     "q7_leading_digits_2019": V("2019", "q7_1_3"),
