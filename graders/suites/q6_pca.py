@@ -11,6 +11,7 @@ student chose), principal angles between subspaces, and scikit-image's PSNR.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,7 @@ class Projection:
 class PcaRun:
     outcome: object                                   # ScriptOutcome
     rubric: object                                    # the edition's, for its data hint
+    script: str = SCRIPT                              # the file that holds the PCA (pca_script)
     arrays: dict = field(default_factory=dict)        # the student's arrays of the asked shapes
     refused: dict = field(default_factory=dict)       # name -> why it was not measured (NaN, complex...)
     problem: str = ""                                 # why there are no arrays
@@ -62,15 +64,41 @@ def pca_truth(course_data) -> dict:
 MAX_ARRAYS = 8
 
 
+# a call that factorises a matrix, as a PCA by SVD or by the covariance's eigenvectors does
+_FACTORISES = re.compile(r"\b(svd|eigh?|PCA)\s*\(")
+
+
+def pca_script(python_dir: Path) -> str:
+    """The file that holds the PCA: run_q6.py, as the stubs name it; the 2019 handout names no
+    file, so otherwise the script that factorises a matrix (an SVD or eigenvectors) and imports
+    no PyTorch, by name: one named for Q6 or PCA first, then run_q5.py (the PCA written after the
+    autoencoder it is compared with), then the others."""
+    if (python_dir / SCRIPT).is_file():
+        return SCRIPT
+    found = []
+    for path in sorted(python_dir.glob("*.py")):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if _FACTORISES.search(text) and not re.search(r"^\s*(import|from)\s+torch", text, re.M):
+            name = path.name.lower()
+            found.append((0 if ("6" in name or "pca" in name) else 1 if name == "run_q5.py" else 2, path.name))
+    return min(found)[1] if found else SCRIPT
+
+
 @pytest.fixture(scope="session")
-def pca_run(_data_sandbox, rubric, run_seed, course_data) -> PcaRun:
+def pca_run(_data_sandbox, submission, rubric, run_seed, course_data) -> PcaRun:
     n_test = course_data.test[0].shape[0]
     q = rubric["Q6.1"]
+    script = pca_script(Path(submission))
+    # the PCA written after the autoencoder runs with its training
+    seconds = max(q.script_seconds, rubric["Q5.2"].script_seconds) if script == "run_q5.py" else q.script_seconds
     outcome = _data_sandbox.run_script(
-        SCRIPT, globals=(), files=(), seed=run_seed,
+        script, globals=(), files=(), seed=run_seed,
         after=[arrays_request([(DIMS, COMPONENTS), (COMPONENTS, DIMS), (DIMS, DIMS), (n_test, DIMS)])],
-        limits=call_limits(_data_sandbox, q.script_seconds), after_limits=call_limits(_data_sandbox, q.call_seconds))
-    run = PcaRun(outcome, rubric)
+        limits=call_limits(_data_sandbox, seconds), after_limits=call_limits(_data_sandbox, q.call_seconds))
+    run = PcaRun(outcome, rubric, script)
     answer = outcome.after[0] if outcome.after else None
     if answer is not None and answer.ok and isinstance(answer.value, dict):
         # only finite real numbers are measured: NaN, infinity or complex entries are named instead
@@ -98,7 +126,7 @@ def keep_measurable(run: PcaRun) -> None:
 
 def require_run(pca_run: PcaRun, rubric) -> None:
     try:
-        check_outcome(pca_run.outcome, SCRIPT)
+        check_outcome(pca_run.outcome, pca_run.script)
     except StudentError as err:
         if not err.hint and "FileNotFoundError" in err.rationale:
             err.hint = rubric.data_hint(err.rationale + err.traceback)
@@ -168,11 +196,11 @@ def projection_or_fail(pca_run: PcaRun, truth: dict) -> Projection:
     found = pca_run.found
     if not found:
         if pca_run.problem:
-            raise Failure(f"the variables of {SCRIPT} could not be read: {pca_run.problem}")
+            raise Failure(f"the variables of {pca_run.script} could not be read: {pca_run.problem}")
         if pca_run.refused:
-            raise Failure(f"no projection of finite real numbers was found in {SCRIPT}{refused(pca_run)}",
+            raise Failure(f"no projection of finite real numbers was found in {pca_run.script}{refused(pca_run)}",
                           hint="keep the projection as a real float array (np.linalg.svd of real data is real)")
-        raise Missing(f"a {DIMS}x{COMPONENTS} projection matrix", f"the variables of {SCRIPT}",
+        raise Missing(f"a {DIMS}x{COMPONENTS} projection matrix", f"the variables of {pca_run.script}",
                       hint=f"keep the first {COMPONENTS} principal components as a {DIMS}x{COMPONENTS} matrix "
                            "(from the SVD of the training data) in a variable of the script")
     return found[0]
@@ -246,7 +274,8 @@ _AVERAGE = re.compile(r"average|mean|avg")
 
 def printed_psnrs(stdout: str) -> list[tuple[float, bool]]:
     """(value, labelled as an average) per printed line that mentions PSNR: its number (of several,
-    the last with a decimal point: "PSNR of the 32-component reconstruction: 14.98"), or, for such
+    the last with a decimal point: "PSNR of the 32-component reconstruction: 14.98", or the first
+    after "PCA" on a line comparing it with the autoencoder's), or, for such
     a line with none, the one number of the next line (print('Average PSNR:') then print(value))."""
     values = []
     lines = [line.lower() for line in (stdout or "").splitlines() if line.strip()]
@@ -259,7 +288,10 @@ def printed_psnrs(stdout: str) -> list[tuple[float, bool]]:
             found = found if len(found) == 1 else []
         if found and len(found) <= MAX_NUMBERS_ON_A_LINE:
             decimal = [v for v in found if "." in v or "e" in v]
-            values.append((float((decimal or found)[-1]), bool(_AVERAGE.search(line))))
+            # "PSNR  PCA: 15.21  vs autoencoder: 13.52" (Q6.3 asks for the comparison): PCA's number
+            after_pca = [v for v in _NUMBER.findall(line.split("pca", 1)[1]) if "." in v or "e" in v] \
+                if "pca" in line and len(decimal) > 1 else []
+            values.append((float(after_pca[0] if after_pca else (decimal or found)[-1]), bool(_AVERAGE.search(line))))
     return values
 
 
@@ -306,11 +338,11 @@ def test_pca_psnr_reported(pca_run, pca_truth, course_data, question, record_pro
     record_property("psnr_printed", printed)
     tolerance = question.threshold("reported_tolerance")
     if printed is None:
-        raise Failure(f"{SCRIPT} printed no PSNR", expected="a printed line with 'PSNR' and the average over the test set",
+        raise Failure(f"{pca_run.script} printed no PSNR", expected="a printed line with 'PSNR' and the average over the test set",
                       actual=messages.clip(pca_run.outcome.stdout or "(nothing printed)", head=5, tail=5),
                       hint="print('PSNR', psnr) once the average over the test images is computed")
     if not any(numerics.at_most(abs(printed - a), tolerance) for a in accepted):
-        raise Failure(f"{SCRIPT} printed a PSNR the grader does not measure",
+        raise Failure(f"{pca_run.script} printed a PSNR the grader does not measure",
                       expected=f"within {tolerance:g} dB of {theirs:.2f}",
                       actual=f"{printed:g} (the last PSNR printed as an average, else the last printed)",
                       hint="average skimage.metrics.peak_signal_noise_ratio(x, x_hat, data_range=1) over the "

@@ -228,6 +228,9 @@ def test_pca_found_from_reconstructions_in_either_pixel_order():
     ("PSNR " + " ".join(map(str, range(61))) + "\n", None),                  # a spray is no value
     ("".join(f"PSNR {v}\n" for v in range(61)), 60.0),                     # one value: the last
     ("PSNR\n1 2 3\n", None),
+    # Q6.3 asks whether PCA beats the autoencoder: the number after "PCA" is PCA's
+    ("Average PSNR  PCA: 15.21  vs autoencoder: 13.52\n", 15.21),
+    ("autoencoder PSNR 13.52, PCA (32 components) PSNR 15.21\n", 15.21),
 ])
 def test_the_printed_psnr_is_one_value(printed, reported):
     from graders.suites import q6_pca

@@ -156,6 +156,7 @@ REALISTIC_VERDICTS = {
     "q5_sigmoid_applied_after_linear_forward": V("2022", "q5_ or run_q5_finishes"),
     "pca_in_main_2019": V("2019", "pca"),
     "pca_rows_inline_2019": V("2019", "pca", kinds={"scikit-image"}),
+    "pca_at_end_of_run_q5_2019": V("2019", "pca or files_of_the_edition"),
     "q5_update_skips_hidden": V("2022", "q5_ or run_q5_finishes", {"q5_momentum_accumulators", "q5_momentum_updated"},
                                 {"Q5.1.2"}, (), ("q5_momentum_updated", "Whidden_1 never changed during training")),
     # --- q4.py's findLetters -------------------------------------------------------------------
