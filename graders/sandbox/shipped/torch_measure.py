@@ -349,17 +349,24 @@ def image_candidates(x, transforms):
                  ("ToTensor() + Normalize(0.5, 0.5)", T.Compose([T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])),
                  ("ToTensor() + Normalize(ImageNet mean, std)", T.Compose([T.ToTensor(), T.Normalize(*IMAGENET)]))]
     pictures = [Image.fromarray(np.ascontiguousarray(img)) for img in x]
+    # grey square characters (EMNIST stores its images transposed): a script may have turned them
+    # upright in a way the measuring cannot rebuild (a lambda in its Compose, its dataset's .data
+    # transposed once), so each preprocessing is also tried on the transposed images; best counts
+    grey = x.ndim in (3, 4) and x.shape[1] == x.shape[2] and (x.ndim == 3 or bool(np.all(x[..., :1] == x)))
+    turned = [p.transpose(Image.TRANSPOSE) for p in pictures] if grey else []
 
-    def through(transform, as_array):
+    def through(transform, as_array, source):
         def batch(i, j):
-            items = [transform(np.asarray(p) if as_array else p) for p in pictures[i:j]]
+            items = [transform(np.asarray(p) if as_array else p) for p in source[i:j]]
             if not all(isinstance(t, torch.Tensor) for t in items):
                 raise TypeError(f"the transform returns {type(items[0]).__name__}, not a tensor")
             return torch.stack(items)
         return batch
 
-    rounds = (transforms[:MAX_CANDIDATES], fallbacks)
-    return [[(where, through(t, False), through(t, True)) for where, t in r] for r in rounds], len(pictures)
+    rounds = (transforms[:MAX_CANDIDATES // 2 if grey else MAX_CANDIDATES], fallbacks)
+    return [[(where + label, through(t, False, source), through(t, True, source))
+             for label, source in ((("", pictures), (", images transposed", turned)) if grey else (("", pictures),))
+             for where, t in r] for r in rounds], len(pictures)
 
 
 def outputs(model, batch):
