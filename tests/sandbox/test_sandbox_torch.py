@@ -444,3 +444,20 @@ def test_a_tensor_fine_tuned_from_a_pretrained_one_is_told_from_one_trained_afre
     assert alike(pretrained + rng.normal(0, 0.01, pretrained.shape), pretrained)      # fine-tuned
     assert not alike(rng.normal(0, 0.05, pretrained.shape), pretrained)               # trained afresh
     assert not alike(np.full(pretrained.shape, np.nan), pretrained)
+
+
+def test_grey_characters_are_also_tried_transposed():
+    """EMNIST stores its characters transposed; a script that turned them upright with a lambda
+    (which the measuring cannot rebuild) or by transposing its dataset once trained on the
+    transposed images: each preprocessing of grey square images is tried both ways. Colour
+    photos are not."""
+    from torchvision import transforms as T
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 255, (3, 28, 28), dtype=np.uint8)
+    rounds, n = torch_measure.image_candidates(grey, [("transform", T.ToTensor())])
+    names = [name for name, _, _ in rounds[0]]
+    assert n == 3 and names == ["transform", "transform, images transposed"]
+    plain, turned = (make(0, 3) for _, make, _ in rounds[0])
+    assert torch.equal(turned, plain.transpose(2, 3))
+    colour, _ = torch_measure.image_candidates(rng.integers(0, 255, (2, 8, 8, 3), dtype=np.uint8), [])
+    assert not any("transposed" in name for r in colour for name, _, _ in r)
