@@ -461,3 +461,15 @@ def test_grey_characters_are_also_tried_transposed():
     assert torch.equal(turned, plain.transpose(2, 3))
     colour, _ = torch_measure.image_candidates(rng.integers(0, 255, (2, 8, 8, 3), dtype=np.uint8), [])
     assert not any("transposed" in name for r in colour for name, _, _ in r)
+
+
+def test_transforms_kept_in_dicts_are_found():
+    """The fine-tuning tutorial keeps data_transforms = {'train': ..., 'val': ...} and its datasets
+    in dicts: those transforms are preprocessings to try, as variables' are."""
+    from torchvision import transforms as T
+    val = T.Compose([T.Resize(128), T.ToTensor()])
+    dataset = type("Folder", (), {"transform": T.ToTensor()})()
+    found = dict(torch_measure.transforms_in({"data_transforms": {"train": T.RandomCrop(4), "val": val},
+                                              "image_datasets": {"val": dataset}, "n": 3}))
+    assert found["data_transforms['val']"] is val
+    assert "data_transforms['train']" in found and "image_datasets['val'].transform" in found

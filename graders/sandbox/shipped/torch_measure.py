@@ -169,9 +169,7 @@ def transforms_in(namespace):
         if t is not None and callable(t) and not isinstance(t, type) and id(t) not in found:
             found[id(t)] = (where, t)
 
-    for name, value in list(namespace.items()):
-        if name.startswith("_") or isinstance(value, (types.ModuleType, type)):
-            continue
+    def look(name, value):
         if (type(value).__module__ or "").startswith("torchvision.transforms"):
             add(name, value)
         dataset = attr(value, "dataset")
@@ -179,6 +177,17 @@ def transforms_in(namespace):
                            (f"{name}.dataset.dataset", attr(dataset, "dataset"))):
             if obj is not None and not isinstance(obj, (types.ModuleType, type)):
                 add(f"{where}.transform", attr(obj, "transform"))
+
+    for name, value in list(namespace.items()):
+        if name.startswith("_") or isinstance(value, (types.ModuleType, type)):
+            continue
+        look(name, value)
+        # the fine-tuning tutorial's habit: data_transforms = {'train': ..., 'val': ...}, and
+        # datasets and loaders kept in dicts the same way
+        if isinstance(value, dict) and len(value) <= MAX_CANDIDATES:
+            for key, item in list(value.items()):
+                if not isinstance(item, (types.ModuleType, type)):
+                    look(f"{name}[{str(key)[:40]!r}]", item)
     return list(found.values())
 
 
