@@ -388,7 +388,8 @@ class _Writer:
 
 
 def _code_root(entries: list[_Entry]) -> PurePosixPath | None:
-    """The folder holding the most deliverables (the shallowest on a tie), or None."""
+    """The folder holding the most deliverables (on a tie, one named python/, as the handout's
+    is, else the shallowest: the handout's stubs kept beside the work in python/), or None."""
     counts: dict[PurePosixPath, int] = {}
     for e in entries:
         if is_deliverable(e.path.name):
@@ -396,7 +397,7 @@ def _code_root(entries: list[_Entry]) -> PurePosixPath | None:
     counts = {d: n for d, n in counts.items() if n}      # util.py alone is the handout's copy
     if not counts:
         return None
-    return max(counts, key=lambda d: (counts[d], -len(d.parts)))
+    return max(counts, key=lambda d: (counts[d], d.name.lower() == "python", -len(d.parts)))
 
 
 def _named_for_a_question(name: str) -> bool:

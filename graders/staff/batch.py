@@ -725,7 +725,9 @@ def main(args: argparse.Namespace) -> int:
                       edition=args.edition, select=args.select, strict=args.strict, grade_jobs=grade_jobs,
                       allow_unisolated=args.allow_unisolated, job_seconds=args.job_seconds)
     if not Path(args.submissions).is_dir():
-        print(f"hw5grade batch: no folder at {args.submissions}", file=sys.stderr)
+        what = ("is a file, not a folder: unzip Canvas's bulk download (or any archive of the class) into a "
+                "folder and pass the folder" if Path(args.submissions).is_file() else "is no folder")
+        print(f"hw5grade batch: {args.submissions} {what}", file=sys.stderr)
         return 2
     batch = Batch(Path(args.out).resolve(), options, force=args.force, progress=True)
     try:

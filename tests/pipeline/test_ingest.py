@@ -664,3 +664,13 @@ def test_a_gradescope_exports_index_and_the_batchs_own_output_are_no_submissions
     (root / "grades").mkdir()              # a TA's --out inside the downloads
     found = discover(root, skip=[root / "grades"])
     assert [s.name for s in found] == ["submission_1001"]
+
+
+def test_the_work_in_python_wins_over_the_handouts_stubs_beside_it(tmp_path):
+    """hw5/ holding the handout's stubs and hw5/python/ the work: as many deliverables each, and
+    the folder named python/ (the handout's) is taken (the shallowest was, and the stubs scored 0)."""
+    files = {f"hw5/{n}": "# stub\n" for n in HANDOUT}
+    files.update({f"hw5/python/{n}": source(n) for n in HANDOUT})
+    prepared = prepare(submission(make_zip(tmp_path / "stubs_too.zip", files), "zip"), tmp_path / "out")
+    assert (prepared.folder / "python" / "nn.py").read_text() == source("nn.py")
+    assert any("files taken from hw5/python/" in n for n in prepared.notes)
