@@ -430,6 +430,8 @@ class Batch:
         overview = write_overview(self.out, names)
         report = {"submissions": len(subs), "summaries": [self.summaries[n] for n in names],
                   "stale": results_doc.stale_names(self.out),
+                  "late": [s.name for s in subs if (s.canvas or {}).get("late")],
+                  "late_policy": late_policy_active(self.options),
                   "overview": overview, "seconds": time.monotonic() - start,
                   "interrupted": interrupted,
                   "regrade": regrade_summary(self.out, before, [n for n in names
@@ -633,6 +635,15 @@ def regrade_summary(out: Path, before: dict, regraded: list[str]) -> str:
         return f"regrade summary not made: {type(err).__name__}: {err}"
 
 
+def late_policy_active(options: Options) -> bool:
+    """Whether the rubric's [late] policy is switched on (a batch records lateness, never applies it)."""
+    try:
+        from graders.outputs import late_policy
+        return late_policy.load(options.edition or "2022").active
+    except Exception:  # noqa: BLE001 -- only a line of the summary depends on it
+        return False
+
+
 def write_overview(out: Path, names: list[str]) -> dict:
     """index.html and grades.csv of the batch; a failure is reported, never raised."""
     try:
@@ -668,6 +679,12 @@ def format_summary(report: dict, colour: bool = False) -> str:
         if s["status"] in PROBLEMS:
             text = printable(f"  {s['status']}: {s['name']}: {s['error']}", newlines=False)
             lines.append(red(text) if s["status"] in NOT_GRADES else text)
+    if report.get("late"):
+        lines.append(printable(f"  Canvas marked {len(report['late'])} late: {', '.join(report['late'][:10])}"
+                               f"{' ...' if len(report['late']) > 10 else ''}"
+                               + (" (the rubric's [late] policy is applied by the Gradescope runner, which reads "
+                                  "each submission's time, not by a batch: apply it to these by hand)"
+                                  if report.get("late_policy") else ""), newlines=False))
     if report.get("stale"):
         lines.append(printable(f"  {len(report['stale'])} folder(s) of submissions/ from an earlier run are no longer "
                                f"in the downloads, so not in grades.csv: {', '.join(report['stale'][:10])}"

@@ -231,3 +231,12 @@ def test_a_student_no_longer_in_the_downloads_leaves_the_gradebook(four, tmp_pat
     assert (out / results_doc.SUBMISSIONS / gone / results_doc.FILE).is_file()
     assert gone not in [r["submission"] for r in gradebook.rows(out)]
     assert gone not in (out / "grades.csv").read_text()
+
+
+def test_the_summary_names_canvas_late_work_and_says_who_applies_the_late_policy():
+    report = {"summaries": [], "submissions": 2, "seconds": 1, "overview": {"paths": {}},
+              "late": ["jones_23456"], "late_policy": True}
+    summary = batch.format_summary(report)
+    assert "Canvas marked 1 late: jones_23456" in summary and "apply it to these by hand" in summary
+    assert "by hand" not in batch.format_summary({**report, "late_policy": False})
+    assert batch.late_policy_active(batch.Options()) is False       # off as the rubric is written
