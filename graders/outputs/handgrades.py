@@ -174,7 +174,17 @@ def read_roster(path) -> dict[str, dict]:
     return roster
 
 
-CANVAS_USER = re.compile(r"_(\d+)(?:-\d+)?$")
+CANVAS_USER = re.compile(r"^(?P<who>[a-z0-9-]+)_(?P<id>\d+)(?:-\d+)?$")
+
+
+def by_canvas_id(name: str, roster: dict) -> dict | None:
+    """The roster's person a Canvas download's submission (<sortable name>_<user id>) names: the
+    one with that ID whose name holds the sortable name, so that a submission merely ending in a
+    number (hw5_12) is never taken for another student."""
+    m = CANVAS_USER.match(name)
+    person = roster.get(m["id"]) if m else None
+    letters = re.sub(r"[^a-z0-9]", "", str((person or {}).get("Student", "")).lower())
+    return person if person and person.get("ID") == m["id"] and m["who"].replace("-", "") in letters else None
 
 
 def canvas_rows(rows: list[dict], assignment: str = DEFAULT_ASSIGNMENT,
@@ -186,8 +196,7 @@ def canvas_rows(rows: list[dict], assignment: str = DEFAULT_ASSIGNMENT,
     for row in rows:
         name = row[gradebook.SUBMISSION]
         # a Canvas download's submission is named <sortable name>_<user id> (the roster's ID)
-        user_id = CANVAS_USER.search(name)
-        identity = (roster or {}).get(name) or ((roster or {}).get(user_id[1]) if user_id else None)
+        identity = (roster or {}).get(name) or by_canvas_id(name, roster or {})
         if roster is not None and identity is None:
             unmatched.append(name)
         identity = identity or {"Student": name}

@@ -160,6 +160,8 @@ def test_a_canvas_downloads_submission_is_matched_by_its_user_id():
     roster = {"101": {"Student": "Smith, Ann", "ID": "101", "SIS User ID": "9001", "SIS Login ID": "asmith",
                       "Section": "A"}}
     rows, unmatched = handgrades.canvas_rows([{"submission": "smith_101", handgrades.TOTAL: 21},
-                                              {"submission": "jones_202", handgrades.TOTAL: 3}], "HW5", roster)
+                                              {"submission": "jones_202", handgrades.TOTAL: 3},
+                                              {"submission": "hw5_101", handgrades.TOTAL: 5}], "HW5", roster)
     assert rows[0]["ID"] == "101" and rows[0]["SIS Login ID"] == "asmith" and rows[0]["HW5"] == 21
-    assert unmatched == ["jones_202"]
+    # a name merely ending in the number of another student's ID is not that student
+    assert unmatched == ["jones_202", "hw5_101"] and rows[2]["ID"] == ""
