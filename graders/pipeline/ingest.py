@@ -251,7 +251,7 @@ def discover(root, skip: Iterable[Path] = ()) -> list[Submission]:
         elif code or loose:
             # the newest copy of a name last: it overwrites the older one when the files are laid out
             parts = tuple((m.path, m.own) for m in code + loose)
-            add(base, Path(root), "files", parts=tuple(parts), notes=notes, canvas=canvas)
+            add(base, Path(root), "files", parts=parts, notes=notes, canvas=canvas)
         else:
             add(base, members[0].path, members[0].kind, notes=notes, canvas=canvas)
     return sorted(found, key=lambda s: s.name)
@@ -498,7 +498,7 @@ def _handout_spelling(entries: list[_Entry], writer: _Writer, notes: list[str]) 
 def _notebooks_for_missing(entries: list[_Entry], root: PurePosixPath, writer: _Writer, notes: list[str]) -> None:
     """The handout's modules that the copied .py files lack, from the submission's notebooks (a
     notebook for the NumPy part beside the PyTorch scripts); nothing that exists is replaced."""
-    missing = [n for n in static.STUDENT_FILES if not writer.target(PurePosixPath(n)).exists()]
+    missing = [n for n in static.STUDENT_FILES if not (writer.root / n).exists()]
     notebooks = [e for e in entries if e.path.suffix.lower() == ".ipynb"
                  and (root == PurePosixPath(".") or root in e.path.parents or e.path.parent in root.parents)]
     if not missing or not notebooks:

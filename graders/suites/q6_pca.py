@@ -20,6 +20,7 @@ import pytest
 from graders.checks import evaluation
 from graders.results import messages
 from graders.checks import numerics
+from graders.checks.static import PCA_SCRIPT as SCRIPT, pca_script
 from graders.checks.artifacts import save_figures
 from graders.checks.student_module import call_limits, check_outcome
 from graders.results.messages import Failure, Missing, StudentError
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.xdist_group("q6_pca")
 
 COMPONENTS = 32
 DIMS = 1024
-SCRIPT = "run_q6.py"
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 
 
@@ -62,29 +62,6 @@ def pca_truth(course_data) -> dict:
 
 
 MAX_ARRAYS = 8
-
-
-# a call that factorises a matrix, as a PCA by SVD or by the covariance's eigenvectors does
-_FACTORISES = re.compile(r"\b(svd|eigh?|PCA)\s*\(")
-
-
-def pca_script(python_dir: Path) -> str:
-    """The file that holds the PCA: run_q6.py, as the stubs name it; the 2019 handout names no
-    file, so otherwise the script that factorises a matrix (an SVD or eigenvectors) and imports
-    no PyTorch, by name: one named for Q6 or PCA first, then run_q5.py (the PCA written after the
-    autoencoder it is compared with), then the others."""
-    if (python_dir / SCRIPT).is_file():
-        return SCRIPT
-    found = []
-    for path in sorted(python_dir.glob("*.py")):
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            continue
-        if _FACTORISES.search(text) and not re.search(r"^\s*(import|from)\s+torch", text, re.M):
-            name = path.name.lower()
-            found.append((0 if ("6" in name or "pca" in name) else 1 if name == "run_q5.py" else 2, path.name))
-    return min(found)[1] if found else SCRIPT
 
 
 @pytest.fixture(scope="session")
